@@ -1,0 +1,45 @@
+"""Lattice parameters ↔ lattice matrices (rows are lattice vectors, lengths in Å, angles in degrees)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def lattice_from_parameters(lengths: Tensor, angles_deg: Tensor) -> Tensor:
+    """Build lattice matrices from lengths and angles, differentiably.
+
+    Convention: a₁ = (a, 0, 0); a₂ = (b cos γ, b sin γ, 0); a₃ = (c cos β, c (cos α − cos β cos γ)/sin γ, c·n_z).
+
+    Args:
+        lengths: ``[n_crystals, 3]`` a, b, c in Å.
+        angles_deg: ``[n_crystals, 3]`` α, β, γ in degrees.
+
+    Returns:
+        ``[n_crystals, 3, 3]`` lattice matrices with lattice vectors as rows. Angle triples that do not form a cell
+        give NaN in the third row; callers validate bounds beforehand.
+    """
+    alpha, beta, gamma = torch.deg2rad(angles_deg).unbind(-1)
+    a, b, c = lengths.unbind(-1)
+    cos_a, cos_b, cos_g = torch.cos(alpha), torch.cos(beta), torch.cos(gamma)
+    sin_g = torch.sin(gamma)
+    zero = torch.zeros_like(a)
+    c_y = (cos_a - cos_b * cos_g) / sin_g
+    c_z = torch.sqrt(1.0 - cos_b**2 - c_y**2)
+    row_a = torch.stack([a, zero, zero], dim=-1)
+    row_b = torch.stack([b * cos_g, b * sin_g, zero], dim=-1)
+    row_c = torch.stack([c * cos_b, c * c_y, c * c_z], dim=-1)
+    return torch.stack([row_a, row_b, row_c], dim=-2)
+
+
+def lattice_to_parameters(lattice: Tensor) -> tuple[Tensor, Tensor]:
+    """Lengths (Å) and angles (degrees) of ``[n, 3, 3]`` row-vector lattices."""
+    lengths = lattice.norm(dim=-1)
+    a, b, c = lattice.unbind(-2)
+
+    def angle(u: Tensor, v: Tensor) -> Tensor:
+        cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))
+        return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
+
+    angles = torch.stack([angle(b, c), angle(a, c), angle(a, b)], dim=-1)
+    return lengths, angles

