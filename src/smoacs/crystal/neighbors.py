@@ -46,8 +46,14 @@ class NeighborList:
 
 def edge_vectors(lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, neighbors: NeighborList) -> Tensor:
     """``[n_edges, 3]`` Cartesian vectors centre → neighbour image in Å, differentiable in lattice and coordinates."""
-    delta = frac_coords[neighbors.neighbor] + neighbors.image.to(frac_coords.dtype) - frac_coords[neighbors.center]
-    return torch.einsum("ei,eij->ej", delta, lattice[crystal_idx[neighbors.center]])
+    # index_select (backward: index_add) is much faster on CPU than advanced indexing (backward: index_put).
+    delta = (
+        torch.index_select(frac_coords, 0, neighbors.neighbor)
+        + neighbors.image.to(frac_coords.dtype)
+        - torch.index_select(frac_coords, 0, neighbors.center)
+    )
+    cells = torch.index_select(lattice, 0, crystal_idx[neighbors.center])
+    return torch.einsum("ei,eij->ej", delta, cells)
 
 
 def _image_ranges(lattice: Tensor, cutoff: float) -> Tensor:

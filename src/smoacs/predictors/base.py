@@ -51,6 +51,11 @@ class Predictor(Protocol):
     def to(self, device: torch.device | str) -> Predictor: ...
 
 
+# Graphs of the most recent rebuild, so predictors with the same cutoff rebuilding on the same batch object share one
+# search. Keyed by id() and checked by identity (the batch object is held, so its id cannot be reused meanwhile).
+_SHARED_GRAPHS: dict[tuple[int, float, int | None], tuple[CrystalBatch, NeighborList]] = {}
+
+
 class GraphPredictor(torch.nn.Module):
     """Base for adapters on a fixed-cutoff periodic neighbour graph.
 
@@ -72,14 +77,22 @@ class GraphPredictor(torch.nn.Module):
 
     def rebuild(self, crystals: CrystalBatch) -> None:
         """Rebuild the neighbour graph from the current geometry (no gradient)."""
-        self._graph = build_neighbor_list(
-            crystals.lattice.detach(),
-            crystals.frac_coords.detach(),
-            crystals.crystal_idx,
-            crystals.n_atoms,
-            self.cutoff,
-            self.max_neighbors,
-        )
+        key = (id(crystals), self.cutoff, self.max_neighbors)
+        cached = _SHARED_GRAPHS.get(key)
+        if cached is not None and cached[0] is crystals:  # another predictor already searched this very batch
+            self._graph = cached[1]
+        else:
+            self._graph = build_neighbor_list(
+                crystals.lattice.detach(),
+                crystals.frac_coords.detach(),
+                crystals.crystal_idx,
+                crystals.n_atoms,
+                self.cutoff,
+                self.max_neighbors,
+            )
+            for stale in [k for k, (batch, _) in _SHARED_GRAPHS.items() if batch is not crystals]:
+                del _SHARED_GRAPHS[stale]  # keep only the latest batch alive
+            _SHARED_GRAPHS[key] = (crystals, self._graph)
         self._graph_atoms = crystals.frac_coords.shape[0]
 
     def graph(self, crystals: CrystalBatch) -> NeighborList:

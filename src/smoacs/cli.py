@@ -1,0 +1,121 @@
+"""The ``smoacs`` command: ``run``, ``presets``, ``predictors``. Each subcommand is a small function of its args.
+
+User errors (bad values, unreadable files, unknown names) print one line ``smoacs: error: …`` and exit with 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from smoacs import __version__
+from smoacs.errors import SmoacsError
+
+EXIT_USAGE = 2
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from smoacs.presets import PRESETS
+
+    for preset in PRESETS.values():
+        print(f"{preset.name:28s} {preset.description}  [--target: {preset.target_name}, default {preset.default_target:g}]")
+    return 0
+
+
+def _cmd_predictors(args: argparse.Namespace) -> int:
+    from smoacs.predictors import available_predictors
+
+    print(f"{'name':28s} {'property':18s} {'unit':8s} {'training data':48s} source")
+    for info in available_predictors():
+        print(f"{info.name:28s} {info.property:18s} {info.unit or '-':8s} {info.training_data:48s} {info.source}")
+    return 0
+
+
+def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
+    from smoacs.presets import build_config
+
+    config = build_config(args.preset, args.target, args.out)
+    changes = {
+        name: getattr(args, name)
+        for name in ("candidates", "batch_size", "seed", "device")
+        if getattr(args, name) is not None
+    }
+    if args.steps is not None:
+        changes["optimizer"] = replace(config.optimizer, steps=args.steps)
+    if args.length_bounds is not None:
+        changes["space"] = replace(config.space, length_bounds=tuple(args.length_bounds))
+    if args.templates is not None:
+        changes["templates"] = replace(config.templates, path=args.templates)
+    return config.with_overrides(**changes).validate()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from smoacs.runner import run
+
+    config = _run_config(args)
+    result = run(config, progress=not args.no_progress)
+    summary = result.summary
+    print(f"wrote {result.out_dir}/ ({summary['n_candidates']} candidates)")
+    for key, value in summary.items():
+        print(f"  {key:28s} {value:.3f}" if isinstance(value, float) else f"  {key:28s} {value}")
+    best = sorted(result.successes, key=lambda row: row["id"])[:10]
+    if best:
+        props = list(config.predictors)
+        print("first successes:")
+        for row in best:
+            values = " ".join(f"{p}={row[p]:.3f}" for p in props)
+            print(f"  {row['id']} {row['formula']:14s} {values} t={row['tolerance']:.3f}  {row['cif']}")
+    for index, message in result.failures.items():
+        print(f"mini-batch {index} failed: {message}", file=sys.stderr)
+    return 0 if not result.failures else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``smoacs`` command."""
+    parser = argparse.ArgumentParser(prog="smoacs", description="Inverse design of crystals through pretrained predictors.")
+    parser.add_argument("--version", action="version", version=f"smoacs {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="optimise candidates for a preset and write a run directory")
+    run.add_argument("--preset", required=True, help="task preset (see `smoacs presets`)")
+    run.add_argument("--target", type=float, help="main target value, in the preset's unit")
+    run.add_argument("--candidates", type=int, help="number of candidates (default 256)")
+    run.add_argument("--batch-size", type=int, help="candidates optimised together (default 256)")
+    run.add_argument("--steps", type=int, help="gradient steps (default 200)")
+    run.add_argument("--seed", type=int, help="random seed (default 0)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
+    run.add_argument("--out", help="output directory (default runs/<preset>-<target>)")
+    run.add_argument("--templates", help="CIF/POSCAR file or directory to use as templates")
+    run.add_argument("--length-bounds", type=float, nargs=2, metavar=("MIN", "MAX"), help="lattice length bounds, Å")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    presets = sub.add_parser("presets", help="list presets")
+    presets.set_defaults(func=_cmd_presets)
+    predictors = sub.add_parser("predictors", help="list predictors")
+    predictors.set_defaults(func=_cmd_predictors)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SmoacsError as exc:
+        print(f"smoacs: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("smoacs: interrupted; finished mini-batches are on disk", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

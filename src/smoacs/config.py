@@ -1,0 +1,102 @@
+"""A validated run configuration: everything that determines a run, serialisable to run.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from smoacs.design.space import SpaceSettings
+from smoacs.errors import ConfigError
+from smoacs.evaluate.evaluator import EvaluationSettings
+from smoacs.objectives.terms import Objective, objective_to_dict
+from smoacs.optimize.loop import OptimizerSettings
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """Where templates come from.
+
+    Attributes:
+        kind: ``"perovskite"`` (generated ABX3 cells) — more kinds arrive with general templates.
+        length_range: range (Å) of the seeded random unit-cell lengths of generated perovskites.
+        supercell: n for n×n×n perovskite supercells.
+        path: a CIF/POSCAR file or a directory of them to use instead of generated templates.
+    """
+
+    kind: str = "perovskite"
+    length_range: tuple[float, float] = (3.0, 7.0)
+    supercell: int = 1
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A complete run.
+
+    Attributes:
+        preset: name of the preset it came from (informational).
+        target: main target value (the preset's unit), or None for presets without one.
+        candidates: number of candidates (templates) optimised.
+        batch_size: candidates per mini-batch (optimised together, written when finished).
+        seed: seeds templates, initial logits, mutations (Python, numpy and torch are seeded from it).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        out: output directory.
+        predictors: property → registered predictor name.
+        objectives: objective terms (they also define the success criteria).
+        templates, space, optimizer, evaluation: settings of each stage.
+    """
+
+    preset: str
+    target: float | None
+    out: str
+    predictors: dict[str, str]
+    objectives: tuple[Objective, ...]
+    candidates: int = 256
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"
+    templates: TemplateSettings = field(default_factory=TemplateSettings)
+    space: SpaceSettings = field(default_factory=SpaceSettings)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+
+    def validate(self) -> RunConfig:
+        """Check cross-field consistency; raise :class:`ConfigError` naming the offending setting."""
+        if self.candidates < 1:
+            raise ConfigError(f"candidates must be ≥ 1, got {self.candidates}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        lo, hi = self.space.length_bounds
+        if not 0 < lo < hi:
+            raise ConfigError(f"length bounds must satisfy 0 < min < max, got ({lo}, {hi})")
+        r_lo, r_hi = self.templates.length_range
+        if not lo <= r_lo <= r_hi <= hi:
+            raise ConfigError(
+                f"template length range ({r_lo}, {r_hi}) Å must lie within the length bounds ({lo}, {hi}) Å"
+            )
+        a_lo, a_hi = self.evaluation.angle_range
+        if not 0 < a_lo <= a_hi < 180:
+            raise ConfigError(f"angle range must satisfy 0 < min ≤ max < 180, got ({a_lo}, {a_hi})")
+        if self.templates.supercell < 1:
+            raise ConfigError(f"supercell must be ≥ 1, got {self.templates.supercell}")
+        provided = set(self.predictors) | {"tolerance", "min_distance"}
+        for objective in self.objectives:
+            if objective.key not in provided:
+                raise ConfigError(
+                    f"objective on {objective.key!r} has no predictor; configured properties: {', '.join(sorted(provided))}"
+                )
+        return self
+
+    def with_overrides(self, **changes: Any) -> RunConfig:
+        """A copy with top-level fields replaced."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for run.json."""
+        data = asdict(self)
+        data["objectives"] = [objective_to_dict(o) for o in self.objectives]
+        return data

@@ -1,0 +1,7 @@
+"""The learnable design space: parameters, masks, soft realisation and discretisation."""
+
+from __future__ import annotations
+
+from smoacs.design.space import DesignSpace, DiscreteDesign, SoftDesign, SpaceSettings
+
+__all__ = ["DesignSpace", "DiscreteDesign", "SoftDesign", "SpaceSettings"]

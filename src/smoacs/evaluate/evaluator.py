@@ -1,0 +1,164 @@
+"""Discretise, re-predict with one-hot inputs, and check every criterion of every candidate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from smoacs.chem.elements import ELEMENTS
+from smoacs.crystal.lattice import lattice_to_parameters
+from smoacs.crystal.neighbors import min_distances
+from smoacs.design.space import DesignSpace, DiscreteDesign
+from smoacs.evaluate.checks import neutrality, perovskite_geometry
+from smoacs.objectives.terms import Objective
+from smoacs.optimize.loop import OptimizationResult
+from smoacs.predictors.base import Predictor
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Criteria that are not objectives.
+
+    Attributes:
+        angle_range: allowed lattice angles (degrees) for perovskite geometry.
+        check_neutrality: require a neutral per-atom assignment from the super-common oxidation states.
+        min_distance_cutoff: search radius (Å) of the exact minimum-distance computation.
+    """
+
+    angle_range: tuple[float, float] = (85.0, 95.0)
+    check_neutrality: bool = True
+    min_distance_cutoff: float = 4.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for run.json."""
+        return asdict(self)
+
+
+@dataclass
+class Evaluation:
+    """Checked candidates of one mini-batch.
+
+    Attributes:
+        rows: one dict per candidate (the ``result.csv`` columns, without file paths).
+        structures: pymatgen structures of the discrete candidates (coordinates wrapped).
+        arrays: per-candidate arrays for ``result.npz``.
+        criteria: names of the boolean ``<criterion>_ok`` columns whose conjunction is ``success``.
+    """
+
+    rows: list[dict[str, Any]]
+    structures: list[Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    criteria: list[str] = field(default_factory=list)
+
+
+def predict_discrete(design: DiscreteDesign, predictors: Sequence[Predictor]) -> dict[str, torch.Tensor]:
+    """Final predictions of one-hot crystals (graphs rebuilt from the final geometry)."""
+    values = {}
+    with torch.no_grad():
+        for predictor in predictors:
+            predictor.rebuild(design.crystals)
+            values[predictor.info.property] = predictor.final(design.crystals)
+    return values
+
+
+def evaluate_design(
+    space: DesignSpace,
+    predictors: Sequence[Predictor],
+    objectives: Sequence[Objective],
+    settings: EvaluationSettings,
+    result: OptimizationResult,
+    ids: Sequence[str],
+) -> Evaluation:
+    """Evaluate the final state of ``space``: one row per candidate, ``success`` = every criterion holds.
+
+    Criteria: every objective under its evaluation margin (on one-hot re-predictions, exact periodic minimum
+    distance and the discrete tolerance factor); charge neutrality (independent check); perovskite geometry for
+    templates with A/B/X roles; not quarantined.
+    """
+    design = space.discretize()
+    crystals = design.crystals
+    values = predict_discrete(design, predictors)
+    values["tolerance"] = design.tolerance
+    lattice64 = crystals.lattice.double()
+    values["min_distance"] = min_distances(
+        lattice64, crystals.frac_coords.double(), crystals.crystal_idx, crystals.n_atoms, settings.min_distance_cutoff
+    )
+    numpy_values = {key: value.detach().double().cpu().numpy() for key, value in values.items()}
+    n = space.n_crystals
+    criteria: dict[str, np.ndarray] = {}
+    for objective in objectives:
+        criteria[f"{objective.key}_ok"] = objective.satisfied(values).cpu().numpy()
+
+    structures = crystals.to_structures()
+    offsets = crystals.atom_offsets.cpu().numpy()
+    sizes = crystals.n_atoms.cpu().numpy()
+    species = crystals.hard_species().cpu().numpy()
+    symbols = [[ELEMENTS[e] for e in species[o : o + s]] for o, s in zip(offsets, sizes, strict=True)]
+    if settings.check_neutrality:
+        criteria["neutral_ok"], assignments = neutrality(symbols)
+    else:
+        assignments = [""] * n
+
+    lengths, angles = (t.cpu().numpy() for t in lattice_to_parameters(lattice64))
+    roles = space.site_roles.cpu().numpy()
+    crystal_idx = crystals.crystal_idx.cpu().numpy()
+    has_roles = np.zeros(n, dtype=bool)
+    np.logical_or.at(has_roles, crystal_idx, roles >= 0)
+    geometry_ok, displacement = perovskite_geometry(
+        crystals.frac_coords.double().cpu().numpy(),
+        space.frac0.double().cpu().numpy(),
+        space.coord_bound.double().cpu().numpy(),
+        crystal_idx,
+        angles,
+        settings.angle_range,
+    )
+    if has_roles.any():
+        criteria["perovskite_ok"] = geometry_ok | ~has_roles
+
+    active = np.array([i not in result.quarantine for i in range(n)])
+    success = active.copy()
+    for flags in criteria.values():
+        success &= flags
+    ox_pattern = design.ox_states.cpu().numpy()
+    volumes = np.abs(np.linalg.det(lattice64.cpu().numpy()))
+    template_names = [space.templates[i].name for i in result.template_index]
+    rows = []
+    for i in range(n):
+        structure = structures[i]
+        row: dict[str, Any] = {
+            "id": ids[i],
+            "template": template_names[i],
+            "formula": structure.composition.reduced_formula,
+            "n_atoms": int(sizes[i]),
+            "success": bool(success[i]),
+        }
+        row.update({key: float(numpy_values[key][i]) for key in numpy_values})
+        row.update({key: bool(flags[i]) for key, flags in criteria.items()})
+        pattern = ox_pattern[offsets[i] : offsets[i] + sizes[i]]
+        row["oxidation_states"] = assignments[i]
+        row["pattern_oxidation_states"] = " ".join(f"{s}{o:+d}" for s, o in zip(symbols[i], pattern, strict=True))
+        row.update(dict(zip(("a", "b", "c"), map(float, lengths[i]), strict=True)))
+        row.update(dict(zip(("alpha", "beta", "gamma"), map(float, angles[i]), strict=True)))
+        row["volume_per_atom"] = float(volumes[i] / sizes[i])
+        row["density"] = float(structure.density)
+        row["max_displacement"] = float(displacement[i])
+        row["copied_from"] = ids[result.copied_from[i]] if result.copied_from[i] >= 0 else ""
+        row["quarantined"] = result.quarantine.get(i, "")
+        rows.append(row)
+
+    arrays = {
+        "lattice": lattice64.cpu().numpy(),
+        "frac_coords": crystals.frac_coords.cpu().numpy(),
+        "species": species,
+        "n_atoms": sizes,
+        "template_frac_coords": space.frac0.cpu().numpy(),
+        "pattern": design.combo.cpu().numpy(),
+        "success": success,
+        **{f"final_{key}": value for key, value in numpy_values.items()},
+        **{f"history_{key}": value for key, value in result.history.items()},
+    }
+    return Evaluation(rows, structures, arrays, list(criteria))

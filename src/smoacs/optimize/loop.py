@@ -1,0 +1,314 @@
+"""The optimisation loop: Adam groups, schedules, neighbour rebuilds, copy-and-mutate, NaN quarantine.
+
+``DesignOptimizer.iterate()`` yields one :class:`StepRecord` per step; ``run()`` consumes it, calls callbacks and
+returns an :class:`OptimizationResult`. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from smoacs.crystal.neighbors import NeighborList, build_neighbor_list, edge_vectors
+from smoacs.design.space import DesignSpace, SoftDesign
+from smoacs.objectives.terms import Objective, total_loss
+from smoacs.optimize.adam import ParamGroup, RowwiseAdam
+from smoacs.optimize.schedule import cosine_scale, linear_temperature, rebuild_steps
+from smoacs.predictors.base import Predictor
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Optimiser hyper-parameters.
+
+    Attributes:
+        steps: number of gradient steps.
+        lr_lattice: Adam rate of the (sigmoid-bounded) lattice length/angle parameters.
+        lr_coords: Adam rate of the (tanh-bounded) coordinate displacement parameters.
+        lr_composition: Adam rate of the element and pattern logits (divided by T inside the softmax).
+        lr_floor: cosine decay ends at this fraction of each base rate.
+        temperature_start: softmax temperature at step 0.
+        temperature_end: softmax temperature at the last step.
+        rebuild_every: neighbour lists are rebuilt every this many steps (and right after copy-and-mutate).
+        copy_mutate_steps: steps after whose update the worst candidates are replaced by mutated copies of good ones.
+        mutation_noise: Gaussian σ added to copied lattice, coordinate and pattern parameters (raw units).
+        top_ratio: fraction of unsolved candidates (lowest loss) that may donate, besides the solved ones.
+        keep_probability: probability that a candidate chosen for replacement is left as it is.
+        min_distance_cutoff: search radius (Å) of the short-range list used for the soft minimum-distance value.
+    """
+
+    steps: int = 200
+    lr_lattice: float = 0.03
+    lr_coords: float = 0.02
+    lr_composition: float = 0.003
+    lr_floor: float = 0.05
+    temperature_start: float = 1e-2
+    temperature_end: float = 1e-4
+    rebuild_every: int = 10
+    copy_mutate_steps: tuple[int, ...] = (50, 100, 150)
+    mutation_noise: float = 0.01
+    top_ratio: float = 0.25
+    keep_probability: float = 0.1
+    min_distance_cutoff: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+        if not self.temperature_start > 0 or not self.temperature_end > 0:
+            raise ValueError("temperatures must be > 0")
+        for name in ("lr_lattice", "lr_coords", "lr_composition"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for run.json."""
+        return asdict(self)
+
+
+@dataclass
+class StepRecord:
+    """What one step produced (values before that step's update).
+
+    Attributes:
+        step: step index.
+        temperature: softmax temperature used.
+        loss: ``[B]`` total loss per crystal (NaN for quarantined crystals).
+        values: property name → ``[B]`` values.
+        solved: ``[B]`` bool, every training criterion met (loss == 0).
+        active: ``[B]`` bool, not quarantined.
+    """
+
+    step: int
+    temperature: float
+    loss: Tensor
+    values: dict[str, Tensor]
+    solved: Tensor
+    active: Tensor
+
+
+@dataclass
+class OptimizationResult:
+    """Outcome of one mini-batch optimisation.
+
+    Attributes:
+        history: property name (and ``loss``) → ``[steps, B]`` float32 values per step.
+        quarantine: crystal index → reason it was frozen.
+        template_index: ``[B]`` index of the template each final candidate's geometry descends from.
+        copied_from: ``[B]`` donor crystal index of the last copy-and-mutate, or −1.
+        wall_time_s: total time of the loop in seconds.
+        predictor_time_s: time inside predictor forward passes and the backward pass.
+        rebuild_time_s: time spent rebuilding neighbour lists.
+    """
+
+    history: dict[str, np.ndarray]
+    quarantine: dict[int, str]
+    template_index: np.ndarray
+    copied_from: np.ndarray
+    wall_time_s: float = 0.0
+    predictor_time_s: float = 0.0
+    rebuild_time_s: float = 0.0
+    n_mutated: int = 0
+
+
+def soft_min_distance(soft: SoftDesign, graph: NeighborList, cutoff: float) -> Tensor:
+    """``[B]`` shortest distance in Å over the short-range list (``cutoff`` when no pair is closer)."""
+    crystals = soft.crystals
+    dist = edge_vectors(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, graph).norm(dim=-1)
+    out = torch.full((crystals.n_crystals,), float(cutoff), dtype=dist.dtype, device=dist.device)
+    if len(dist) == 0:
+        return out
+    return out.scatter_reduce(0, crystals.crystal_idx[graph.center], dist, reduce="amin", include_self=True)
+
+
+class DesignOptimizer:
+    """Optimises a :class:`DesignSpace` against objectives through frozen predictors."""
+
+    def __init__(
+        self,
+        space: DesignSpace,
+        predictors: Sequence[Predictor],
+        objectives: Sequence[Objective],
+        settings: OptimizerSettings | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not objectives:
+            raise ValueError("at least one objective is required")
+        self.space = space
+        self.predictors = list(predictors)
+        self.objectives = list(objectives)
+        self.settings = settings or OptimizerSettings()
+        self.generator = torch.Generator().manual_seed(seed + 7919)
+        s = self.settings
+        groups = [
+            ParamGroup("length_raw", space.length_raw, space.row_owner("length_raw"), s.lr_lattice),
+            ParamGroup("angle_raw", space.angle_raw, space.row_owner("angle_raw"), s.lr_lattice),
+            ParamGroup("coord_raw", space.coord_raw, space.row_owner("coord_raw"), s.lr_coords),
+            ParamGroup("element_logits", space.element_logits, space.row_owner("element_logits"), s.lr_composition),
+            ParamGroup("combo_logits", space.combo_logits, space.row_owner("combo_logits"), s.lr_composition),
+        ]
+        self.adam = RowwiseAdam(groups, space.n_crystals)
+        n = space.n_crystals
+        self.active = torch.ones(n, dtype=torch.bool, device=space.n_atoms.device)
+        self.quarantine: dict[int, str] = {}
+        self.template_index = np.arange(n)
+        self.copied_from = np.full(n, -1)
+        self.predictor_time = 0.0
+        self.rebuild_time = 0.0
+        self.n_mutated = 0
+        self._distance_graph: NeighborList | None = None
+
+    # ---- one step -------------------------------------------------------------------------------------------
+    def _rebuild(self, soft: SoftDesign) -> None:
+        start = time.perf_counter()
+        crystals = soft.crystals.detach()
+        for predictor in self.predictors:
+            predictor.rebuild(crystals)
+        self._distance_graph = build_neighbor_list(
+            crystals.lattice, crystals.frac_coords, crystals.crystal_idx, crystals.n_atoms, self.settings.min_distance_cutoff
+        )
+        self.rebuild_time += time.perf_counter() - start
+
+    def values(self, soft: SoftDesign) -> dict[str, Tensor]:
+        """Predictions and derived quantities of a soft realisation, keyed by property."""
+        start = time.perf_counter()
+        values = {predictor.info.property: predictor(soft.crystals) for predictor in self.predictors}
+        self.predictor_time += time.perf_counter() - start
+        values["tolerance"] = soft.tolerance
+        assert self._distance_graph is not None
+        values["min_distance"] = soft_min_distance(soft, self._distance_graph, self.settings.min_distance_cutoff)
+        return values
+
+    def _quarantine(self, step: int, loss: Tensor) -> None:
+        bad_loss = ~torch.isfinite(loss) & self.active
+        bad_grad = torch.zeros_like(bad_loss)
+        bad_param = {}
+        for group in self.adam.groups:
+            if group.param.grad is None:
+                continue
+            row_bad = ~torch.isfinite(group.param.grad.reshape(len(group.owner), -1)).all(dim=1)
+            hits = torch.zeros_like(bad_grad)
+            hits[group.owner[row_bad]] = True
+            for c in torch.nonzero(hits & self.active & ~bad_grad).flatten().tolist():
+                bad_param[c] = group.name
+            bad_grad |= hits
+        for c in torch.nonzero(bad_loss).flatten().tolist():
+            self.quarantine[c] = f"non-finite loss at step {step}"
+        for c in torch.nonzero(bad_grad & self.active & ~bad_loss).flatten().tolist():
+            self.quarantine[c] = f"non-finite gradient of {bad_param[c]} at step {step}"
+        self.active &= ~(bad_loss | bad_grad)
+
+    def iterate(self) -> Iterator[StepRecord]:
+        """Run the loop, yielding a record per step."""
+        s = self.settings
+        mutate_at = set(s.copy_mutate_steps)
+        rebuild_at = rebuild_steps(s.steps, s.rebuild_every, tuple(step + 1 for step in mutate_at))
+        for step in range(s.steps):
+            temperature = linear_temperature(step, s.steps, s.temperature_start, s.temperature_end)
+            soft = self.space.realize(temperature)
+            if step in rebuild_at or self._distance_graph is None:
+                self._rebuild(soft)
+            values = self.values(soft)
+            loss = total_loss(self.objectives, values)
+            self.adam.zero_grad()
+            objective = torch.where(self.active & torch.isfinite(loss), loss, torch.zeros_like(loss)).sum()
+            start = time.perf_counter()
+            objective.backward()
+            self.predictor_time += time.perf_counter() - start
+            self._quarantine(step, loss.detach())
+            self.adam.step(cosine_scale(step, s.steps, s.lr_floor), self.active)
+            detached = {key: value.detach() for key, value in values.items()}
+            loss = torch.where(self.active, loss.detach(), torch.full_like(loss.detach(), float("nan")))
+            record = StepRecord(step, temperature, loss, detached, (loss == 0) & self.active, self.active.clone())
+            if step in mutate_at:
+                self._copy_and_mutate(record)
+            yield record
+
+    # ---- copy-and-mutate ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _copy_and_mutate(self, record: StepRecord) -> None:
+        """Replace poor candidates by noisy copies of solved or best-ranked ones (METHOD §5.2, defects fixed).
+
+        Solved = every training criterion met. Donors = solved ∪ the ``top_ratio`` best unsolved. Each other active
+        candidate is, with probability 1 − ``keep_probability``, overwritten by a donor of the same atom count: its
+        geometry and pattern logits are copied with noise, its element logits re-initialised (composition search
+        restarts on the donor's geometry), and its Adam state reset. Quarantined candidates never take part.
+        """
+        s = self.settings
+        space = self.space
+        loss = record.loss
+        solved = record.solved
+        unsolved = torch.nonzero(self.active & ~solved).flatten()
+        if len(unsolved) == 0:
+            return
+        n_top = max(1, int(s.top_ratio * len(unsolved)))
+        ranked = unsolved[torch.argsort(loss[unsolved], stable=True)]
+        donors = torch.cat([torch.nonzero(solved).flatten(), ranked[:n_top]])
+        receivers = ranked[n_top:]
+        if len(receivers) == 0:
+            return
+        keep = torch.rand(len(receivers), generator=self.generator) < s.keep_probability
+        receivers = receivers[~keep.to(receivers.device)]
+        n_atoms = space.n_atoms
+        replaced = []
+        for receiver in receivers.tolist():
+            candidates = donors[n_atoms[donors] == n_atoms[receiver]]
+            if len(candidates) == 0:
+                continue
+            pick = int(torch.randint(len(candidates), (1,), generator=self.generator))
+            donor = int(candidates[pick])
+            self._copy(donor, receiver)
+            replaced.append(receiver)
+            self.template_index[receiver] = self.template_index[donor]
+            self.copied_from[receiver] = donor
+        if replaced:
+            self.adam.reset(torch.as_tensor(replaced, device=n_atoms.device))
+            self.n_mutated += len(replaced)
+
+    def _copy(self, donor: int, receiver: int) -> None:
+        space = self.space
+        sigma = self.settings.mutation_noise
+        offsets = space.n_atoms.cumsum(0) - space.n_atoms
+        src = slice(int(offsets[donor]), int(offsets[donor] + space.n_atoms[donor]))
+        dst = slice(int(offsets[receiver]), int(offsets[receiver] + space.n_atoms[receiver]))
+
+        def noise(shape: torch.Size) -> Tensor:
+            return sigma * torch.randn(shape, generator=self.generator).to(space.length_raw.device)
+
+        space.length_raw[receiver] = space.length_raw[donor] + noise(space.length_raw[donor].shape)
+        space.angle_raw[receiver] = space.angle_raw[donor] + noise(space.angle_raw[donor].shape)
+        space.combo_logits[receiver] = space.combo_logits[donor] + noise(space.combo_logits[donor].shape)
+        space.coord_raw[dst] = space.coord_raw[src] + noise(space.coord_raw[src].shape)
+        space.element_logits[dst] = space.settings.logit_noise * torch.randn(
+            space.element_logits[dst].shape, generator=self.generator
+        ).to(space.element_logits.device)
+        for name in ("frac0", "coord_bound", "site_roles", "ox_states", "element_mask", "site_radii"):
+            getattr(space, name)[dst] = getattr(space, name)[src]
+        for name in ("length_low", "length_high", "angles0", "free_angles", "combo_valid"):
+            getattr(space, name)[receiver] = getattr(space, name)[donor]
+
+    # ---- driver ---------------------------------------------------------------------------------------------------
+    def run(self, callbacks: Sequence[Callable[[StepRecord], None]] = ()) -> OptimizationResult:
+        """Consume :meth:`iterate`, recording histories and calling ``callbacks`` after every step."""
+        start = time.perf_counter()
+        history: dict[str, list[np.ndarray]] = {}
+        for record in self.iterate():
+            for key, value in {**record.values, "loss": record.loss}.items():
+                history.setdefault(key, []).append(value.float().cpu().numpy())
+            for callback in callbacks:
+                callback(record)
+        return OptimizationResult(
+            history={key: np.stack(rows) for key, rows in history.items()},
+            quarantine=dict(self.quarantine),
+            template_index=self.template_index.copy(),
+            copied_from=self.copied_from.copy(),
+            wall_time_s=time.perf_counter() - start,
+            predictor_time_s=self.predictor_time,
+            rebuild_time_s=self.rebuild_time,
+            n_mutated=self.n_mutated,
+        )

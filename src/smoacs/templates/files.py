@@ -1,0 +1,117 @@
+"""Templates read from structure files (CIF, POSCAR/CONTCAR/.vasp, extxyz), in sorted file order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from smoacs.chem.oxidation import enumerate_neutral_combos, oxidation_states
+from smoacs.errors import ChemistryError, TemplateError
+from smoacs.templates.base import NO_ROLE, Template
+from smoacs.templates.perovskite import PEROVSKITE_COMBOS, UNIT_CELL_COORD_BOUND
+
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".xyz", ".extxyz")
+STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
+#: Oxidation patterns kept per general template (first K zero-sum tuples in the template's atom order).
+MAX_COMBOS = 10
+
+
+def read_structure(path: Path):  # noqa: ANN201 - pymatgen Structure
+    """Read one ordered structure; any failure becomes a :class:`TemplateError` naming the file."""
+    from pymatgen.core import Structure
+
+    try:
+        if path.suffix.lower() in (".xyz", ".extxyz"):
+            from ase.io import read
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            structure = AseAtomsAdaptor.get_structure(read(path))
+        else:
+            structure = Structure.from_file(path)
+    except Exception as exc:  # noqa: BLE001 - parser errors come in many types
+        raise TemplateError(f"cannot read template file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if not structure.is_ordered:
+        raise TemplateError(f"template file {path} has partially occupied sites; only ordered structures are supported")
+    if len(structure) == 0:
+        raise TemplateError(f"template file {path} contains no atoms")
+    return structure
+
+
+def structure_files(path: Path) -> list[Path]:
+    """The structure files at ``path`` (a file, or a directory scanned non-recursively), sorted by name."""
+    if not path.exists():
+        raise TemplateError(f"template path does not exist: {path}")
+    if path.is_file():
+        return [path]
+    files = sorted(
+        p for p in path.iterdir() if p.is_file() and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name in STRUCTURE_NAMES)
+    )
+    if not files:
+        raise TemplateError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR) in {path}")
+    return files
+
+
+def perovskite_from_structure(structure, name: str) -> Template:  # noqa: ANN001
+    """An ABX3 template from a 5-site cell: X = the element on three sites; B = the cation with the shorter X shell."""
+    symbols = [site.specie.symbol for site in structure]
+    counts = {s: symbols.count(s) for s in symbols}
+    anions = [s for s, n in counts.items() if n == 3]
+    if len(structure) != 5 or len(anions) != 1:
+        raise TemplateError(f"template {name} is not an ABX3 unit cell (5 sites, one element on 3 of them): {structure.composition.formula}")
+    x_sites = [i for i, s in enumerate(symbols) if s == anions[0]]
+    cations = [i for i in range(5) if i not in x_sites]
+    dist = structure.distance_matrix  # minimum-image distances
+    shell = [np.sort(dist[c, x_sites])[:3].mean() for c in cations]
+    b_site, a_site = (cations[0], cations[1]) if shell[0] <= shell[1] else (cations[1], cations[0])
+    roles = np.full(5, NO_ROLE)
+    roles[a_site], roles[b_site] = 0, 1
+    roles[x_sites] = 2
+    combos = PEROVSKITE_COMBOS[:, [0 if r == 0 else 1 if r == 1 else 2 for r in roles]]
+    lattice = structure.lattice
+    return Template(
+        name=name,
+        lengths=np.array(lattice.abc),
+        angles=np.array(lattice.angles),
+        frac_coords=np.array(structure.frac_coords),
+        ox_combos=combos,
+        site_roles=roles,
+        coord_bound=UNIT_CELL_COORD_BOUND,
+        free_angles=False,
+        species=tuple(symbols),
+    )
+
+
+def general_from_structure(structure, name: str, max_combos: int = MAX_COMBOS) -> Template:  # noqa: ANN001
+    """A template with free geometry whose patterns are the first neutral per-site assignments of its own species.
+
+    Patterns are enumerated in the template's atom order (the original code scrambled them, METHOD §2.3).
+    """
+    symbols = [site.specie.symbol for site in structure]
+    try:
+        options = [oxidation_states(s) for s in symbols]
+    except ChemistryError as exc:
+        raise TemplateError(f"template {name}: {exc}") from None
+    combos = enumerate_neutral_combos(options, max_combos) if all(options) else []
+    if not combos:
+        raise TemplateError(f"template {name} ({structure.composition.reduced_formula}) admits no neutral oxidation pattern")
+    lattice = structure.lattice
+    return Template(
+        name=name,
+        lengths=np.array(lattice.abc),
+        angles=np.array(lattice.angles),
+        frac_coords=np.array(structure.frac_coords),
+        ox_combos=np.array(combos),
+        site_roles=np.full(len(structure), NO_ROLE),
+        coord_bound=None,
+        free_angles=True,
+        species=tuple(symbols),
+    )
+
+
+def load_templates(path: Path, perovskite: bool, supercell: int = 1) -> list[Template]:
+    """Templates from a file or directory; a file that cannot be used raises :class:`TemplateError`."""
+    if supercell != 1:
+        raise TemplateError("supercells are generated templates; they cannot be combined with template files")
+    build = perovskite_from_structure if perovskite else general_from_structure
+    return [build(read_structure(file), file.stem) for file in structure_files(path)]
