@@ -42,7 +42,9 @@ def _names(mask: np.ndarray) -> set[str]:
     return {ELEMENTS[i] for i in np.flatnonzero(mask)}
 
 
-def _expected(table: dict[int, str], ox: int, minus: dict[int, str] | None = None, plus: dict[int, str] | None = None) -> set[str]:
+def _expected(
+    table: dict[int, str], ox: int, minus: dict[int, str] | None = None, plus: dict[int, str] | None = None
+) -> set[str]:
     names = set(table.get(ox, "").split())
     names -= set((minus or {}).get(ox, "").split())
     return names | set((plus or {}).get(ox, "").split())
