@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SmoacsError as exc:
         print(f"smoacs: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("smoacs: interrupted; finished mini-batches are on disk", file=sys.stderr)
         return 130

@@ -77,7 +77,7 @@ class DiscreteDesign:
     """Argmax realisation: a one-hot batch with wrapped coordinates and its chosen oxidation pattern.
 
     Attributes:
-        crystals: one-hot batch, coordinates wrapped into [0, 1).
+        crystals: one-hot float64 batch, coordinates wrapped into [0, 1).
         combo: ``[n_crystals]`` chosen pattern index.
         ox_states: ``[n_atoms]`` oxidation state of every site under the chosen pattern.
         tolerance: ``[n_crystals]`` tolerance factor from the chosen elements' radii (NaN without roles).
@@ -272,10 +272,10 @@ class DesignSpace(nn.Module):
         species = logits.argmax(dim=-1)
         ox_states = self.ox_states[rows, site_combo]
         radius = self.site_radii[rows, site_combo, species]
-        lattice = lattice_from_parameters(self.lengths().double(), self.angles().double()).to(self.frac0.dtype)
-        crystals = CrystalBatch.from_species(
-            lattice, torch.remainder(self.frac_coords().detach(), 1.0), species, self.n_atoms
-        )
+        # The discrete batch is float64 so that written structures carry exact 90° angles and clean coordinates.
+        lattice = lattice_from_parameters(self.lengths().double(), self.angles().double())
+        frac = torch.remainder(self.frac_coords().detach().double(), 1.0)
+        crystals = CrystalBatch.from_species(lattice, frac, species, self.n_atoms)
         return DiscreteDesign(crystals, combo, ox_states, self.tolerance_factor(radius))
 
     def tolerance_factor(self, site_radius: Tensor) -> Tensor:
