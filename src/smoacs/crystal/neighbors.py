@@ -56,14 +56,14 @@ def edge_vectors(lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, neig
     return torch.einsum("ei,eij->ej", delta, cells)
 
 
-def _image_ranges(lattice: Tensor, cutoff: float) -> Tensor:
+def _image_ranges(lattice: Tensor, cutoff: Tensor) -> Tensor:
     """``[n_crystals, 3]`` images per axis that reach every point within ``cutoff``.
 
     Coordinates are wrapped into [0, 1) before the search, so differences lie in (−1, 1): one extra shell.
     """
     inverse = torch.linalg.inv(lattice)  # columns of inv(L) are reciprocal vectors / 2π
     widths = 1.0 / inverse.norm(dim=-2)  # interplanar spacing per axis
-    return torch.ceil(cutoff / widths).long() + 1
+    return torch.ceil(cutoff[:, None] / widths).long() + 1
 
 
 def _pairs(n_atoms: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,42 +84,70 @@ def _image_grid(extent: Tensor, device: torch.device) -> Tensor:
 
 @torch.no_grad()
 def _candidates(
-    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: float
+    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Every (centre, neighbour, image) within ``cutoff`` (self at zero offset excluded), with distances."""
+    """Every (centre, neighbour, image) within each crystal's ``cutoff[c]`` (self at zero offset excluded).
+
+    Crystals are grouped by their image extent, so a small cell does not inflate the image grid of the others, and
+    each group is processed in chunks of at most ``_CHUNK_CANDIDATES`` pair-images.
+    """
     lattice = lattice.double()
     wrapped = torch.remainder(frac.double(), 1.0)
     shift = frac.double() - wrapped  # integer part; images are converted back to unwrapped coordinates below
     offsets = torch.cumsum(n_atoms, 0) - n_atoms
     ranges = _image_ranges(lattice, cutoff)
     out_c, out_n, out_img, out_d = [], [], [], []
-    crystal = 0
-    n_crystals = len(n_atoms)
-    while crystal < n_crystals:
-        # Grow a chunk of crystals while pairs × images stays under the budget.
-        stop = crystal + 1
-        extent = ranges[crystal].clone()
-        while stop < n_crystals:
-            new_extent = torch.maximum(extent, ranges[stop])
-            pairs = int((n_atoms[crystal : stop + 1] ** 2).sum())
-            if pairs * int(torch.prod(2 * new_extent + 1)) > _CHUNK_CANDIDATES:
-                break
-            extent, stop = new_extent, stop + 1
-        center, neighbor = _pairs(n_atoms[crystal:stop], offsets[crystal:stop])
+    searched = torch.nonzero(cutoff > 0).flatten()  # crystals with a zero radius are skipped
+    extents, group_of = torch.unique(ranges[searched], dim=0, return_inverse=True)
+    for group, extent in enumerate(extents):
+        members = searched[group_of == group]
         images = _image_grid(extent, lattice.device)
-        cell = lattice[crystal_idx[center]]
-        base = torch.einsum("pi,pij->pj", wrapped[neighbor] - wrapped[center], cell)  # [P, 3]
-        image_cart = torch.einsum("ki,pij->pkj", images, cell)  # [P, K, 3]
-        dist = (base[:, None, :] + image_cart).norm(dim=-1)  # [P, K]
-        is_self = (center == neighbor)[:, None] & (images.abs().sum(-1) == 0)[None, :]
-        keep = (dist <= cutoff) & ~is_self
-        p_idx, k_idx = keep.nonzero(as_tuple=True)
-        out_c.append(center[p_idx])
-        out_n.append(neighbor[p_idx])
-        out_img.append(images[k_idx] - shift[neighbor[p_idx]] + shift[center[p_idx]])
-        out_d.append(dist[p_idx, k_idx])
-        crystal = stop
+        is_origin = images.abs().sum(-1) == 0
+        pairs_per_crystal = n_atoms[members] ** 2
+        budget = max(1, _CHUNK_CANDIDATES // len(images))
+        chunk_id = torch.div(torch.cumsum(pairs_per_crystal, 0) - pairs_per_crystal, budget, rounding_mode="floor")
+        for chunk in torch.unique(chunk_id):
+            crystals = members[chunk_id == chunk]
+            center, neighbor = _pairs(n_atoms[crystals], offsets[crystals])
+            cell = lattice[crystal_idx[center]]
+            base = torch.einsum("pi,pij->pj", wrapped[neighbor] - wrapped[center], cell)  # [P, 3]
+            image_cart = torch.einsum("ki,pij->pkj", images, cell)  # [P, K, 3]
+            dist = (base[:, None, :] + image_cart).norm(dim=-1)  # [P, K]
+            radius = cutoff[crystal_idx[center]][:, None]
+            keep = (dist <= radius) & ~((center == neighbor)[:, None] & is_origin[None, :])
+            p_idx, k_idx = keep.nonzero(as_tuple=True)
+            out_c.append(center[p_idx])
+            out_n.append(neighbor[p_idx])
+            out_img.append(images[k_idx] - shift[neighbor[p_idx]] + shift[center[p_idx]])
+            out_d.append(dist[p_idx, k_idx])
+    if not out_c:
+        empty = torch.zeros(0, dtype=torch.long, device=frac.device)
+        return empty, empty, torch.zeros(0, 3, dtype=torch.float64, device=frac.device), torch.zeros(0, dtype=torch.float64, device=frac.device)
     return torch.cat(out_c), torch.cat(out_n), torch.cat(out_img), torch.cat(out_d)
+
+
+def _nearest_candidates(
+    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor, k: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Candidates that contain every atom's ``k`` nearest neighbours within ``cutoff``, searched cheaply.
+
+    A first pass uses, per crystal, the radius of a sphere holding ~3k atoms at the crystal's density (capped at the
+    cutoff). Crystals where some atom found fewer than k neighbours inside a radius below the cutoff are searched
+    again with the full cutoff. The k nearest are therefore exactly those of a full search.
+    """
+    volume_per_atom = torch.linalg.det(lattice.double()).abs() / n_atoms
+    radius = torch.minimum((3 * (3 * k) * volume_per_atom / (4 * torch.pi)) ** (1 / 3), cutoff)
+    center, neighbor, image, dist = _candidates(lattice, frac, crystal_idx, n_atoms, radius)
+    found = torch.bincount(center, minlength=frac.shape[0])
+    short = torch.zeros(len(n_atoms), dtype=torch.bool, device=frac.device)
+    short[crystal_idx[found < k]] = True
+    redo = short & (radius < cutoff)
+    if not redo.any():
+        return center, neighbor, image, dist
+    keep = ~redo[crystal_idx[center]]
+    radius = torch.where(redo, cutoff, torch.zeros_like(cutoff))
+    more = _candidates(lattice, frac, crystal_idx, n_atoms, radius)
+    return tuple(torch.cat([a[keep], b]) for a, b in zip((center, neighbor, image, dist), more, strict=True))  # type: ignore[return-value]
 
 
 @torch.no_grad()
@@ -147,7 +175,11 @@ def build_neighbor_list(
         The :class:`NeighborList`; for a fixed count its edges are ordered ``[n_atoms, max_neighbors]``.
     """
     device = frac_coords.device
-    center, neighbor, image, dist = _candidates(lattice, frac_coords, crystal_idx, n_atoms, cutoff)
+    full = torch.full((len(n_atoms),), float(cutoff), dtype=torch.float64, device=device)
+    if max_neighbors is None:
+        center, neighbor, image, dist = _candidates(lattice, frac_coords, crystal_idx, n_atoms, full)
+    else:
+        center, neighbor, image, dist = _nearest_candidates(lattice, frac_coords, crystal_idx, n_atoms, full, max_neighbors)
     # Deterministic order: by centre, then distance (rounded so float noise does not reorder ties), then index.
     key_dist = torch.round(dist * 1e6)
     order = torch.argsort(neighbor, stable=True)
