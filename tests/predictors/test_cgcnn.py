@@ -179,3 +179,39 @@ def test_finite_difference_gradients(name: str, srtio3: Structure, rock_salt: St
             assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-8), (which, entry)
             n_checked += 1
     assert n_checked == 18 + 13 * 3 + 24
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(srtio3: Structure, rock_salt: Structure) -> None:
+    cpu = load_predictor("cgcnn-band-gap")
+    cuda = load_predictor("cgcnn-band-gap", device="cuda")
+    assert cuda.gap_net.bond_weight.device.type == "cuda"
+    batch = CrystalBatch.from_structures([srtio3, rock_salt])
+    torch.testing.assert_close(cuda(batch.to("cuda")).cpu(), cpu(batch), atol=1e-4, rtol=0)
+
+
+def test_new_batch_with_same_atom_count_gets_its_own_graph(srtio3: Structure, random_structures) -> None:  # noqa: ANN001
+    other = next(s for s in random_structures if len(s) == 5)
+    predictor = load_predictor("cgcnn-formation-energy")
+    predictor(CrystalBatch.from_structures([srtio3]))
+    again = predictor(CrystalBatch.from_structures([other]))
+    fresh = load_predictor("cgcnn-formation-energy")(CrystalBatch.from_structures([other]))
+    torch.testing.assert_close(again, fresh)
+
+
+def test_graph_held_between_scheduled_rebuilds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smoacs.predictors.base as base
+    from smoacs.design import DesignSpace
+    from smoacs.objectives import Window
+    from smoacs.optimize import DesignOptimizer, OptimizerSettings
+    from smoacs.templates import perovskite_templates
+
+    calls = []
+    original = base.build_neighbor_list
+    monkeypatch.setattr(base, "build_neighbor_list", lambda *a, **k: calls.append(1) or original(*a, **k))
+    space = DesignSpace(perovskite_templates(2, seed=0), seed=0)
+    predictor = load_predictor("cgcnn-formation-energy")
+    settings = OptimizerSettings(steps=6, rebuild_every=3, copy_mutate_steps=())
+    DesignOptimizer(space, [predictor], [Window("formation_energy", -3.0)], settings).run()
+    assert len(calls) == 2  # steps 0 and 3 only
