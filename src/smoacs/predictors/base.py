@@ -60,8 +60,9 @@ class GraphPredictor(torch.nn.Module):
     """Base for adapters on a fixed-cutoff periodic neighbour graph.
 
     The graph (indices and images) is built by :meth:`rebuild` and reused until the next rebuild; distances are
-    recomputed from the current geometry in every forward pass. A batch whose atom count differs from the graph's
-    triggers an automatic rebuild, so one-shot prediction needs no explicit call.
+    recomputed from the current geometry in every forward pass. A batch whose atom count differs from the graph's, or
+    whose ``n_atoms`` tensor is not the one the graph was built for (a different batch of crystals), triggers an
+    automatic rebuild, so one-shot prediction needs no explicit call.
 
     Subclasses set ``info``, ``cutoff`` and ``max_neighbors`` and implement :meth:`forward_graph`.
     """
@@ -74,6 +75,7 @@ class GraphPredictor(torch.nn.Module):
         super().__init__()
         self._graph: NeighborList | None = None
         self._graph_atoms: int = -1
+        self._graph_sizes: Tensor | None = None  # n_atoms of the batch the graph was built for (held, compared by storage)
 
     def rebuild(self, crystals: CrystalBatch) -> None:
         """Rebuild the neighbour graph from the current geometry (no gradient)."""
@@ -94,10 +96,12 @@ class GraphPredictor(torch.nn.Module):
                 del _SHARED_GRAPHS[stale]  # keep only the latest batch alive
             _SHARED_GRAPHS[key] = (crystals, self._graph)
         self._graph_atoms = crystals.frac_coords.shape[0]
+        self._graph_sizes = crystals.n_atoms
 
     def graph(self, crystals: CrystalBatch) -> NeighborList:
         """The current graph, rebuilt first if the batch does not match it."""
-        if self._graph is None or self._graph_atoms != crystals.frac_coords.shape[0]:
+        stale = self._graph_sizes is None or self._graph_sizes.data_ptr() != crystals.n_atoms.data_ptr()
+        if self._graph is None or self._graph_atoms != crystals.frac_coords.shape[0] or stale:
             self.rebuild(crystals)
         assert self._graph is not None
         return self._graph

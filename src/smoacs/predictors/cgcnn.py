@@ -115,6 +115,13 @@ class CGCNNNet(nn.Module):
         self.bond_weight = torch.cat([conv.folded[2] for conv in self.convs], dim=1)  # [41, n_conv·2F]
         return self
 
+    def _apply(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - torch.nn.Module hook
+        # The folded weights are plain attributes, which .to()/.double()/.cuda() do not convert: refold afterwards.
+        super()._apply(fn, *args, **kwargs)
+        if hasattr(self, "bond_weight"):
+            self.fold()
+        return self
+
     def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor, crystal_idx: Tensor, n_atoms: Tensor) -> Tensor:
         """Raw network output (normalised regression value, or class log-probabilities).
 

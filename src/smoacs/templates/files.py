@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +22,22 @@ def read_structure(path: Path):  # noqa: ANN201 - pymatgen Structure
     """Read one ordered structure; any failure becomes a :class:`TemplateError` naming the file."""
     from pymatgen.core import Structure
 
-    try:
-        if path.suffix.lower() in (".xyz", ".extxyz"):
-            from ase.io import read
-            from pymatgen.io.ase import AseAtomsAdaptor
+    # Parser warnings are held back: an unreadable file gets one error line, a readable one its warnings.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if path.suffix.lower() in (".xyz", ".extxyz"):
+                from ase.io import read
+                from pymatgen.io.ase import AseAtomsAdaptor
 
-            structure = AseAtomsAdaptor.get_structure(read(path))
-        else:
-            structure = Structure.from_file(path)
-    except Exception as exc:  # noqa: BLE001 - parser errors come in many types
-        raise TemplateError(f"cannot read template file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                structure = AseAtomsAdaptor.get_structure(read(path))
+            else:
+                structure = Structure.from_file(path)
+        except Exception as exc:  # noqa: BLE001 - parser errors come in many types
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TemplateError(f"cannot read template file {path}: {reason}") from None
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if not structure.is_ordered:
         raise TemplateError(f"template file {path} has partially occupied sites; only ordered structures are supported")
     if len(structure) == 0:

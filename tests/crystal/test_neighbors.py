@@ -1,0 +1,149 @@
+"""Periodic neighbour lists and minimum distances against pymatgen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from conftest import random_structure
+from smoacs.crystal import CrystalBatch, build_neighbor_list, edge_vectors, min_distances
+
+CUTOFF = 8.0
+
+
+def _batch(structures: list[Structure], frac_shift: np.ndarray | None = None) -> CrystalBatch:
+    batch = CrystalBatch.from_structures(structures, dtype=torch.float64)
+    if frac_shift is not None:
+        batch.frac_coords = batch.frac_coords + torch.as_tensor(frac_shift, dtype=torch.float64)
+    return batch
+
+
+def _distances(batch: CrystalBatch, max_neighbors: int | None, cutoff: float = CUTOFF):
+    graph = build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, cutoff, max_neighbors)
+    dist = edge_vectors(batch.lattice, batch.frac_coords, batch.crystal_idx, graph).norm(dim=-1)
+    return graph, dist
+
+
+def _pymatgen_distances(structures: list[Structure], cutoff: float = CUTOFF) -> list[np.ndarray]:
+    out = []
+    for structure in structures:
+        for neighbors in structure.get_all_neighbors(cutoff):
+            out.append(np.sort([n.nn_distance for n in neighbors]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cells() -> list[Structure]:
+    rng = np.random.default_rng(7)
+    return [random_structure(rng, n, min_dist=0.8) for n in (1, 2, 3, 4, 5, 7)]
+
+
+@pytest.mark.parametrize("unwrapped", [False, True], ids=["wrapped", "unwrapped"])
+def test_12_nearest_match_pymatgen(cells: list[Structure], unwrapped: bool) -> None:
+    n_total = sum(len(s) for s in cells)
+    shift = np.random.default_rng(3).integers(-3, 4, (n_total, 3)).astype(float) if unwrapped else None
+    batch = _batch(cells, shift)
+    graph, dist = _distances(batch, 12)
+    assert graph.n_edges == n_total * 12
+    dist = dist.view(n_total, 12).numpy()
+    valid = graph.valid.view(n_total, 12).numpy()
+    n_full = 0
+    for atom, reference in enumerate(_pymatgen_distances(cells)):
+        n_valid = min(12, len(reference))
+        n_full += n_valid == 12
+        assert valid[atom].sum() == n_valid and valid[atom, :n_valid].all()
+        np.testing.assert_allclose(dist[atom, :n_valid], reference[:n_valid], rtol=0, atol=1e-9)
+        assert np.all(np.diff(dist[atom, :n_valid]) >= -1e-12), "edges must be ordered nearest first"
+    assert n_full >= n_total - 2, "most atoms of these cells have 12 neighbours within 8 Å"
+    # Centres are laid out [n_atoms, 12] row-major and neighbours stay inside their crystal.
+    assert torch.equal(graph.center, torch.arange(n_total).repeat_interleave(12))
+    assert torch.equal(batch.crystal_idx[graph.center], batch.crystal_idx[graph.neighbor])
+
+
+def test_all_within_cutoff_match_pymatgen(cells: list[Structure]) -> None:
+    batch = _batch(cells)
+    graph, dist = _distances(batch, None)
+    reference = _pymatgen_distances(cells)
+    for atom, expected in enumerate(reference):
+        mine = np.sort(dist[graph.center == atom].numpy())
+        assert len(mine) == len(expected)
+        np.testing.assert_allclose(mine, expected, rtol=0, atol=1e-9)
+
+
+def test_unwrapped_coordinates_give_identical_distances(cells: list[Structure]) -> None:
+    n_total = sum(len(s) for s in cells)
+    shift = np.random.default_rng(5).integers(-4, 5, (n_total, 3)).astype(float)
+    graph_w, dist_w = _distances(_batch(cells), 12)
+    unwrapped = _batch(cells, shift)
+    graph_u, dist_u = _distances(unwrapped, 12)
+    np.testing.assert_allclose(dist_u.numpy(), dist_w.numpy(), rtol=0, atol=1e-9)
+    assert torch.equal(graph_u.neighbor, graph_w.neighbor)
+    # The images refer to the unwrapped coordinates: they differ by the integer shifts of the two ends.
+    shift_t = torch.as_tensor(shift)
+    expected_image = graph_w.image - shift_t[graph_w.neighbor] + shift_t[graph_w.center]
+    torch.testing.assert_close(graph_u.image, expected_image, rtol=0, atol=0)
+
+
+def test_padding_when_fewer_than_12_neighbors() -> None:
+    # A 3-atom cluster in a 20 Å box (2 neighbours each within 8 Å), after a dense cell so offsets are non-zero.
+    dense = Structure(Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]])
+    sparse = Structure(Lattice.cubic(20.0), ["O", "H", "H"], [[0.5, 0.5, 0.5], [0.55, 0.5, 0.5], [0.5, 0.56, 0.5]])
+    batch = _batch([dense, sparse])
+    graph, dist = _distances(batch, 12)
+    valid = graph.valid.view(4, 12)
+    neighbor = graph.neighbor.view(4, 12)
+    assert valid[0].all()
+    for atom in (1, 2, 3):
+        assert valid[atom, :2].all() and not valid[atom, 2:].any()
+        assert torch.all(neighbor[atom, 2:] == 1), "padding points at the crystal's first atom"
+        assert set(neighbor[atom, :2].tolist()) == {1, 2, 3} - {atom}
+    # The valid distances are the cluster's own.
+    reference = _pymatgen_distances([sparse])
+    np.testing.assert_allclose(dist.view(4, 12)[1, :2].numpy(), reference[0], atol=1e-9)
+
+
+def test_min_distances_match_pymatgen_including_self_images(cells: list[Structure]) -> None:
+    one_atom = Structure(Lattice.from_parameters(2.9, 3.4, 3.1, 80, 95, 105), ["Fe"], [[0.3, 0.2, 0.9]])
+    structures = [one_atom, *cells]
+    batch = _batch(structures)
+    mine = min_distances(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, cutoff=5.0).numpy()
+    for value, structure in zip(mine, structures, strict=True):
+        expected = min((n.nn_distance for neighbors in structure.get_all_neighbors(5.0) for n in neighbors), default=5.0)
+        assert value == pytest.approx(expected, abs=1e-9)
+    # The one-atom cell's shortest distance is to its own image: the shortest lattice vector here.
+    assert mine[0] == pytest.approx(min(one_atom.lattice.abc), abs=1e-9)
+
+
+def test_min_distances_cutoff_when_nothing_closer() -> None:
+    isolated = Structure(Lattice.cubic(10.0), ["Xe"], [[0, 0, 0]])
+    batch = _batch([isolated])
+    assert min_distances(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, cutoff=4.0).item() == 4.0
+
+
+@pytest.mark.parametrize(
+    "lattice", [Lattice.cubic(2.0), Lattice.from_parameters(2.0, 2.3, 6.0, 75, 100, 110)], ids=["cubic", "triclinic"]
+)
+def test_small_cell_large_cutoff(lattice: Lattice) -> None:
+    structure = Structure(lattice, ["Al", "Al"], [[0.1, 0.2, 0.3], [0.6, 0.7, 0.75]])
+    batch = _batch([structure])
+    graph, dist = _distances(batch, None)
+    reference = _pymatgen_distances([structure])
+    for atom in range(2):
+        mine = np.sort(dist[graph.center == atom].numpy())
+        assert len(mine) == len(reference[atom]) > 100
+        np.testing.assert_allclose(mine, reference[atom], atol=1e-9)
+    graph12, dist12 = _distances(batch, 12)
+    np.testing.assert_allclose(dist12.view(2, 12).numpy()[0], reference[0][:12], atol=1e-9)
+
+
+def test_edge_vectors_are_differentiable(dtype: torch.dtype) -> None:
+    structure = Structure(Lattice.from_parameters(3.0, 3.3, 3.6, 85, 95, 100), ["Na", "Cl"], [[0, 0, 0], [0.45, 0.55, 0.5]])
+    batch = CrystalBatch.from_structures([structure], dtype=dtype)
+    graph = build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, 5.0, 12)
+    lattice = batch.lattice.double().requires_grad_()
+    frac = batch.frac_coords.double().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda lat, f: edge_vectors(lat, f, batch.crystal_idx, graph).norm(dim=-1), (lattice, frac)
+    )

