@@ -34,6 +34,15 @@ def _garbage(tmp_path: Path) -> str:
     return str(path)
 
 
+def _huge_perovskite(tmp_path: Path) -> str:
+    from pymatgen.core import Lattice, Structure
+
+    path = tmp_path / "huge.cif"
+    frac = [[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
+    Structure(Lattice.cubic(12.0), ["Sr", "Ti", "O", "O", "O"], frac).to(filename=str(path))
+    return str(path)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -45,14 +54,18 @@ def _garbage(tmp_path: Path) -> str:
         (["--preset", "perovskite-bandgap", "--candidates", "0"], "candidates must be ≥ 1"),
         (["--preset", "perovskite-bandgap", "--templates", "GARBAGE"], "cannot read template file"),
         (["--preset", "perovskite-bandgap", "--templates", "MISSING"], "template path does not exist"),
+        (["--preset", "perovskite-bandgap", "--target", "nan"], "target must be a finite number"),
+        (["--preset", "perovskite-bandgap", "--templates", "HUGE"], "outside the length bounds"),
     ],
     ids=["preset", "negative-target", "zero-modulus", "length-bounds", "range-outside", "candidates", "garbage",
-         "missing"],  # fmt: skip
+         "missing", "nan-target", "template-too-large"],  # fmt: skip
 )
 def test_user_errors_are_one_line(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
 ) -> None:
-    args = [_garbage(tmp_path) if a == "GARBAGE" else str(tmp_path / "missing") if a == "MISSING" else a for a in args]
+    special = {"GARBAGE": lambda: _garbage(tmp_path), "MISSING": lambda: str(tmp_path / "missing"),
+               "HUGE": lambda: _huge_perovskite(tmp_path)}  # fmt: skip
+    args = [special[a]() if a in special else a for a in args]
     out_dir = tmp_path / "out"
     code = main(["run", *args, "--out", str(out_dir), "--candidates" if "--candidates" not in args else "--seed", "2",
                  "--steps", "1", "--no-progress"])  # fmt: skip
@@ -64,6 +77,18 @@ def test_user_errors_are_one_line(
     assert "Traceback" not in captured.err + captured.out
     assert not (out_dir / "result.csv").exists()
     assert not [str(w.message) for w in recwarn], "warnings would print extra stderr lines"
+
+
+@pytest.mark.parametrize(
+    "args", [["run"], ["run", "--preset", "perovskite-bandgap", "--target", "abc"], ["frobnicate"]],
+    ids=["missing-preset", "non-numeric-target", "unknown-command"],
+)
+def test_argument_errors_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("smoacs: error:")
 
 
 def test_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 from dataclasses import replace
 
 from smoacs import __version__
@@ -74,9 +75,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if not result.failures else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error format of the rest of the CLI (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"smoacs: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``smoacs`` command."""
-    parser = argparse.ArgumentParser(prog="smoacs", description="Inverse design of crystals through pretrained predictors.")
+    parser = _Parser(prog="smoacs", description="Inverse design of crystals through pretrained predictors.")
     parser.add_argument("--version", action="version", version=f"smoacs {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,4 +115,6 @@ def build_config(name: str, target: float | None = None, out: str | None = None)
     """The configuration of preset ``name`` for ``target`` (the preset's default when None)."""
     preset = get_preset(name)
     value = preset.default_target if target is None else float(target)
+    if not math.isfinite(value):
+        raise ConfigError(f"target must be a finite number, got {target}")
     return preset.build(value, out or f"runs/{name}-{value:g}")

@@ -22,6 +22,7 @@ import torch
 from smoacs import __version__
 from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
+from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import evaluate_design
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
@@ -72,8 +73,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from smoacs.errors import ConfigError
-
         raise ConfigError("device cuda requested but torch sees no CUDA device")
     return torch.device(name)
 
@@ -83,6 +82,13 @@ def build_templates(config: RunConfig) -> list[Template]:
     settings = config.templates
     if settings.path:
         loaded = load_templates(Path(settings.path), perovskite=settings.kind == "perovskite", supercell=settings.supercell)
+        lo, hi = config.space.length_bounds
+        for template in loaded:
+            if template.lengths.min() < lo or template.lengths.max() > hi:
+                raise TemplateError(
+                    f"template {template.name} has lattice lengths {template.lengths.round(3).tolist()} Å outside the "
+                    f"length bounds ({lo}, {hi}) Å; widen them with --length-bounds"
+                )
         return [loaded[i % len(loaded)] for i in range(config.candidates)]
     return perovskite_templates(config.candidates, config.seed, settings.length_range, settings.supercell)
 
@@ -110,8 +116,6 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     predictors = [load_predictor(name, device=device) for name in config.predictors.values()]
     for prop, name in config.predictors.items():
         if predictor_info(name).property != prop:
-            from smoacs.errors import ConfigError
-
             raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
     writer = RunWriter(out_dir)
     meta: dict[str, Any] = {

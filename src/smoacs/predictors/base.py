@@ -38,13 +38,17 @@ class Predictor(Protocol):
     """A differentiable structure → property model.
 
     ``__call__`` maps a :class:`CrystalBatch` to a ``[n_crystals]`` tensor in ``info.unit``, differentiable with
-    respect to ``lattice``, ``frac_coords`` and ``species_probs``. ``rebuild`` refreshes any discrete state derived from
+    respect to ``lattice``, ``frac_coords`` and ``species_probs``. ``final`` gives the value reported for discrete
+    (one-hot) crystals; it equals ``__call__`` unless the predictor uses a soft surrogate while optimising (e.g. a
+    soft metal gate). ``rebuild`` refreshes any discrete state derived from
     geometry (neighbour lists); the optimiser calls it on its schedule, and evaluation calls it before re-predicting.
     """
 
     info: PredictorInfo
 
     def __call__(self, crystals: CrystalBatch) -> Tensor: ...
+
+    def final(self, crystals: CrystalBatch) -> Tensor: ...
 
     def rebuild(self, crystals: CrystalBatch) -> None: ...
 
@@ -113,3 +117,7 @@ class GraphPredictor(torch.nn.Module):
     def forward_graph(self, crystals: CrystalBatch, graph: NeighborList) -> Tensor:
         """Prediction on an explicit graph; implemented by subclasses."""
         raise NotImplementedError
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Value reported for discrete crystals: the forward pass, unless a subclass gates it differently."""
+        return self(crystals)

@@ -193,10 +193,6 @@ class _CGCNNBase(GraphPredictor):
         bond_fea = torch.exp(-((distance[:, None] - self.centers) ** 2) / GAUSSIAN_WIDTH**2)
         return atom_fea, bond_fea, graph.neighbor
 
-    def final(self, crystals: CrystalBatch) -> Tensor:
-        """Value reported for discrete crystals (same as ``__call__`` unless a subclass gates it)."""
-        return self(crystals)
-
 
 class CGCNNRegressor(_CGCNNBase):
     """One pretrained CGCNN regression model; output = transform(raw · std + mean)."""
