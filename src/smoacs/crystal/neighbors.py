@@ -59,11 +59,12 @@ def edge_vectors(lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, neig
 def _image_ranges(lattice: Tensor, cutoff: Tensor) -> Tensor:
     """``[n_crystals, 3]`` images per axis that reach every point within ``cutoff``.
 
-    Coordinates are wrapped into [0, 1) before the search, so differences lie in (−1, 1): one extra shell.
+    A point within ``cutoff`` lies within ``cutoff / spacing`` of the origin along each fractional axis; pair
+    differences are reduced to [−½, ½) first, so ``ceil(cutoff / spacing + ½)`` shells suffice.
     """
     inverse = torch.linalg.inv(lattice)  # columns of inv(L) are reciprocal vectors / 2π
     widths = 1.0 / inverse.norm(dim=-2)  # interplanar spacing per axis
-    return torch.ceil(cutoff[:, None] / widths).long() + 1
+    return torch.ceil(cutoff[:, None] / widths + 0.5).long()
 
 
 def _pairs(n_atoms: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
@@ -110,15 +111,18 @@ def _candidates(
             crystals = members[chunk_id == chunk]
             center, neighbor = _pairs(n_atoms[crystals], offsets[crystals])
             cell = lattice[crystal_idx[center]]
-            base = torch.einsum("pi,pij->pj", wrapped[neighbor] - wrapped[center], cell)  # [P, 3]
+            delta = wrapped[neighbor] - wrapped[center]
+            nearest = -torch.round(delta)  # image bringing the pair difference into [−½, ½]
+            base = torch.einsum("pi,pij->pj", delta + nearest, cell)  # [P, 3]
             image_cart = torch.einsum("ki,pij->pkj", images, cell)  # [P, K, 3]
             dist = (base[:, None, :] + image_cart).norm(dim=-1)  # [P, K]
             radius = cutoff[crystal_idx[center]][:, None]
-            keep = (dist <= radius) & ~((center == neighbor)[:, None] & is_origin[None, :])
+            is_self = (center == neighbor)[:, None] & is_origin[None, :]  # nearest is 0 for i == j
+            keep = (dist <= radius) & ~is_self
             p_idx, k_idx = keep.nonzero(as_tuple=True)
             out_c.append(center[p_idx])
             out_n.append(neighbor[p_idx])
-            out_img.append(images[k_idx] - shift[neighbor[p_idx]] + shift[center[p_idx]])
+            out_img.append(images[k_idx] + nearest[p_idx] - shift[neighbor[p_idx]] + shift[center[p_idx]])
             out_d.append(dist[p_idx, k_idx])
     if not out_c:
         empty = torch.zeros(0, dtype=torch.long, device=frac.device)

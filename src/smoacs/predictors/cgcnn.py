@@ -59,30 +59,38 @@ class _ConvLayer(nn.Module):
 
     @torch.no_grad()
     def fold(self) -> None:
-        """Precompute eval-mode weights: (W_self, W_nbr, W_bond, b, bn2 scale, bn2 shift)."""
+        """Precompute eval-mode weights, split into the filter and core halves of the gate.
+
+        ``folded`` = (W_self, W_nbr, W_bond, bias) for the filter half, the same for the core half, then the bn2
+        scale and shift. Keeping the halves apart avoids splitting (and, in backward, re-concatenating) edge tensors.
+        """
         scale1, shift1 = self._affine(self.bn1)
         weight = self.fc_full.weight * scale1[:, None]
         bias = self.fc_full.bias * scale1 + shift1
-        w_self, w_nbr, w_bond = weight.split([self.atom_fea_len, self.atom_fea_len, weight.shape[1] - 2 * self.atom_fea_len], 1)
+        n = self.atom_fea_len
+        halves = []
+        for rows in (slice(0, n), slice(n, 2 * n)):  # filter, core
+            w_self, w_nbr, w_bond = weight[rows].split([n, n, weight.shape[1] - 2 * n], 1)
+            halves += [w_self.T.contiguous(), w_nbr.T.contiguous(), w_bond.T.contiguous(), bias[rows].clone()]
         scale2, shift2 = self._affine(self.bn2)
-        self.folded = (w_self.T.contiguous(), w_nbr.T.contiguous(), w_bond.T.contiguous(), bias, scale2, shift2)
+        self.folded = (*halves, scale2, shift2)
 
-    def forward(self, atom_fea: Tensor, bond_proj: Tensor, nbr_idx: Tensor) -> Tensor:
+    def forward(self, atom_fea: Tensor, bond_fea: Tensor, nbr_idx: Tensor) -> Tensor:
         """Update atom features.
 
         Args:
             atom_fea: ``[N, F]`` atom features.
-            bond_proj: ``[N·M, 2F]`` bond features already multiplied by this layer's folded bond weights.
-            nbr_idx: ``[N·M]`` neighbour index of every edge (edges grouped by centre, M per atom).
+            bond_fea: ``[N·M, 41]`` Gaussian-expanded distances, edges grouped by centre (M per atom).
+            nbr_idx: ``[N·M]`` neighbour index of every edge.
         """
         assert self.folded is not None, "call fold() after loading weights"
-        w_self, w_nbr, _, bias, scale2, shift2 = self.folded
+        *halves, scale2, shift2 = self.folded
         n_atoms = atom_fea.shape[0]
-        proj_self = atom_fea @ w_self + bias
-        proj_nbr = torch.index_select(atom_fea @ w_nbr, 0, nbr_idx)
-        gated = (proj_nbr + bond_proj).view(n_atoms, -1, 2 * self.atom_fea_len) + proj_self[:, None, :]
-        nbr_filter, nbr_core = gated.chunk(2, dim=2)
-        summed = (torch.sigmoid(nbr_filter) * F.softplus(nbr_core)).sum(dim=1)
+        gates = []
+        for w_self, w_nbr, w_bond, bias in (halves[:4], halves[4:]):
+            edge = torch.index_select(atom_fea @ w_nbr, 0, nbr_idx) + bond_fea @ w_bond
+            gates.append(edge.view(n_atoms, -1, self.atom_fea_len) + (atom_fea @ w_self + bias)[:, None, :])
+        summed = (torch.sigmoid(gates[0]) * F.softplus(gates[1])).sum(dim=1)
         return F.softplus(atom_fea + summed * scale2 + shift2)
 
 
@@ -109,16 +117,16 @@ class CGCNNNet(nn.Module):
         self.fc_out = nn.Linear(h_fea_len, 2 if classification else 1)
 
     def fold(self) -> CGCNNNet:
-        """Fold the batch norms of every convolution (evaluation only) and stack the bond weights."""
+        """Fold the batch norms of every convolution (evaluation only)."""
         for conv in self.convs:
             conv.fold()
-        self.bond_weight = torch.cat([conv.folded[2] for conv in self.convs], dim=1)  # [41, n_conv·2F]
+        self.is_folded = True
         return self
 
     def _apply(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - torch.nn.Module hook
         # The folded weights are plain attributes, which .to()/.double()/.cuda() do not convert: refold afterwards.
         super()._apply(fn, *args, **kwargs)
-        if hasattr(self, "bond_weight"):
+        if getattr(self, "is_folded", False):
             self.fold()
         return self
 
@@ -133,9 +141,8 @@ class CGCNNNet(nn.Module):
             n_atoms: ``[n_crystals]`` atoms per crystal.
         """
         atom_fea = self.embedding(atom_fea)
-        bond_proj = (nbr_fea @ self.bond_weight).chunk(len(self.convs), dim=1)  # one matmul for every layer
-        for conv, proj in zip(self.convs, bond_proj, strict=True):
-            atom_fea = conv(atom_fea, proj, nbr_idx)
+        for conv in self.convs:
+            atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
         pooled = torch.zeros(len(n_atoms), atom_fea.shape[1], dtype=atom_fea.dtype, device=atom_fea.device)
         pooled = pooled.index_add(0, crystal_idx, atom_fea) / n_atoms[:, None].to(atom_fea.dtype)
         crys_fea = F.softplus(self.conv_to_fc(F.softplus(pooled)))
