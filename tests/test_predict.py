@@ -69,7 +69,9 @@ def test_cli_predict_directory(folder: Path, records: dict[str, dict], capsys: p
     rows = {Path(r["file"]).name: r for r in _table(out)}
     assert set(rows) == {"POSCAR", "nacl.cif", "notes.txt"}
     key = "mp-2019.4.1/formation_energy.hdf5"
-    assert float(rows["nacl.cif"]["megnet-formation-energy"]) == pytest.approx(records["NaCl"]["predictions"][key], abs=1e-4)
+    assert float(rows["nacl.cif"]["megnet-formation-energy"]) == pytest.approx(
+        records["NaCl"]["predictions"][key], abs=1e-4
+    )
     assert float(rows["POSCAR"]["megnet-formation-energy"]) == pytest.approx(
         records["SrTiO3"]["predictions"][key], abs=1e-4
     )
@@ -99,6 +101,7 @@ def test_bad_structure_only_spoils_its_own_row(records: dict[str, dict]) -> None
     predictors = load_predictors(["megnet-efermi"])
     rows = predict_structures(predictors, [("good", good), ("bad", disordered), ("good2", good)])
     assert [r.label for r in rows] == ["good", "bad", "good2"]
-    assert rows[0].values["megnet-efermi"] == pytest.approx(records["MgO"]["predictions"]["mp-2019.4.1/efermi.hdf5"], abs=1e-4)
+    expected = records["MgO"]["predictions"]["mp-2019.4.1/efermi.hdf5"]
+    assert rows[0].values["megnet-efermi"] == pytest.approx(expected, abs=1e-4)
     assert rows[2].values == rows[0].values and rows[0].error == ""
     assert rows[1].values == {} and "disordered" in rows[1].error

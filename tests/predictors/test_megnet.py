@@ -107,7 +107,8 @@ def test_supercell_invariance(reference: list[dict]) -> None:
     unit = _batch([record])
     parsed = record["structure_as_parsed"]
     frac = torch.tensor(parsed["frac_coords"])
-    double = torch.cat([frac * torch.tensor([0.5, 1.0, 1.0]), (frac + torch.tensor([1.0, 0, 0])) * torch.tensor([0.5, 1, 1])])
+    half = torch.tensor([0.5, 1.0, 1.0])
+    double = torch.cat([frac * half, (frac + torch.tensor([1.0, 0.0, 0.0])) * half])
     lattice = torch.tensor(parsed["lattice_matrix"]) * torch.tensor([[2.0], [1.0], [1.0]])
     species = torch.tensor([z - 1 for z in parsed["atomic_numbers"]] * 2)
     supercell = CrystalBatch.from_species(lattice[None], double, species, torch.tensor([10]))
@@ -199,8 +200,8 @@ def _perturbed_batch(dtype: torch.dtype = torch.float64) -> CrystalBatch:
     )
     frac = frac + 0.02 * torch.randn(frac.shape, generator=gen, dtype=dtype)
     species = torch.tensor([37, 21, 7, 7, 7, 10, 16])  # Sr Ti O O O | Na Cl
-    probs = torch.nn.functional.one_hot(species, 98).to(dtype) * 3.0 + 0.3 * torch.rand(7, 98, generator=gen, dtype=dtype)
-    probs = torch.softmax(probs, dim=-1)
+    logits = torch.nn.functional.one_hot(species, 98).to(dtype) * 3.0
+    probs = torch.softmax(logits + 0.3 * torch.rand(7, 98, generator=gen, dtype=dtype), dim=-1)
     n_atoms = torch.tensor([5, 2])
     crystal_idx = torch.repeat_interleave(torch.arange(2), n_atoms)
     return CrystalBatch(lattice, frac, probs, crystal_idx, n_atoms)
@@ -240,7 +241,8 @@ def test_smooth_cutoff_is_exact_away_from_the_skin_and_continuous_across_it(refe
     assert torch.allclose(smooth(nacl), exact.final(nacl), atol=1e-10)
 
     def at(a: float) -> CrystalBatch:
-        return CrystalBatch(nacl.lattice * (a / 5.64), nacl.frac_coords, nacl.species_probs, nacl.crystal_idx, nacl.n_atoms)
+        lattice = nacl.lattice * (a / 5.64)
+        return CrystalBatch(lattice, nacl.frac_coords, nacl.species_probs, nacl.crystal_idx, nacl.n_atoms)
 
     edge = 4.0 * math.sqrt(2.0)  # second neighbours at a / √2 cross the 4 Å cutoff here
     below, above = at(edge - 1e-5), at(edge + 1e-5)

@@ -45,6 +45,10 @@ def cutoff_weight(distance: Tensor, cutoff: float, width: float) -> Tensor:
     return 0.5 * (1.0 + torch.cos(math.pi * x))
 
 
+def _graph_settings(config: MEGNetConfig) -> tuple[float, float, float, int, float]:
+    return (config.cutoff, config.gaussian_start, config.gaussian_stop, config.n_gaussians, config.gaussian_width)
+
+
 class MEGNetEnsemble(GraphPredictor):
     """Shared featurisation and evaluation of one or more MEGNet models on one graph.
 
@@ -66,8 +70,7 @@ class MEGNetEnsemble(GraphPredictor):
         self.configs: list[MEGNetConfig] = [config for _, config in loaded]
         first = self.configs[0]
         for config in self.configs[1:]:
-            same = (config.cutoff, config.gaussian_start, config.gaussian_stop, config.n_gaussians, config.gaussian_width)
-            if same != (first.cutoff, first.gaussian_start, first.gaussian_stop, first.n_gaussians, first.gaussian_width):
+            if _graph_settings(config) != _graph_settings(first):
                 raise PredictorError(f"{config.model} and {first.model} use different graphs")
         if smooth_cutoff is not None and smooth_cutoff <= 0:
             raise PredictorError(f"smooth_cutoff must be a positive width in Å or None, got {smooth_cutoff}")

@@ -34,7 +34,7 @@ _LN2 = math.log(2.0)
 
 def softplus2(x: Tensor) -> Tensor:
     """megnet's ``softplus2(x) = softplus(x) − ln 2`` (zero at x = 0); gradient sigmoid(x) everywhere."""
-    return F.softplus(x) - _LN2
+    return F.softplus(x).sub_(_LN2)  # in place: softplus saves its input, not its output, for backward
 
 
 def hard_sigmoid(x: Tensor) -> Tensor:
