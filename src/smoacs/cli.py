@@ -1,4 +1,4 @@
-"""The ``smoacs`` command: ``run``, ``presets``, ``predictors``. Each subcommand is a small function of its args.
+"""The ``smoacs`` command: ``run``, ``presets``, ``predictors``, ``predict``. Each subcommand is a small function of its args.
 
 User errors (bad values, unreadable files, unknown names) print one line ``smoacs: error: …`` and exit with 2;
 no traceback.
@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from smoacs import __version__
 from smoacs.errors import SmoacsError
+from smoacs.predict import add_predict_parser
 
 EXIT_USAGE = 2
 
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=_cmd_presets)
     predictors = sub.add_parser("predictors", help="list predictors")
     predictors.set_defaults(func=_cmd_predictors)
+    add_predict_parser(sub)
     return parser
 
 
