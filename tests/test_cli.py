@@ -113,3 +113,31 @@ def test_module_entry_point(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("smoacs: error: cannot read template file")
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_predictor_swap_makes_the_preset_model_the_oracle() -> None:
+    from smoacs.cli import _run_config, build_parser
+
+    args = build_parser().parse_args(
+        ["run", "--preset", "perovskite-bandgap", "--predictor", "band_gap=megnet-band-gap"]
+    )
+    config = _run_config(args)
+    assert config.predictors["band_gap"] == "megnet-band-gap"
+    assert config.oracles["band_gap"] == "cgcnn-band-gap"
+    assert config.oracles["formation_energy"] == "megnet-formation-energy"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--predictor", "band_gap"], "expects PROPERTY=PREDICTOR"),
+        (["--predictor", "band_gap=no-such-model"], "unknown predictor 'no-such-model'"),
+        (["--predictor", "tc=cgcnn-band-gap"], "no property 'tc'"),
+        (["--oracle", "band_gap=cgcnn-band-gap"], "must differ from the optimised predictor"),
+        (["--oracle", "bulk_modulus=megnet-bulk-modulus"], "no predictor of this run provides"),
+    ],
+)
+def test_predictor_flags_errors(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--preset", "perovskite-bandgap", *flags, "--steps", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]

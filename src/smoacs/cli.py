@@ -14,7 +14,8 @@ from typing import NoReturn
 from dataclasses import replace
 
 from smoacs import __version__
-from smoacs.errors import SmoacsError
+from smoacs.errors import ConfigError, SmoacsError
+from smoacs.predictors.registry import predictor_info
 from smoacs.predict import add_predict_parser
 
 EXIT_USAGE = 2
@@ -52,7 +53,31 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         changes["space"] = replace(config.space, length_bounds=tuple(args.length_bounds))
     if args.templates is not None:
         changes["templates"] = replace(config.templates, path=args.templates)
+    predictors, oracles = dict(config.predictors), dict(config.oracles)
+    for prop, name in _assignments(args.predictor, "--predictor"):
+        if prop not in predictors:
+            raise ConfigError(f"--predictor {prop}={name}: this preset has no property {prop!r} ({', '.join(predictors)})")
+        if oracles.get(prop) == name:  # swapping models: the preset's model becomes the oracle
+            oracles[prop] = predictors[prop]
+        predictors[prop] = name
+    for prop, name in _assignments(args.oracle, "--oracle"):
+        oracles[prop] = name
+    if args.no_oracle:
+        oracles = {}
+    for name in [*predictors.values(), *oracles.values()]:
+        predictor_info(name)  # unknown names fail here, listing the known ones
+    changes.update(predictors=predictors, oracles=oracles)
     return config.with_overrides(**changes).validate()
+
+
+def _assignments(values: list[str] | None, flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values or []:
+        prop, sep, name = value.partition("=")
+        if not sep or not prop or not name:
+            raise ConfigError(f"{flag} expects PROPERTY=PREDICTOR (e.g. band_gap=megnet-band-gap), got {value!r}")
+        pairs.append((prop.strip(), name.strip()))
+    return pairs
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -102,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output directory (default runs/<preset>-<target>)")
     run.add_argument("--templates", help="CIF/POSCAR file or directory to use as templates")
     run.add_argument("--length-bounds", type=float, nargs=2, metavar=("MIN", "MAX"), help="lattice length bounds, Å")
+    run.add_argument(
+        "--predictor", action="append", metavar="PROP=NAME",
+        help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its oracle",
+    )  # fmt: skip
+    run.add_argument("--oracle", action="append", metavar="PROP=NAME", help="re-check PROP with predictor NAME")
+    run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

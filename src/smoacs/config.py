@@ -43,7 +43,8 @@ class RunConfig:
         seed: seeds templates, initial logits, mutations (Python, numpy and torch are seeded from it).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         out: output directory.
-        predictors: property → registered predictor name.
+        predictors: property → registered predictor name (optimised through).
+        oracles: property → an independent predictor that re-checks the discrete candidates (reported only).
         objectives: objective terms (they also define the success criteria).
         templates, space, optimizer, evaluation: settings of each stage.
     """
@@ -53,6 +54,7 @@ class RunConfig:
     out: str
     predictors: dict[str, str]
     objectives: tuple[Objective, ...]
+    oracles: dict[str, str] = field(default_factory=dict)
     candidates: int = 256
     batch_size: int = 256
     seed: int = 0
@@ -83,6 +85,11 @@ class RunConfig:
             raise ConfigError(f"angle range must satisfy 0 < min ≤ max < 180, got ({a_lo}, {a_hi})")
         if self.templates.supercell < 1:
             raise ConfigError(f"supercell must be ≥ 1, got {self.templates.supercell}")
+        for prop, name in self.oracles.items():
+            if prop not in self.predictors:
+                raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")
+            if name == self.predictors[prop]:
+                raise ConfigError(f"oracle for {prop!r} must differ from the optimised predictor {name}")
         provided = set(self.predictors) | {"tolerance", "min_distance"}
         for objective in self.objectives:
             if objective.key not in provided:

@@ -36,6 +36,14 @@ class Preset:
     build: Callable[[float, str], RunConfig]
 
 
+#: Independent models that re-check each optimised property (reported as oracle agreement, not in success).
+ORACLES = {
+    "band_gap": "megnet-band-gap",
+    "formation_energy": "megnet-formation-energy",
+    "bulk_modulus": "megnet-bulk-modulus",
+}
+
+
 def _perovskite(
     name: str, target: float, out: str, predictors: dict[str, str], main: Objective, supercell: int = 1
 ) -> RunConfig:
@@ -44,6 +52,7 @@ def _perovskite(
         target=target,
         out=out,
         predictors=predictors,
+        oracles={prop: ORACLES[prop] for prop in predictors if prop in ORACLES},
         objectives=(main, FORMATION_BELOW, TOLERANCE, MIN_DISTANCE),
         templates=TemplateSettings(kind="perovskite", length_range=(3.0, 7.0), supercell=supercell),
         optimizer=OptimizerSettings(),

@@ -114,14 +114,17 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     started = time.perf_counter()
     templates = build_templates(config)
     predictors = [load_predictor(name, device=device) for name in config.predictors.values()]
-    for prop, name in config.predictors.items():
+    oracles = [load_predictor(name, device=device) for name in config.oracles.values()]
+    for prop, name in [*config.predictors.items(), *config.oracles.items()]:
         if predictor_info(name).property != prop:
             raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
     writer = RunWriter(out_dir)
     meta: dict[str, Any] = {
         "config": config.to_dict(),
         "versions": _versions(),
-        "predictors": {name: vars(predictor_info(name)) for name in config.predictors.values()},
+        "predictors": {
+            name: vars(predictor_info(name)) for name in [*config.predictors.values(), *config.oracles.values()]
+        },
         "host": {"platform": platform.platform(), "device": str(device), "torch_threads": torch.get_num_threads()},
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
@@ -146,7 +149,9 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
                 optimizer = DesignOptimizer(space, predictors, config.objectives, config.optimizer, seed=config.seed + index)
                 label = f"batch {index + 1}/{len(batches)}"
                 result = optimizer.run([display.callback(label, config.optimizer.steps)])
-                evaluation = evaluate_design(space, predictors, config.objectives, config.evaluation, result, ids)
+                evaluation = evaluate_design(
+                    space, predictors, config.objectives, config.evaluation, result, ids, oracles
+                )
             except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
                 failures[index] = f"{type(exc).__name__}: {exc}"
                 log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())

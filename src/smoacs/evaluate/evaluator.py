@@ -56,13 +56,33 @@ class Evaluation:
 
 
 def predict_discrete(design: DiscreteDesign, predictors: Sequence[Predictor]) -> dict[str, torch.Tensor]:
-    """Final predictions of one-hot crystals (graphs rebuilt from the final geometry)."""
+    """Final predictions of one-hot crystals (graphs rebuilt from the final geometry), keyed by property."""
     values = {}
     with torch.no_grad():
         for predictor in predictors:
             predictor.rebuild(design.crystals)
             values[predictor.info.property] = predictor.final(design.crystals)
     return values
+
+
+def oracle_columns(
+    design: DiscreteDesign, oracles: Sequence[Predictor], objectives: Sequence[Objective]
+) -> dict[str, np.ndarray]:
+    """Independent re-predictions: ``<property>_oracle`` values and ``<property>_oracle_ok`` flags.
+
+    An oracle is a second predictor of a property that an objective constrains (e.g. a MEGNet band gap next to the
+    CGCNN one being optimised). Its flag applies the same objectives' evaluation criteria to the oracle's value; it
+    is reported, not part of ``success`` — a guard against candidates that only fool the optimised model.
+    """
+    columns: dict[str, np.ndarray] = {}
+    for prop, value in predict_discrete(design, oracles).items():
+        ok = torch.ones_like(value, dtype=torch.bool)
+        for objective in objectives:
+            if objective.key == prop:
+                ok &= objective.satisfied({prop: value})
+        columns[f"{prop}_oracle"] = value.double().cpu().numpy()
+        columns[f"{prop}_oracle_ok"] = ok.cpu().numpy()
+    return columns
 
 
 def evaluate_design(
@@ -72,6 +92,7 @@ def evaluate_design(
     settings: EvaluationSettings,
     result: OptimizationResult,
     ids: Sequence[str],
+    oracles: Sequence[Predictor] = (),
 ) -> Evaluation:
     """Evaluate the final state of ``space``: one row per candidate, ``success`` = every criterion holds.
 
@@ -119,6 +140,7 @@ def evaluate_design(
     if has_roles.any():
         criteria["perovskite_ok"] = geometry_ok | ~has_roles
 
+    oracle = oracle_columns(design, oracles, objectives) if oracles else {}
     active = np.array([i not in result.quarantine for i in range(n)])
     success = active.copy()
     for flags in criteria.values():
@@ -138,6 +160,7 @@ def evaluate_design(
         }
         row.update({key: float(numpy_values[key][i]) for key in numpy_values})
         row.update({key: bool(flags[i]) for key, flags in criteria.items()})
+        row.update({key: column[i].item() for key, column in oracle.items()})
         pattern = ox_pattern[offsets[i] : offsets[i] + sizes[i]]
         row["oxidation_states"] = assignments[i]
         row["pattern_oxidation_states"] = " ".join(f"{s}{o:+d}" for s, o in zip(symbols[i], pattern, strict=True))
