@@ -109,7 +109,8 @@ def run_references(
     if templates_path and Path(templates_path).exists():
         try:
             files = structure_files(Path(templates_path))
-            references.append(ReferenceSet.from_structures("templates", [read_structure(f) for f in files], [f"templates:{f.name}" for f in files]))
+            structures = [read_structure(f) for f in files]
+            references.append(ReferenceSet.from_structures("templates", structures, [f"templates:{f.name}" for f in files]))
         except TemplateError:
             pass
     for spec in available_references(data_dir) if specs is None else specs:
@@ -129,7 +130,8 @@ def _read_cif(path: Path, n_atoms: int) -> Any:  # noqa: ANN401
             warnings.simplefilter("ignore")
             structure = CifParser(path).parse_structures(primitive=False)[0]
     except Exception as exc:  # noqa: BLE001 - parser errors come in many types
-        raise ConfigError(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read {path}: {reason}") from None
     labels = [_LABEL.search(site.label or "") for site in structure]
     order = [int(m.group(1)) for m in labels if m]
     if len(order) == len(structure) and sorted(order) == list(range(len(structure))):
@@ -159,7 +161,9 @@ def tolerance_from_pattern(
     from smoacs.chem._tables import ox_index
 
     table = radius_table()
-    radius = np.array([table[e, ox_index(int(o))] if o != 0 else 0.0 for e, o in zip(species, pattern, strict=True)], dtype=np.float32)
+    radius = np.array(
+        [table[e, ox_index(int(o))] if o != 0 else 0.0 for e, o in zip(species, pattern, strict=True)], dtype=np.float32
+    )
     site_radius = torch.as_tensor(radius)
     roles_t = torch.as_tensor(roles)
     has_role = roles_t >= 0
@@ -252,7 +256,9 @@ def evaluate_run(
         pattern = np.array(patterns, dtype=np.int64)
         candidates = Candidates(
             crystals=crystals,
-            tolerance=tolerance_from_pattern(species, pattern, roles[sites], crystals.crystal_idx.cpu().numpy(), len(chunk)),
+            tolerance=tolerance_from_pattern(
+                species, pattern, roles[sites], crystals.crystal_idx.cpu().numpy(), len(chunk)
+            ),
             pattern=pattern,
             frac0=frac0[sites],
             coord_bound=bound[sites],
