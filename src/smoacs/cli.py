@@ -1,4 +1,4 @@
-"""The ``smoacs`` command: ``run``, ``presets``, ``predictors``, ``predict``. Each subcommand is a small function of its args.
+"""The ``smoacs`` command: ``run``, ``presets``, ``predictors``, ``predict``, ``evaluate``. Each subcommand is a small function of its args.
 
 User errors (bad values, unreadable files, unknown names) print one line ``smoacs: error: …`` and exit with 2;
 no traceback.
@@ -101,6 +101,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if not result.failures else 1
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from smoacs.evaluate.rerun import evaluate_run
+
+    result = evaluate_run(args.run_dir, references=args.reference, device=args.device or "auto")
+    summary = result.summary
+    print(f"evaluated {result.run_dir}/ ({summary['n_candidates']} candidates; novelty references: "
+          f"{result.references or 'none'})")  # fmt: skip
+    for key, value in summary.items():
+        print(f"  {key:28s} {value:.3f}" if isinstance(value, float) else f"  {key:28s} {value}")
+    print(f"wrote {result.run_dir}/evaluation.csv, evaluation_summary.csv, report.md")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the one-line error format of the rest of the CLI (no usage dump)."""
 
@@ -141,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     predictors = sub.add_parser("predictors", help="list predictors")
     predictors.set_defaults(func=_cmd_predictors)
     add_predict_parser(sub)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="directory written by `smoacs run`")
+    evaluate.add_argument(
+        "--reference", action="append", metavar="SET",
+        help="novelty reference: perov5, supercon, prototypes, a directory of CIF/POSCAR files or a CSV with a cif "
+        "column (repeatable; default: every built-in set whose data is present); the run's template files always count",
+    )  # fmt: skip
+    evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
+    evaluate.set_defaults(func=_cmd_evaluate)
     return parser
 
 

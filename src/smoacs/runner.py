@@ -24,8 +24,11 @@ from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
 from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import evaluate_design
+from smoacs.evaluate.matching import Deduplicator, annotate_matching, describe_references, insert_after
+from smoacs.evaluate.rerun import MATCH_COLUMNS, report_info, run_references
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
+from smoacs.io.report import write_report
 from smoacs.io.writers import RunWriter
 from smoacs.optimize.loop import DesignOptimizer
 from smoacs.optimize.progress import ProgressDisplay
@@ -118,6 +121,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     for prop, name in [*config.predictors.items(), *config.oracles.items()]:
         if predictor_info(name).property != prop:
             raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
+    references = run_references(config.templates.path)
     writer = RunWriter(out_dir)
     meta: dict[str, Any] = {
         "config": config.to_dict(),
@@ -128,6 +132,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         "host": {"platform": platform.platform(), "device": str(device), "torch_threads": torch.get_num_threads()},
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
+        "novelty_references": describe_references(references),
     }
     writer.write_json("run.json", meta)
 
@@ -138,6 +143,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     timings: list[dict[str, float]] = []
     criteria: list[str] = []
     histories: dict[str, list[np.ndarray]] = {}
+    dedup, first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
     batches = [templates[i : i + config.batch_size] for i in range(0, len(templates), config.batch_size)]
     with ProgressDisplay(config.objectives, enabled=progress) as display:
         for index, batch in enumerate(batches):
@@ -156,6 +162,8 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
                 failures[index] = f"{type(exc).__name__}: {exc}"
                 log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
                 continue
+            annotate_matching(evaluation.rows, evaluation.structures, references, dedup, first_ids)
+            evaluation.rows = [insert_after(r, "success", {k: r[k] for k in MATCH_COLUMNS}) for r in evaluation.rows]
             writer.append(evaluation.rows, evaluation.structures)
             rows.extend(evaluation.rows)
             structures.extend(evaluation.structures)
@@ -185,6 +193,9 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         stacked_history = {key: np.concatenate(value, axis=1) for key, value in histories.items()}
         final_loss = stacked_history["loss"][-1]
         plot_history(out_dir / "history.png", stacked_history, config.objectives, final_loss)
+        roles = np.concatenate(arrays["site_roles"])
+        info = report_info(config.to_dict(), config.evaluation, roles, describe_references(references), "result.csv")
+        write_report(out_dir, rows, summary, config.objectives, info)
     meta.update(
         status="finished" if not failures else "finished with failed mini-batches",
         failures=failures,

@@ -66,9 +66,24 @@ def test_summarize_rates() -> None:
         "band_gap_rate": 0.6,
         "neutral_rate": 0.8,
         "distinct_success_formulas": 2,
-        "unique_success_rate": pytest.approx(2 / 3),
         "n_quarantined": 1,
     }
+
+
+def test_summarize_structure_matching_columns() -> None:
+    base = {"band_gap_ok": True, "quarantined": ""}
+    rows = [
+        {**base, "formula": "SrTiO3", "success": True, "unique": True, "novel": True},
+        {**base, "formula": "SrTiO3", "success": True, "unique": False, "novel": True},
+        {**base, "formula": "SrTiO3", "success": True, "unique": True, "novel": False},  # same formula, other structure
+        {**base, "formula": "KMgF3", "success": False, "unique": False, "novel": False},
+    ]
+    summary = summarize(rows, ["band_gap_ok"])
+    assert summary["distinct_success_formulas"] == 1
+    assert summary["n_unique_success"] == 2 and summary["unique_success_rate"] == pytest.approx(2 / 3)
+    assert summary["n_novel_success"] == 2 and summary["novel_success_rate"] == pytest.approx(2 / 3)
+    unassessed = summarize([{**row, "novel": ""} for row in rows], ["band_gap_ok"])
+    assert unassessed["novel_success_rate"] == "" and unassessed["n_novel_success"] == ""
 
 
 def test_summarize_empty() -> None:

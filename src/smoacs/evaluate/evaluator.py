@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
 from smoacs.chem.elements import ELEMENTS
+from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
 from smoacs.crystal.neighbors import min_distances
 from smoacs.design.space import DesignSpace, DiscreteDesign
@@ -55,7 +57,7 @@ class Evaluation:
     criteria: list[str] = field(default_factory=list)
 
 
-def predict_discrete(design: DiscreteDesign, predictors: Sequence[Predictor]) -> dict[str, torch.Tensor]:
+def predict_discrete(design: DiscreteDesign | SimpleNamespace, predictors: Sequence[Predictor]) -> dict[str, torch.Tensor]:
     """Final predictions of one-hot crystals (graphs rebuilt from the final geometry), keyed by property."""
     values = {}
     with torch.no_grad():
@@ -66,7 +68,7 @@ def predict_discrete(design: DiscreteDesign, predictors: Sequence[Predictor]) ->
 
 
 def oracle_columns(
-    design: DiscreteDesign, oracles: Sequence[Predictor], objectives: Sequence[Objective]
+    design: DiscreteDesign | SimpleNamespace, oracles: Sequence[Predictor], objectives: Sequence[Objective]
 ) -> dict[str, np.ndarray]:
     """Independent re-predictions: ``<property>_oracle`` values and ``<property>_oracle_ok`` flags.
 
@@ -85,6 +87,31 @@ def oracle_columns(
     return columns
 
 
+@dataclass
+class Candidates:
+    """Discrete candidates and what their checks need, from a :class:`DesignSpace` or from a run's files.
+
+    Attributes:
+        crystals: float64 one-hot batch (coordinates wrapped).
+        tolerance: ``[B]`` tolerance factor of the chosen elements (NaN without A/B/X roles).
+        pattern: ``[N]`` oxidation state of every site under the chosen pattern.
+        frac0: ``[N, 3]`` template coordinates; coord_bound: ``[N]`` allowed displacement; site_roles: ``[N]``.
+        ids, template_names, copied_from: per candidate ("" when not copied).
+        quarantine: candidate index → reason.
+    """
+
+    crystals: CrystalBatch
+    tolerance: torch.Tensor
+    pattern: np.ndarray
+    frac0: np.ndarray
+    coord_bound: np.ndarray
+    site_roles: np.ndarray
+    ids: list[str]
+    template_names: list[str]
+    copied_from: list[str]
+    quarantine: dict[int, str] = field(default_factory=dict)
+
+
 def evaluate_design(
     space: DesignSpace,
     predictors: Sequence[Predictor],
@@ -101,15 +128,50 @@ def evaluate_design(
     templates with A/B/X roles; not quarantined.
     """
     design = space.discretize()
-    crystals = design.crystals
+    candidates = Candidates(
+        crystals=design.crystals,
+        tolerance=design.tolerance,
+        pattern=design.ox_states.cpu().numpy(),
+        frac0=space.frac0.double().cpu().numpy(),
+        coord_bound=space.coord_bound.double().cpu().numpy(),
+        site_roles=space.site_roles.cpu().numpy(),
+        ids=list(ids),
+        template_names=[space.templates[i].name for i in result.template_index],
+        copied_from=[ids[j] if j >= 0 else "" for j in result.copied_from],
+        quarantine=dict(result.quarantine),
+    )
+    evaluation = check_candidates(candidates, predictors, objectives, settings, oracles)
+    evaluation.arrays.update(
+        {
+            "template_frac_coords": space.frac0.cpu().numpy(),
+            "coord_bound": space.coord_bound.cpu().numpy(),
+            "site_roles": space.site_roles.cpu().numpy(),
+            "pattern_ox_states": candidates.pattern,
+            "pattern": design.combo.cpu().numpy(),
+            **{f"history_{key}": value for key, value in result.history.items()},
+        }
+    )
+    return evaluation
+
+
+def check_candidates(
+    candidates: Candidates,
+    predictors: Sequence[Predictor],
+    objectives: Sequence[Objective],
+    settings: EvaluationSettings,
+    oracles: Sequence[Predictor] = (),
+) -> Evaluation:
+    """Re-predict and check discrete candidates (shared by a run and by ``smoacs evaluate``)."""
+    crystals = candidates.crystals
+    design = SimpleNamespace(crystals=crystals)
     values = predict_discrete(design, predictors)
-    values["tolerance"] = design.tolerance
+    values["tolerance"] = candidates.tolerance
     lattice64 = crystals.lattice.double()
     values["min_distance"] = min_distances(
         lattice64, crystals.frac_coords.double(), crystals.crystal_idx, crystals.n_atoms, settings.min_distance_cutoff
     )
     numpy_values = {key: value.detach().double().cpu().numpy() for key, value in values.items()}
-    n = space.n_crystals
+    n = crystals.n_crystals
     criteria: dict[str, np.ndarray] = {}
     for objective in objectives:
         criteria[f"{objective.key}_ok"] = objective.satisfied(values).cpu().numpy()
@@ -125,14 +187,14 @@ def evaluate_design(
         assignments = [""] * n
 
     lengths, angles = (t.cpu().numpy() for t in lattice_to_parameters(lattice64))
-    roles = space.site_roles.cpu().numpy()
+    roles = candidates.site_roles
     crystal_idx = crystals.crystal_idx.cpu().numpy()
     has_roles = np.zeros(n, dtype=bool)
     np.logical_or.at(has_roles, crystal_idx, roles >= 0)
     geometry_ok, displacement = perovskite_geometry(
         crystals.frac_coords.double().cpu().numpy(),
-        space.frac0.double().cpu().numpy(),
-        space.coord_bound.double().cpu().numpy(),
+        candidates.frac0,
+        candidates.coord_bound,
         crystal_idx,
         angles,
         settings.angle_range,
@@ -141,19 +203,18 @@ def evaluate_design(
         criteria["perovskite_ok"] = geometry_ok | ~has_roles
 
     oracle = oracle_columns(design, oracles, objectives) if oracles else {}
-    active = np.array([i not in result.quarantine for i in range(n)])
+    active = np.array([i not in candidates.quarantine for i in range(n)])
     success = active.copy()
     for flags in criteria.values():
         success &= flags
-    ox_pattern = design.ox_states.cpu().numpy()
+    ox_pattern = candidates.pattern
     volumes = np.abs(np.linalg.det(lattice64.cpu().numpy()))
-    template_names = [space.templates[i].name for i in result.template_index]
     rows = []
     for i in range(n):
         structure = structures[i]
         row: dict[str, Any] = {
-            "id": ids[i],
-            "template": template_names[i],
+            "id": candidates.ids[i],
+            "template": candidates.template_names[i],
             "formula": structure.composition.reduced_formula,
             "n_atoms": int(sizes[i]),
             "success": bool(success[i]),
@@ -169,19 +230,17 @@ def evaluate_design(
         row["volume_per_atom"] = float(volumes[i] / sizes[i])
         row["density"] = float(structure.density)
         row["max_displacement"] = float(displacement[i])
-        row["copied_from"] = ids[result.copied_from[i]] if result.copied_from[i] >= 0 else ""
-        row["quarantined"] = result.quarantine.get(i, "")
+        row["copied_from"] = candidates.copied_from[i]
+        row["quarantined"] = candidates.quarantine.get(i, "")
         rows.append(row)
 
     arrays = {
+        "id": np.array(candidates.ids),
         "lattice": lattice64.cpu().numpy(),
         "frac_coords": crystals.frac_coords.cpu().numpy(),
         "species": species,
         "n_atoms": sizes,
-        "template_frac_coords": space.frac0.cpu().numpy(),
-        "pattern": design.combo.cpu().numpy(),
         "success": success,
         **{f"final_{key}": value for key, value in numpy_values.items()},
-        **{f"history_{key}": value for key, value in result.history.items()},
     }
     return Evaluation(rows, structures, arrays, list(criteria))

@@ -10,7 +10,10 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     """One summary row.
 
     Rates are over all candidates (quarantined ones count as failures). ``distinct_success_formulas`` counts
-    distinct reduced formulas among successes; ``unique_success_rate`` is that count over the number of successes.
+    distinct reduced formulas among successes. When the rows carry the structure-matching columns
+    (:func:`smoacs.evaluate.matching.annotate_matching`): ``unique_success_rate`` = successes that are the first of
+    their StructureMatcher group / successes, and ``novel_success_rate`` = successes matching no reference structure /
+    successes ("" when no reference set was used); ``n_unique_success``, ``n_novel_success`` are the counts.
     For every oracle-checked property: ``<property>_oracle_agreement``, the fraction of successes that the oracle
     also places inside the criterion, and ``<property>_oracle_mae``, the mean |prediction − oracle| over successes.
     """
@@ -22,7 +25,15 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary[f"{criterion[:-3]}_rate"] = sum(bool(row.get(criterion)) for row in rows) / n if n else 0.0
     formulas = {row["formula"] for row in successes}
     summary["distinct_success_formulas"] = len(formulas)
-    summary["unique_success_rate"] = len(formulas) / len(successes) if successes else 0.0
+    if rows and "unique" in rows[0]:
+        n_unique = sum(bool(row["unique"]) for row in successes)
+        summary["n_unique_success"] = n_unique
+        summary["unique_success_rate"] = n_unique / len(successes) if successes else 0.0
+    if rows and "novel" in rows[0]:
+        assessed = any(row["novel"] != "" for row in rows)
+        n_novel = sum(row["novel"] is True for row in successes)
+        summary["n_novel_success"] = n_novel if assessed else ""
+        summary["novel_success_rate"] = (n_novel / len(successes) if successes else 0.0) if assessed else ""
     summary["n_quarantined"] = sum(bool(row.get("quarantined")) for row in rows)
     for key in sorted({k for row in rows for k in row if k.endswith("_oracle")}):
         prop = key[: -len("_oracle")]

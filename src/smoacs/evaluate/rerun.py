@@ -1,0 +1,312 @@
+"""``smoacs evaluate RUN_DIR``: recompute every criterion and the summary from a run's files, without the optimiser.
+
+Inputs (nothing else is read):
+
+* ``run.json`` — predictors, oracles, objectives, evaluation settings, template path;
+* ``structures/<id>.cif`` — the candidates (sites restored to the run's order from the CIF labels ``<El><index>``);
+* ``result.csv`` — bookkeeping only: ids, template names, the optimiser's oxidation pattern per site (for the
+  tolerance factor's radii), ``copied_from`` and ``quarantined`` (a quarantined candidate stays a failure);
+* ``result.npz`` — the template geometry: ``template_frac_coords``, ``coord_bound``, ``site_roles``.
+
+Predictions are recomputed with the configured predictors and oracles (``final``), neutrality, minimum distance,
+tolerance factor, perovskite geometry, objectives under evaluation margins, uniqueness and novelty. The result goes
+to ``evaluation.csv`` / ``evaluation_summary.csv`` (the run's own ``result*.csv`` are left untouched, so the two can
+be compared) and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smoacs.crystal.batch import CrystalBatch
+from smoacs.errors import ConfigError
+from smoacs.evaluate.evaluator import Candidates, EvaluationSettings, check_candidates
+from smoacs.evaluate.matching import (
+    ReferenceSet,
+    annotate_matching,
+    available_references,
+    describe_references,
+    formula_key,
+    insert_after,
+    reference_set,
+)
+from smoacs.evaluate.summary import summarize
+from smoacs.objectives.terms import Above, Band, Below, Objective, Window
+
+_OBJECTIVES = {cls.kind: cls for cls in (Window, Below, Above, Band)}
+_ION = re.compile(r"^([A-Z][a-z]?)([+-]\d+)$")
+_LABEL = re.compile(r"(\d+)$")
+MATCH_COLUMNS = ("unique", "duplicate_of", "novel", "reference_match")
+
+
+@dataclass
+class RunEvaluation:
+    """What ``smoacs evaluate`` computed.
+
+    Attributes:
+        run_dir: the run directory.
+        rows: one dict per candidate (``evaluation.csv``).
+        summary: the ``evaluation_summary.csv`` row.
+        references: description of the novelty reference sets.
+    """
+
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    references: str = ""
+    structures: list[Any] = field(default_factory=list)
+
+
+def objective_from_dict(data: dict[str, Any]) -> Objective:
+    """Inverse of :func:`smoacs.objectives.terms.objective_to_dict`."""
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind not in _OBJECTIVES:
+        raise ConfigError(f"unknown objective kind {kind!r} in run.json (known: {', '.join(_OBJECTIVES)})")
+    return _OBJECTIVES[kind](**data)
+
+
+def settings_from_dict(data: dict[str, Any]) -> EvaluationSettings:
+    """EvaluationSettings from its run.json form (unknown keys ignored)."""
+    known = {f.name for f in fields(EvaluationSettings)}
+    kwargs = {k: v for k, v in (data or {}).items() if k in known}
+    if "angle_range" in kwargs:
+        kwargs["angle_range"] = tuple(kwargs["angle_range"])
+    return EvaluationSettings(**kwargs)
+
+
+def criteria_text(settings: EvaluationSettings, perovskite: bool) -> list[str]:
+    """The non-objective criteria in words (for report.md)."""
+    out = []
+    if settings.check_neutrality:
+        out.append("charge neutral (an independent per-atom assignment from the super-common oxidation states exists)")
+    if perovskite:
+        lo, hi = settings.angle_range
+        out.append(f"perovskite geometry preserved (every site within its bound of the template site, angles {lo:g}–{hi:g}°)")
+    out.append("not quarantined (finite loss and gradients throughout)")
+    return out
+
+
+def run_references(
+    templates_path: str | None, specs: Sequence[str] | None = None, data_dir: str | Path | None = None
+) -> list[ReferenceSet]:
+    """Novelty references: the run's own template files (when readable) plus ``specs`` (default: every built-in
+    set whose data is present)."""
+    from smoacs.errors import TemplateError
+    from smoacs.templates.files import read_structure, structure_files
+
+    references = []
+    if templates_path and Path(templates_path).exists():
+        try:
+            files = structure_files(Path(templates_path))
+            structures = [read_structure(f) for f in files]
+            references.append(ReferenceSet.from_structures("templates", structures, [f"templates:{f.name}" for f in files]))
+        except TemplateError:
+            pass
+    for spec in available_references(data_dir) if specs is None else specs:
+        references.append(reference_set(spec, data_dir))
+    return references
+
+
+def _read_cif(path: Path, n_atoms: int) -> Any:  # noqa: ANN401
+    """A written candidate with its sites in the run's order (CifParser regroups them; labels keep the index)."""
+    import warnings
+
+    from pymatgen.core import Structure
+    from pymatgen.io.cif import CifParser
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = CifParser(path).parse_structures(primitive=False)[0]
+    except Exception as exc:  # noqa: BLE001 - parser errors come in many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read {path}: {reason}") from None
+    labels = [_LABEL.search(site.label or "") for site in structure]
+    order = [int(m.group(1)) for m in labels if m]
+    if len(order) == len(structure) and sorted(order) == list(range(len(structure))):
+        sites = sorted(zip(order, structure, strict=True), key=lambda pair: pair[0])
+        structure = Structure(structure.lattice, [s.specie for _, s in sites], [s.frac_coords for _, s in sites])
+    if len(structure) != n_atoms:
+        raise ConfigError(f"{path} has {len(structure)} sites, result.csv says {n_atoms}")
+    return structure
+
+
+def _pattern(text: str, symbols: Sequence[str], ident: str) -> list[int]:
+    ions = [_ION.match(token) for token in text.split()]
+    if len(ions) != len(symbols) or not all(ions):
+        raise ConfigError(f"{ident}: pattern_oxidation_states {text!r} does not fit its {len(symbols)} sites")
+    if [m.group(1) for m in ions] != list(symbols):
+        raise ConfigError(f"{ident}: the CIF's species {' '.join(symbols)} differ from result.csv's pattern {text!r}")
+    return [int(m.group(2)) for m in ions]
+
+
+def tolerance_from_pattern(
+    species: np.ndarray, pattern: np.ndarray, roles: np.ndarray, crystal_idx: np.ndarray, n_crystals: int
+) -> torch.Tensor:
+    """``[B]`` Goldschmidt tolerance factor of the chosen elements in their pattern states (float32, as in a run)."""
+    import math
+
+    from smoacs.chem.radii import radius_table
+    from smoacs.chem._tables import ox_index
+
+    table = radius_table()
+    radius = np.array(
+        [table[e, ox_index(int(o))] if o != 0 else 0.0 for e, o in zip(species, pattern, strict=True)], dtype=np.float32
+    )
+    site_radius = torch.as_tensor(radius)
+    roles_t = torch.as_tensor(roles)
+    has_role = roles_t >= 0
+    index = torch.as_tensor(crystal_idx) * 3 + roles_t.clamp_min(0)
+    zeros = torch.zeros(n_crystals * 3, dtype=site_radius.dtype)
+    total = zeros.index_add(0, index[has_role], site_radius[has_role])
+    count = zeros.index_add(0, index[has_role], torch.ones_like(site_radius[has_role]))
+    mean = (total / count).view(-1, 3)
+    r_a, r_b, r_x = mean.unbind(-1)
+    return (r_a + r_x) / (math.sqrt(2.0) * (r_b + r_x))
+
+
+def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, str]], Any]:
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} does not exist")
+    missing = [n for n in ("run.json", "result.csv", "result.npz") if not (run_dir / n).is_file()]
+    if missing:
+        raise ConfigError(f"{run_dir} is not a smoacs run directory (missing {', '.join(missing)})")
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+        config = meta["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{run_dir}/run.json is unreadable: {exc}") from None
+    with (run_dir / "result.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    arrays = np.load(run_dir / "result.npz")
+    needed = [k for k in ("template_frac_coords", "coord_bound", "site_roles", "n_atoms") if k not in arrays]
+    if needed:
+        raise ConfigError(f"{run_dir}/result.npz lacks {', '.join(needed)} (written by an older smoacs); re-run it")
+    return config, rows, arrays
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    references: Sequence[str] | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    write: bool = True,
+) -> RunEvaluation:
+    """Recompute criteria, uniqueness, novelty and the summary of a finished run (see the module docstring).
+
+    Args:
+        run_dir: the run directory.
+        references: novelty reference specs (``perov5``, ``supercon``, ``prototypes``, a directory); default every
+            built-in set whose data is present. The run's own template files are always included when readable.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        data_dir: where built-in reference sets are looked for.
+        write: write evaluation.csv, evaluation_summary.csv and report.md.
+    """
+    from smoacs.io.report import write_report
+    from smoacs.io.writers import csv_text
+    from smoacs.predictors.registry import load_predictor
+    from smoacs.runner import resolve_device
+
+    run_dir = Path(run_dir)
+    config, csv_rows, arrays = _load_run(run_dir)
+    objectives = [objective_from_dict(o) for o in config.get("objectives", [])]
+    settings = settings_from_dict(config.get("evaluation", {}))
+    torch_device = resolve_device(device)
+    predictors = [load_predictor(name, device=torch_device) for name in config.get("predictors", {}).values()]
+    oracles = [load_predictor(name, device=torch_device) for name in config.get("oracles", {}).values()]
+    refs = run_references((config.get("templates") or {}).get("path"), references, data_dir)
+
+    sizes = np.asarray(arrays["n_atoms"])
+    if len(sizes) != len(csv_rows):
+        raise ConfigError(f"{run_dir}: result.npz has {len(sizes)} candidates, result.csv {len(csv_rows)}")
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    frac0 = np.asarray(arrays["template_frac_coords"], dtype=np.float64)
+    bound = np.asarray(arrays["coord_bound"], dtype=np.float64)
+    roles = np.asarray(arrays["site_roles"])
+    batch_size = max(int(config.get("batch_size", 256)), 1)
+
+    rows: list[dict[str, Any]] = []
+    structures: list[Any] = []
+    criteria: list[str] = []
+    for start in range(0, len(csv_rows), batch_size):
+        chunk = csv_rows[start : start + batch_size]
+        chunk_structures, patterns = [], []
+        for i, row in enumerate(chunk):
+            structure = _read_cif(run_dir / row.get("cif", f"structures/{row['id']}.cif"), int(sizes[start + i]))
+            chunk_structures.append(structure)
+            patterns += _pattern(row["pattern_oxidation_states"], [s.specie.symbol for s in structure], row["id"])
+        crystals = CrystalBatch.from_structures(chunk_structures, dtype=torch.float64, device=torch_device)
+        crystals = CrystalBatch(
+            crystals.lattice, torch.remainder(crystals.frac_coords, 1.0), crystals.species_probs,
+            crystals.crystal_idx, crystals.n_atoms,
+        )  # fmt: skip
+        sites = slice(offsets[start], offsets[start + len(chunk)])
+        species = crystals.hard_species().cpu().numpy()
+        pattern = np.array(patterns, dtype=np.int64)
+        candidates = Candidates(
+            crystals=crystals,
+            tolerance=tolerance_from_pattern(
+                species, pattern, roles[sites], crystals.crystal_idx.cpu().numpy(), len(chunk)
+            ),
+            pattern=pattern,
+            frac0=frac0[sites],
+            coord_bound=bound[sites],
+            site_roles=roles[sites],
+            ids=[row["id"] for row in chunk],
+            template_names=[row["template"] for row in chunk],
+            copied_from=[row.get("copied_from", "") for row in chunk],
+            quarantine={i: row["quarantined"] for i, row in enumerate(chunk) if row.get("quarantined")},
+        )
+        evaluation = check_candidates(candidates, predictors, objectives, settings, oracles)
+        for row, source in zip(evaluation.rows, chunk, strict=True):
+            row["cif"] = source.get("cif", f"structures/{row['id']}.cif")
+            row["poscar"] = source.get("poscar", "")
+        rows.extend(evaluation.rows)
+        structures.extend(chunk_structures)
+        criteria = evaluation.criteria
+
+    annotate_matching(rows, structures, refs)
+    rows = [insert_after(row, "success", {k: row[k] for k in MATCH_COLUMNS}) for row in rows]
+    summary = summarize(rows, criteria)
+    described = describe_references(refs)
+    result = RunEvaluation(run_dir, rows, summary, described, structures)
+    if write:
+        columns = list(rows[0]) if rows else []
+        (run_dir / "evaluation.csv").write_text(csv_text(rows, columns, header=True))
+        (run_dir / "evaluation_summary.csv").write_text(csv_text([summary], list(summary), header=True))
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_report(
+            run_dir, rows, summary, objectives,
+            report_info(config, settings, roles, described, f"evaluation.csv (smoacs evaluate, {stamp})"),
+        )  # fmt: skip
+    return result
+
+
+def report_info(
+    config: dict[str, Any], settings: EvaluationSettings, roles: np.ndarray, references: str, source: str
+) -> dict[str, Any]:
+    """The ``info`` argument of :func:`smoacs.io.report.report_markdown` from a run's config dict."""
+    target = config.get("target")
+    title = f"smoacs run: {config.get('preset', '?')}" + (f", target {target:g}" if isinstance(target, (int, float)) else "")
+    return {
+        "title": title,
+        "source": source,
+        "predictors": dict(config.get("predictors", {})),
+        "oracles": dict(config.get("oracles", {})),
+        "criteria": criteria_text(settings, bool(np.any(np.asarray(roles) >= 0))),
+        "references": references,
+    }
+
+
+__all__ = ["RunEvaluation", "evaluate_run", "formula_key", "objective_from_dict", "run_references"]
