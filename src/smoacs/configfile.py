@@ -13,6 +13,7 @@ values. See ``docs/CONFIG.md``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import tomllib
@@ -90,12 +91,16 @@ def read_config_data(path: str | Path) -> dict[str, Any]:
     try:
         if kind == "TOML":
             data = tomllib.loads(text)
-        else:  # JSON is YAML
+        elif kind == "JSON":
+            data = json.loads(text)
+        else:
             data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {_one_line(exc)}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid {kind}: {_yaml_message(exc)}") from None
     if data is None:
