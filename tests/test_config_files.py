@@ -50,12 +50,12 @@ def test_every_preset_round_trips(name: str, tmp_path: Path) -> None:
 
 def test_round_trip_keeps_tuples_and_every_term_kind(tmp_path: Path) -> None:
     predictors = {"band_gap": "cgcnn-band-gap", "bulk_modulus": "cgcnn-bulk-modulus",
-                  "formation_energy": "cgcnn-formation-energy"}  # fmt: skip
+                  "formation_energy": "cgcnn-formation-energy", "efermi": "cgcnn-efermi"}  # fmt: skip
     base = build_config("perovskite-bandgap", out="runs/rt")
     config = base.with_overrides(
         preset="mine", target=None, predictors=predictors, oracles={},
         objectives=(Window("band_gap", 1.8), Range("tolerance", 0.8, 1.0, 0.02, 5.0), Below("formation_energy", -0.5),
-                    Above("min_distance", 0.5), Maximize("bulk_modulus", 100.0, 200.0, 0.01), Minimize("formation_energy")),
+                    Above("min_distance", 0.5), Maximize("bulk_modulus", 100.0, 200.0, 0.01), Minimize("efermi")),
         optimizer=replace(base.optimizer, copy_mutate_steps=(5,), temperature_end=1e-5),
     )  # fmt: skip
     back = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
@@ -190,6 +190,7 @@ ERRORS = [
                                     "band_gap, formation_energy, min_distance, tolerance"),
     ("objectives.1", {"kind": "maximize", "property": "band_gap", "threshold": 3, "cap": 2},
      "objectives[1]: maximize on band_gap: cap must be ≥ threshold"),
+    ("objectives.1.property", "band_gap", "objectives[1].property: 'band_gap' already has a term (objectives[0])"),
     ("templates", "perovskite", "templates: expected the templates settings (a mapping), got a string"),
     ("templates.kindd", "x", "templates.kindd: unknown key in templates; allowed keys: kind, length_range, supercell, path"),
     ("templates.supercell", 0, "templates.supercell must be ≥ 1"),

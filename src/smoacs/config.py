@@ -93,6 +93,9 @@ class RunConfig:
             if name == self.predictors[prop]:
                 raise ConfigError(f"oracle for {prop!r} must differ from the optimised predictor {name}")
         provided = set(self.predictors) | {"tolerance", "min_distance"}
+        keys = [objective.key for objective in self.objectives]
+        for key in dict.fromkeys(k for k in keys if keys.count(k) > 1):
+            raise ConfigError(f"more than one objective term on {key!r}; one term per property (one {key}_ok criterion)")
         for objective in self.objectives:
             if objective.key not in provided:
                 raise ConfigError(

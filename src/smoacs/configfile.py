@@ -321,7 +321,14 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
     kwargs.setdefault("target", None)
     kwargs.setdefault("out", f"runs/{kwargs['preset']}")
     provided = sorted({*kwargs["predictors"], *DERIVED_PROPERTIES})
+    first: dict[str, int] = {}
     for i, objective in enumerate(kwargs["objectives"]):
+        if objective.key in first:
+            raise ConfigError(
+                f"objectives[{i}].property: {objective.key!r} already has a term (objectives[{first[objective.key]}]); "
+                "one term per property (each is reported as one <property>_ok criterion)"
+            )
+        first[objective.key] = i
         if objective.key not in provided:
             raise ConfigError(
                 f"objectives[{i}].property: no predictor provides {objective.key!r}; available properties: "

@@ -69,3 +69,14 @@ def test_describe_serialise_and_sum() -> None:
     assert list(OBJECTIVE_KINDS) == ["window", "range", "below", "above", "maximize", "minimize"]
     loss = total_loss([Maximize("bulk_modulus"), Minimize("bulk_modulus", weight=0.5)], _y(4.0))
     torch.testing.assert_close(loss, torch.tensor([-2.0], dtype=torch.float64))
+
+
+def test_history_plot_draws_open_ended_terms(tmp_path) -> None:  # noqa: ANN001
+    import numpy as np
+
+    from smoacs.io.plots import plot_history
+
+    history = {"bulk_modulus": np.linspace(50, 150, 12).reshape(4, 3), "efermi": np.zeros((4, 3))}
+    terms = [Maximize("bulk_modulus", threshold=100.0, cap=140.0), Minimize("efermi")]
+    plot_history(tmp_path / "history.png", history, terms, np.zeros(3))
+    assert (tmp_path / "history.png").stat().st_size > 0
