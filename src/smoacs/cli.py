@@ -1,4 +1,5 @@
-"""The ``smoacs`` command: ``run``, ``presets``, ``predictors``, ``predict``, ``evaluate``. Each subcommand is a small function of its args.
+"""The ``smoacs`` command: ``run`` (a config file or a preset), ``presets``, ``predictors``, ``predict``,
+``evaluate``. Each subcommand is a small function of its args.
 
 User errors (bad values, unreadable files, unknown names) print one line ``smoacs: error: …`` and exit with 2;
 no traceback.
@@ -39,16 +40,29 @@ def _cmd_predictors(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
+    """The run's configuration: a config file or a preset, then the command-line overrides, validated."""
+    from smoacs.configfile import load_config
     from smoacs.presets import build_config
 
-    config = build_config(args.preset, args.target, args.out)
+    if (args.config is None) == (args.preset is None):
+        given = "both a config file and --preset" if args.config is not None else "neither a config file nor --preset"
+        args.usage_error(f"run needs exactly one of a config file (smoacs run FILE) or --preset NAME; got {given}")
+    if args.config is not None:
+        if args.target is not None:
+            raise ConfigError("--target applies to --preset only; a config file sets its targets in `objectives`")
+        config = load_config(args.config)
+    else:
+        config = build_config(args.preset, args.target, args.out)
     changes = {
         name: getattr(args, name)
-        for name in ("candidates", "batch_size", "seed", "device")
+        for name in ("candidates", "batch_size", "seed", "device", "out")
         if getattr(args, name) is not None
     }
     if args.steps is not None:
-        changes["optimizer"] = replace(config.optimizer, steps=args.steps)
+        try:
+            changes["optimizer"] = replace(config.optimizer, steps=args.steps)
+        except ValueError as exc:
+            raise ConfigError(f"--steps: {exc}") from None
     if args.length_bounds is not None:
         changes["space"] = replace(config.space, length_bounds=tuple(args.length_bounds))
     if args.templates is not None:
@@ -56,7 +70,7 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
     predictors, oracles = dict(config.predictors), dict(config.oracles)
     for prop, name in _assignments(args.predictor, "--predictor"):
         if prop not in predictors:
-            raise ConfigError(f"--predictor {prop}={name}: this preset has no property {prop!r} ({', '.join(predictors)})")
+            raise ConfigError(f"--predictor {prop}={name}: this run has no property {prop!r} ({', '.join(predictors)})")
         if oracles.get(prop) == name:  # swapping models: the preset's model becomes the oracle
             oracles[prop] = predictors[prop]
         predictors[prop] = name
@@ -81,9 +95,14 @@ def _assignments(values: list[str] | None, flag: str) -> list[tuple[str, str]]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from smoacs.configfile import dump_config
     from smoacs.runner import run
 
     config = _run_config(args)
+    if args.dump_config:
+        source = f"config file {args.config}" if args.config is not None else f"preset {config.preset}"
+        sys.stdout.write(dump_config(config, header=f"resolved from {source} by smoacs {__version__}"))
+        return 0
     result = run(config, progress=not args.no_progress)
     summary = result.summary
     print(f"wrote {result.out_dir}/ ({summary['n_candidates']} candidates)")
@@ -129,15 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="optimise candidates for a preset and write a run directory")
-    run.add_argument("--preset", required=True, help="task preset (see `smoacs presets`)")
-    run.add_argument("--target", type=float, help="main target value, in the preset's unit")
+    run = sub.add_parser("run", help="optimise candidates for a config file or a preset and write a run directory")
+    run.add_argument(
+        "config", nargs="?", metavar="CONFIG",
+        help="run configuration file (.yaml, .yml, .toml, or a run.json; see docs/CONFIG.md); or use --preset",
+    )  # fmt: skip
+    run.add_argument("--preset", help="task preset (see `smoacs presets`), instead of a config file")
+    run.add_argument("--target", type=float, help="main target value, in the preset's unit (with --preset)")
     run.add_argument("--candidates", type=int, help="number of candidates (default 256)")
     run.add_argument("--batch-size", type=int, help="candidates optimised together (default 256)")
     run.add_argument("--steps", type=int, help="gradient steps (default 200)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
-    run.add_argument("--out", help="output directory (default runs/<preset>-<target>)")
+    run.add_argument("--out", help="output directory (default runs/<preset>-<target>, or the file's out)")
     run.add_argument("--templates", help="CIF/POSCAR file or directory to use as templates")
     run.add_argument("--length-bounds", type=float, nargs=2, metavar=("MIN", "MAX"), help="lattice length bounds, Å")
     run.add_argument(
@@ -147,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--oracle", action="append", metavar="PROP=NAME", help="re-check PROP with predictor NAME")
     run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.set_defaults(func=_cmd_run)
+    run.add_argument(
+        "--dump-config", action="store_true",
+        help="print the resolved configuration as a YAML config file and exit without running",
+    )  # fmt: skip
+    run.set_defaults(func=_cmd_run, usage_error=run.error)
 
     presets = sub.add_parser("presets", help="list presets")
     presets.set_defaults(func=_cmd_presets)

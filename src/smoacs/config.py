@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
 from typing import Any
 
 from smoacs.design.space import SpaceSettings
@@ -74,23 +75,27 @@ class RunConfig:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         lo, hi = self.space.length_bounds
         if not 0 < lo < hi:
-            raise ConfigError(f"length bounds must satisfy 0 < min < max, got ({lo}, {hi})")
+            raise ConfigError(f"length bounds (space.length_bounds) must satisfy 0 < min < max, got ({lo}, {hi})")
         r_lo, r_hi = self.templates.length_range
         if not lo <= r_lo <= r_hi <= hi:
             raise ConfigError(
-                f"template length range ({r_lo}, {r_hi}) Å must lie within the length bounds ({lo}, {hi}) Å"
+                f"template length range (templates.length_range) ({r_lo}, {r_hi}) Å must lie within the length bounds "
+                f"(space.length_bounds) ({lo}, {hi}) Å"
             )
         a_lo, a_hi = self.evaluation.angle_range
         if not 0 < a_lo <= a_hi < 180:
-            raise ConfigError(f"angle range must satisfy 0 < min ≤ max < 180, got ({a_lo}, {a_hi})")
+            raise ConfigError(f"angle range (evaluation.angle_range) must satisfy 0 < min ≤ max < 180, got ({a_lo}, {a_hi})")
         if self.templates.supercell < 1:
-            raise ConfigError(f"supercell must be ≥ 1, got {self.templates.supercell}")
+            raise ConfigError(f"templates.supercell must be ≥ 1, got {self.templates.supercell}")
         for prop, name in self.oracles.items():
             if prop not in self.predictors:
                 raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")
             if name == self.predictors[prop]:
                 raise ConfigError(f"oracle for {prop!r} must differ from the optimised predictor {name}")
         provided = set(self.predictors) | {"tolerance", "min_distance"}
+        keys = [objective.key for objective in self.objectives]
+        for key in dict.fromkeys(k for k in keys if keys.count(k) > 1):
+            raise ConfigError(f"more than one objective term on {key!r}; one term per property (one {key}_ok criterion)")
         for objective in self.objectives:
             if objective.key not in provided:
                 raise ConfigError(
@@ -103,7 +108,22 @@ class RunConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for run.json."""
-        data = asdict(self)
-        data["objectives"] = [objective_to_dict(o) for o in self.objectives]
+        """Plain data (lists, not tuples) for run.json: the config-file format of ``docs/CONFIG.md``."""
+        data = _plain(asdict(self))
+        data["objectives"] = [_plain(objective_to_dict(o)) for o in self.objectives]
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Check and build from :meth:`to_dict`'s form (or a parsed config file); ``from_dict(c.to_dict()) == c``."""
+        from smoacs.configfile import config_from_dict
+
+        return config_from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from smoacs.config import RunConfig, TemplateSettings
 from smoacs.errors import ConfigError
-from smoacs.objectives.terms import Above, Band, Below, Objective, Window
+from smoacs.objectives.terms import Above, Below, Objective, Range, Window
 from smoacs.optimize.loop import OptimizerSettings
 
 #: Shared structural objectives of the perovskite tasks: tolerance factor band and minimum distance.
-TOLERANCE = Band("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
+TOLERANCE = Range("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
 MIN_DISTANCE = Above("min_distance", 0.5, margin=0.3, weight=1.0)
 FORMATION_BELOW = Below("formation_energy", -0.5, margin=0.2, weight=1.0)
 

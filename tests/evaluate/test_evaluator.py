@@ -13,7 +13,7 @@ from conftest import ToyPredictor
 from smoacs.chem import crystal_radius, element_index
 from smoacs.design import DesignSpace
 from smoacs.evaluate import EvaluationSettings, evaluate_design, predict_discrete
-from smoacs.objectives import Band, Window
+from smoacs.objectives import Range, Window
 from smoacs.optimize import OptimizationResult
 from smoacs.templates import perovskite_templates
 from smoacs.templates.files import general_from_structure
@@ -38,7 +38,7 @@ def evaluated():
     _choose(space, 2, 0, ["K", "Mg", "F", "F", "F"])
     predictor = ToyPredictor()
     values = predict_discrete(space.discretize(), [predictor])["band_gap"]
-    objectives = [Window("band_gap", float(values[0]), 0.01, 0.05), Band("tolerance", 0.8, 1.0)]
+    objectives = [Window("band_gap", float(values[0]), 0.01, 0.05), Range("tolerance", 0.8, 1.0)]
     result = OptimizationResult(
         history={"loss": np.zeros((2, 3), dtype=np.float32), "band_gap": np.ones((2, 3), dtype=np.float32)},
         quarantine={2: "non-finite loss at step 0"},

@@ -16,11 +16,11 @@ from smoacs.design import DesignSpace
 from smoacs.evaluate import EvaluationSettings, evaluate_design
 from smoacs.evaluate.summary import summarize
 from smoacs.io import RunWriter, csv_text, plot_history, to_cif, to_poscar
-from smoacs.objectives import Band, Below, Window
+from smoacs.objectives import Below, Range, Window
 from smoacs.optimize import OptimizationResult
 from smoacs.templates import perovskite_templates
 
-OBJECTIVES = [Window("band_gap", 2.0), Below("formation_energy", 3.0), Band("tolerance", 0.8, 1.0)]
+OBJECTIVES = [Window("band_gap", 2.0), Below("formation_energy", 3.0), Range("tolerance", 0.8, 1.0)]
 REQUIRED = ["id", "template", "formula", "n_atoms", "success", "band_gap", "formation_energy", "band_gap_ok",
             "formation_energy_ok", "tolerance_ok", "neutral_ok", "perovskite_ok", "oxidation_states", "min_distance",
             "tolerance", "cif"]  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from smoacs.errors import ConfigError
-from smoacs.objectives import Above, Band, Below, Window, objective_to_dict, total_loss
+from smoacs.objectives import Above, Below, Range, Window, objective_to_dict, total_loss
 
 
 def _values(key: str, *ys: float) -> dict[str, torch.Tensor]:
@@ -45,23 +45,23 @@ def test_below_and_above() -> None:
     assert above.satisfied(values).tolist() == [True, True, True, False]
 
 
-def test_band() -> None:
-    band = Band("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
+def test_range() -> None:
+    term = Range("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
     values = _values("tolerance", 0.9, 0.82, 0.81, 0.75, 1.0, 1.1)
     torch.testing.assert_close(
-        band.loss(values), 5.0 * torch.tensor([0.0, 0.0, 0.01, 0.07, 0.02, 0.12], dtype=torch.float64)
+        term.loss(values), 5.0 * torch.tensor([0.0, 0.0, 0.01, 0.07, 0.02, 0.12], dtype=torch.float64)
     )
-    assert band.satisfied(values).tolist() == [True, True, True, False, True, False]
+    assert term.satisfied(values).tolist() == [True, True, True, False, True, False]
     # NaN (no tolerance factor) is never satisfied.
-    assert not band.satisfied(_values("tolerance", float("nan"))).item()
+    assert not term.satisfied(_values("tolerance", float("nan"))).item()
 
 
 def test_validation() -> None:
-    with pytest.raises(ConfigError, match="band on tolerance"):
-        Band("tolerance", 0.8, 1.0, margin=0.15)
+    with pytest.raises(ConfigError, match="range on tolerance"):
+        Range("tolerance", 0.8, 1.0, margin=0.15)
     with pytest.raises(ConfigError):
-        Band("tolerance", 1.0, 0.8)
-    Band("tolerance", 0.8, 1.0, margin=0.1)  # exactly low + 2·margin == high is allowed
+        Range("tolerance", 1.0, 0.8)
+    Range("tolerance", 0.8, 1.0, margin=0.1)  # exactly low + 2·margin == high is allowed
     with pytest.raises(ConfigError, match="margins must be ≥ 0"):
         Window("band_gap", 1.0, margin=-0.1)
     with pytest.raises(ValueError):  # ConfigError is also a ValueError
@@ -83,8 +83,8 @@ def test_total_loss_sums_terms_and_has_gradient() -> None:
 
 
 def test_serialisation() -> None:
-    term = Band("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
-    assert objective_to_dict(term) == {"kind": "band", "key": "tolerance", "low": 0.8, "high": 1.0, "margin": 0.02,
+    term = Range("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
+    assert objective_to_dict(term) == {"kind": "range", "property": "tolerance", "range": [0.8, 1.0], "margin": 0.02,
                                        "weight": 5.0}  # fmt: skip
     assert pickle.loads(pickle.dumps(term)) == term
     assert Window("band_gap", 2.5, 0.04, 0.2).describe() == "band_gap = 2.5 ± 0.2"

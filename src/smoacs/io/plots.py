@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smoacs.objectives.terms import Band, Objective, Window
+from smoacs.objectives.terms import Maximize, Minimize, Objective, Range, Window
 
 
 def plot_history(
@@ -29,9 +29,14 @@ def plot_history(
         if isinstance(objective, Window):
             for bound in (objective.target - objective.eval_margin, objective.target + objective.eval_margin):
                 axis.axhline(bound, color="k", ls="--", lw=1)
-        elif isinstance(objective, Band):
+        elif isinstance(objective, Range):
             for bound in (objective.low, objective.high):
                 axis.axhline(bound, color="k", ls="--", lw=1)
+        elif isinstance(objective, Maximize | Minimize):
+            if objective.threshold is not None:
+                axis.axhline(objective.threshold, color="k", ls="--", lw=1)
+            if objective.cap is not None:
+                axis.axhline(objective.cap, color="k", ls=":", lw=1)
         else:
             axis.axhline(objective.threshold, color="k", ls="--", lw=1)
         axis.set_ylabel(objective.key)

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
-from smoacs.objectives.terms import Above, Band, Below, Objective, Window, objective_to_dict, total_loss
+from smoacs.objectives.terms import (
+    OBJECTIVE_KINDS,
+    Above,
+    Band,
+    Below,
+    Maximize,
+    Minimize,
+    Objective,
+    Range,
+    Window,
+    objective_to_dict,
+    total_loss,
+)
 
-__all__ = ["Above", "Band", "Below", "Objective", "Window", "objective_to_dict", "total_loss"]
+__all__ = ["OBJECTIVE_KINDS", "Above", "Band", "Below", "Maximize", "Minimize", "Objective", "Range", "Window",
+           "objective_to_dict", "total_loss"]  # fmt: skip

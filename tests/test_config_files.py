@@ -1,0 +1,313 @@
+"""Config files: round trips (dict, JSON, YAML, TOML), key-naming validation errors, `smoacs run FILE`, --dump-config."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from smoacs.cli import main
+from smoacs.config import RunConfig
+from smoacs.configfile import config_from_dict, dump_config, load_config
+from smoacs.errors import ConfigError
+from smoacs.objectives import Above, Below, Maximize, Minimize, Range, Window
+from smoacs.presets import PRESETS, build_config
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_objective.yaml"
+
+BASE: dict[str, Any] = {
+    "out": "runs/x",
+    "predictors": {"band_gap": "cgcnn-band-gap", "formation_energy": "cgcnn-formation-energy"},
+    "objectives": [
+        {"kind": "window", "property": "band_gap", "target": 2.0, "margin": 0.04, "eval_margin": 0.2},
+        {"kind": "below", "property": "formation_energy", "threshold": -0.5},
+        {"kind": "range", "property": "tolerance", "range": [0.8, 1.0], "margin": 0.02, "weight": 5.0},
+    ],
+}
+
+
+def _write(tmp_path: Path, data: Any, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ---- round trips --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_round_trips(name: str, tmp_path: Path) -> None:
+    config = build_config(name, out="runs/rt")
+    data = config.to_dict()
+    assert RunConfig.from_dict(data) == config
+    assert RunConfig.from_dict(json.loads(json.dumps(data))) == config  # run.json: tuples became lists
+    assert load_config(_write(tmp_path, dump_config(config))) == config
+    assert data == json.loads(json.dumps(data)), "to_dict is plain data (lists, not tuples)"
+
+
+def test_round_trip_keeps_tuples_and_every_term_kind(tmp_path: Path) -> None:
+    predictors = {"band_gap": "cgcnn-band-gap", "bulk_modulus": "cgcnn-bulk-modulus",
+                  "formation_energy": "cgcnn-formation-energy", "efermi": "cgcnn-efermi"}  # fmt: skip
+    base = build_config("perovskite-bandgap", out="runs/rt")
+    config = base.with_overrides(
+        preset="mine", target=None, predictors=predictors, oracles={},
+        objectives=(Window("band_gap", 1.8), Range("tolerance", 0.8, 1.0, 0.02, 5.0), Below("formation_energy", -0.5),
+                    Above("min_distance", 0.5), Maximize("bulk_modulus", 100.0, 200.0, 0.01), Minimize("efermi")),
+        optimizer=replace(base.optimizer, copy_mutate_steps=(5,), temperature_end=1e-5),
+    )  # fmt: skip
+    back = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert back == config
+    assert isinstance(back.optimizer.copy_mutate_steps, tuple) and isinstance(back.space.length_bounds, tuple)
+    assert isinstance(back.objectives, tuple)
+    dumped = dump_config(config)
+    assert "{kind: maximize, property: bulk_modulus, threshold: 100.0, cap: 200.0, weight: 0.01}" in dumped
+    assert load_config(_write(tmp_path, dumped)) == config
+    assert load_config(_write(tmp_path, json.dumps(config.to_dict()), "c.json")) == config
+
+
+def test_defaults_and_yaml_exponent_floats(tmp_path: Path) -> None:
+    data = {k: v for k, v in BASE.items() if k != "out"}
+    path = _write(tmp_path, yaml.safe_dump(data) + "optimizer: {steps: 7, temperature_end: 1e-4}\n", "my-task.yml")
+    config = load_config(path)
+    assert config.preset == "my-task" and config.out == "runs/my-task" and config.target is None
+    assert config.optimizer.steps == 7 and config.optimizer.temperature_end == 1e-4
+    assert config.candidates == 256 and config.oracles == {}
+    assert config.objectives[2] == Range("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
+
+
+def test_toml_works(tmp_path: Path) -> None:
+    toml = """
+preset = "toml-task"
+out = "runs/x"
+candidates = 8
+seed = 3
+
+[predictors]
+band_gap = "cgcnn-band-gap"
+formation_energy = "cgcnn-formation-energy"
+
+[[objectives]]
+kind = "window"
+property = "band_gap"
+target = 2.0
+margin = 0.04
+eval_margin = 0.2
+
+[[objectives]]
+kind = "below"
+property = "formation_energy"
+threshold = -0.5
+
+[[objectives]]
+kind = "range"
+property = "tolerance"
+range = [0.8, 1.0]
+margin = 0.02
+weight = 5
+
+[optimizer]
+steps = 30
+copy_mutate_steps = [10, 20]
+"""
+    config = load_config(_write(tmp_path, toml, "task.toml"))
+    expected = load_config(_write(tmp_path, {**BASE, "preset": "toml-task", "candidates": 8, "seed": 3,
+                                             "optimizer": {"steps": 30, "copy_mutate_steps": [10, 20]}}))  # fmt: skip
+    assert config == expected
+    assert config.optimizer.copy_mutate_steps == (10, 20)
+    with pytest.raises(ConfigError, match=r"task\.toml: invalid TOML: .*line 2"):
+        load_config(_write(tmp_path, "seed = 1\ncandidates = = 2\n", "task.toml"))
+
+
+def test_example_file_loads() -> None:
+    config = load_config(EXAMPLE)
+    assert config.predictors["bulk_modulus"] == "cgcnn-bulk-modulus"
+    assert Window("band_gap", 1.8, 0.04, 0.2) in config.objectives
+    assert Above("bulk_modulus", 100.0, margin=10.0, weight=0.05) in config.objectives
+    assert Below("formation_energy", -0.5, margin=0.2) in config.objectives
+
+
+# ---- validation errors name the key --------------------------------------------------------------------------------
+def _set(path: str, value: Any) -> Any:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+        if value is _DELETE:
+            del node[int(last) if last.isdigit() else last]
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return edit
+
+
+_DELETE = object()
+ALL_KINDS = "allowed kinds: window, range, below, above, maximize, minimize"
+ERRORS = [
+    ("candidatez", 4, "candidatez: unknown key at the top level; allowed keys: preset, target, out, predictors"),
+    ("predictors", _DELETE, "predictors: missing (required at the top level)"),
+    ("objectives", _DELETE, "objectives: missing (required at the top level)"),
+    ("candidates", "many", "candidates: expected an integer, got 'many' (a string)"),
+    ("candidates", True, "candidates: expected an integer, got True (a boolean)"),
+    ("candidates", 0, "candidates must be ≥ 1"),
+    ("seed", 1.5, "seed: expected an integer, got 1.5"),
+    ("target", "x", "target: expected a number or null, got 'x'"),
+    ("device", "gpu", "device must be one of auto, cpu, cuda, got 'gpu'"),
+    ("preset", 3, "preset: expected a string, got 3"),
+    ("predictors", ["cgcnn-band-gap"], "predictors: expected a mapping of names to strings, got a list"),
+    ("predictors.band_gap", "nope", "predictors.band_gap: unknown predictor 'nope'; known predictors: cgcnn-band-gap"),
+    ("predictors.band_gap", "cgcnn-formation-energy", "predictors.band_gap: predictor cgcnn-formation-energy predicts "
+                                                      "'formation_energy', not 'band_gap'"),
+    ("predictors", {}, "predictors: at least one predictor is required"),
+    ("oracles.bulk_modulus", "megnet-bulk-modulus", "oracles.bulk_modulus: no predictor of this run provides"),
+    ("oracles.band_gap", "cgcnn-band-gap", "must differ from the optimised predictor"),
+    ("oracles.band_gap", "megnet-nope", "oracles.band_gap: unknown predictor 'megnet-nope'; known predictors:"),
+    ("objectives", {"kind": "window"}, "objectives: expected a non-empty list of objective terms, got a mapping"),
+    ("objectives", [], "objectives: expected a non-empty list"),
+    ("objectives.1", "below", "objectives[1]: expected an objective (a mapping), got a string"),
+    ("objectives.1.kind", "windw", f"objectives[1].kind: unknown objective kind 'windw'; {ALL_KINDS}"),
+    ("objectives.1.kind", _DELETE, f"objectives[1].kind: missing; {ALL_KINDS}"),
+    ("objectives.0.target", _DELETE, "objectives[0].target: missing (required for a window objective)"),
+    ("objectives.0.property", _DELETE, "objectives[0].property: missing (required for a window objective)"),
+    ("objectives.0.eval_margn", 0.1, "objectives[0].eval_margn: unknown key for a window objective; allowed keys: "
+                                     "kind, property, target, margin, eval_margin, weight"),
+    ("objectives.1.cap", 1.0, "objectives[1].cap: unknown key for a below objective; allowed keys: kind, property, "
+                              "threshold, margin, weight"),
+    ("objectives.0.target", "high", "objectives[0].target: expected a number, got 'high' (a string)"),
+    ("objectives.0.target", float("nan"), "objectives[0].target: expected a finite number"),
+    ("objectives.0.margin", -1, "objectives[0]: window on band_gap: margins must be ≥ 0"),
+    ("objectives.0.weight", -1, "objectives[0].weight: must be ≥ 0"),
+    ("objectives.2.range", [0.8], "objectives[2].range: expected a list of 2 numbers, got 1 values"),
+    ("objectives.2.range", [1.0, 0.8], "objectives[2]: range on tolerance: need low + 2·margin ≤ high"),
+    ("objectives.2.low", 0.8, "objectives[2].low: unknown key for a range objective; allowed keys: kind, property, "
+                              "range, margin, weight"),
+    ("objectives.2.property", "tc", "objectives[2].property: no predictor provides 'tc'; available properties: "
+                                    "band_gap, formation_energy, min_distance, tolerance"),
+    ("objectives.1", {"kind": "maximize", "property": "band_gap", "threshold": 3, "cap": 2},
+     "objectives[1]: maximize on band_gap: cap must be ≥ threshold"),
+    ("objectives.1.property", "band_gap", "objectives[1].property: 'band_gap' already has a term (objectives[0])"),
+    ("templates", "perovskite", "templates: expected the templates settings (a mapping), got a string"),
+    ("templates.kindd", "x", "templates.kindd: unknown key in templates; allowed keys: kind, length_range, supercell, path"),
+    ("templates.supercell", 0, "templates.supercell must be ≥ 1"),
+    ("templates.path", 5, "templates.path: expected a string or null, got 5"),
+    ("space.length_bounds", "2-10", "space.length_bounds: expected a list of 2 numbers, got '2-10' (a string)"),
+    ("space.length_bounds", [10, 2], "space.length_bounds) must satisfy 0 < min < max"),
+    ("space.ionic_masks", "yes", "space.ionic_masks: expected a boolean (true/false), got 'yes'"),
+    ("optimizer.steps", 0, "optimizer: steps must be ≥ 1"),
+    ("optimizer.copy_mutate_steps", [50, "x"], "optimizer.copy_mutate_steps[1]: expected an integer, got 'x'"),
+    ("optimizer.lr_lattice", -0.1, "optimizer: lr_lattice must be ≥ 0"),
+    ("evaluation.angle_range", [95, 85], "angle range (evaluation.angle_range) must satisfy"),
+    ("evaluation.check_neutrality", 1, "evaluation.check_neutrality: expected a boolean"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value", "message"), ERRORS, ids=[f"{k}={v!r}"[:40] for k, v, _ in ERRORS])
+def test_validation_errors_name_the_key(key: str, value: Any, message: str, tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE)
+    data.setdefault("oracles", {})
+    _set(key, value)(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and message in text, text
+    assert "\n" not in text
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)  # the same check without a file
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (None, "missing.yaml", "config file {path} does not exist"),
+        ("a: 1", "config.txt", "{path}: unknown config file type '.txt'; use .yaml, .yml, .toml or .json"),
+        ("a: [1, 2\nb: 3\n", "config.yaml", "{path}: invalid YAML: "),
+        ("", "config.yaml", "{path}: the file is empty"),
+        ("- 1\n- 2\n", "config.yaml", "{path}: expected a mapping of run settings at the top level, got a list"),
+        ("seed: 1\nseed: 2\n", "config.yaml", "{path}: duplicate key 'seed' at line 2"),
+        ("{\"seed\": 1,}", "config.json", "{path}: invalid JSON: "),
+        (b"\xff\xfe\x00", "config.yaml", "cannot read config file {path}"),
+    ],
+    ids=["missing", "suffix", "yaml-syntax", "empty", "not-a-mapping", "duplicate", "json-syntax", "not-utf8"],
+)
+def test_file_errors_are_one_line(content: str | bytes | None, name: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message.format(path=path) in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+# ---- the command line ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_dump_config_round_trips(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--preset", name, "--dump-config"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# resolved from preset ")
+    assert load_config(_write(tmp_path, out)) == build_config(name)
+
+
+def test_dump_config_applies_flags_and_reads_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--target", "1.5", "--candidates", "8", "--steps", "12", "--seed", "4", "--out", "o", "--no-oracle"]
+    assert main(["run", "--preset", "perovskite-bandgap", *flags, "--dump-config"]) == 0
+    config = load_config(_write(tmp_path, capsys.readouterr().out))
+    assert (config.target, config.candidates, config.optimizer.steps, config.seed, config.out) == (1.5, 8, 12, 4, "o")
+    assert config.oracles == {} and config.objectives[0] == Window("band_gap", 1.5, 0.04, 0.2)
+    assert main(["run", str(EXAMPLE), "--steps", "5", "--dump-config"]) == 0
+    again = load_config(_write(tmp_path, capsys.readouterr().out))
+    assert again == replace(load_config(EXAMPLE), optimizer=replace(load_config(EXAMPLE).optimizer, steps=5))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "FILE", "--target", "2"], "--target applies to --preset only"),
+        (["run", "MISSING"], "does not exist"),
+        (["run", "BAD"], "objectives[0].kind: unknown objective kind 'windw'"),
+        (["run", "FILE", "--steps", "0"], "--steps: steps must be ≥ 1"),
+        (["run", "FILE", "--predictor", "bulk_modulus=cgcnn-bulk-modulus"], "this run has no property 'bulk_modulus'"),
+    ],
+)
+def test_cli_file_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = copy.deepcopy(BASE)
+    bad["objectives"][0]["kind"] = "windw"
+    paths = {"FILE": str(_write(tmp_path, BASE)), "MISSING": str(tmp_path / "nope.yaml"),
+             "BAD": str(_write(tmp_path, bad, "bad.yaml"))}  # fmt: skip
+    assert main([paths.get(a, a) for a in args] + ["--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smoacs: error:") and message in err[0], err
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "x.yaml", "--preset", "perovskite-bandgap"]], ids=["none", "both"])
+def test_exactly_one_of_file_and_preset(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exactly one of a config file" in err[0]
+
+
+def test_run_example_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "run"
+    code = main(["run", str(EXAMPLE), "--candidates", "2", "--batch-size", "2", "--steps", "3", "--device", "cpu",
+                 "--out", str(out_dir), "--no-progress"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"wrote {out_dir}/ (2 candidates)" in captured.out
+    header = (out_dir / "result.csv").read_text().splitlines()[0].split(",")
+    assert {"band_gap", "bulk_modulus", "formation_energy", "bulk_modulus_ok", "bulk_modulus_oracle"} <= set(header)
+    meta = json.loads((out_dir / "run.json").read_text())
+    expected = load_config(EXAMPLE)
+    expected = expected.with_overrides(candidates=2, batch_size=2, device="cpu", out=str(out_dir),
+                                       optimizer=replace(expected.optimizer, steps=3))  # fmt: skip
+    assert RunConfig.from_dict(meta["config"]) == expected
+    assert load_config(out_dir / "run.json") == expected  # a run.json is itself a config file
