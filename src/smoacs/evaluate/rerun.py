@@ -20,7 +20,7 @@ import csv
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from smoacs.config import RunConfig
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import Candidates, EvaluationSettings, check_candidates
@@ -41,9 +42,7 @@ from smoacs.evaluate.matching import (
     reference_set,
 )
 from smoacs.evaluate.summary import summarize
-from smoacs.objectives.terms import Above, Band, Below, Objective, Window
 
-_OBJECTIVES = {cls.kind: cls for cls in (Window, Below, Above, Band)}
 _ION = re.compile(r"^([A-Z][a-z]?)([+-]\d+)$")
 _LABEL = re.compile(r"(\d+)$")
 MATCH_COLUMNS = ("unique", "duplicate_of", "novel", "reference_match")
@@ -65,24 +64,6 @@ class RunEvaluation:
     summary: dict[str, Any]
     references: str = ""
     structures: list[Any] = field(default_factory=list)
-
-
-def objective_from_dict(data: dict[str, Any]) -> Objective:
-    """Inverse of :func:`smoacs.objectives.terms.objective_to_dict`."""
-    data = dict(data)
-    kind = data.pop("kind", None)
-    if kind not in _OBJECTIVES:
-        raise ConfigError(f"unknown objective kind {kind!r} in run.json (known: {', '.join(_OBJECTIVES)})")
-    return _OBJECTIVES[kind](**data)
-
-
-def settings_from_dict(data: dict[str, Any]) -> EvaluationSettings:
-    """EvaluationSettings from its run.json form (unknown keys ignored)."""
-    known = {f.name for f in fields(EvaluationSettings)}
-    kwargs = {k: v for k, v in (data or {}).items() if k in known}
-    if "angle_range" in kwargs:
-        kwargs["angle_range"] = tuple(kwargs["angle_range"])
-    return EvaluationSettings(**kwargs)
 
 
 def criteria_text(settings: EvaluationSettings, perovskite: bool) -> list[str]:
@@ -220,12 +201,13 @@ def evaluate_run(
 
     run_dir = Path(run_dir)
     config, csv_rows, arrays = _load_run(run_dir)
-    objectives = [objective_from_dict(o) for o in config.get("objectives", [])]
-    settings = settings_from_dict(config.get("evaluation", {}))
+    run_config = RunConfig.from_dict(config)  # the same validation as `smoacs run FILE`
+    objectives = list(run_config.objectives)
+    settings = run_config.evaluation
     torch_device = resolve_device(device)
-    predictors = [load_predictor(name, device=torch_device) for name in config.get("predictors", {}).values()]
-    oracles = [load_predictor(name, device=torch_device) for name in config.get("oracles", {}).values()]
-    refs = run_references((config.get("templates") or {}).get("path"), references, data_dir)
+    predictors = [load_predictor(name, device=torch_device) for name in run_config.predictors.values()]
+    oracles = [load_predictor(name, device=torch_device) for name in run_config.oracles.values()]
+    refs = run_references(run_config.templates.path, references, data_dir)
 
     sizes = np.asarray(arrays["n_atoms"])
     if len(sizes) != len(csv_rows):
@@ -234,7 +216,7 @@ def evaluate_run(
     frac0 = np.asarray(arrays["template_frac_coords"], dtype=np.float64)
     bound = np.asarray(arrays["coord_bound"], dtype=np.float64)
     roles = np.asarray(arrays["site_roles"])
-    batch_size = max(int(config.get("batch_size", 256)), 1)
+    batch_size = run_config.batch_size
 
     rows: list[dict[str, Any]] = []
     structures: list[Any] = []
@@ -309,4 +291,4 @@ def report_info(
     }
 
 
-__all__ = ["RunEvaluation", "evaluate_run", "formula_key", "objective_from_dict", "run_references"]
+__all__ = ["RunEvaluation", "evaluate_run", "formula_key", "run_references"]
