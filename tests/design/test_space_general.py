@@ -55,3 +55,10 @@ def test_defaults_leave_general_templates_unbounded() -> None:
         space.coord_raw.fill_(0.7)
     displacement = (space.frac_coords() - space.frac0).detach()
     torch.testing.assert_close(displacement[10:], torch.full_like(displacement[10:], 0.7))
+
+
+def test_unbounded_coordinates_have_finite_gradients() -> None:
+    space = _space(SpaceSettings(length_bounds=(2.0, 13.0)))  # general template unbounded, perovskites bounded
+    space.frac_coords().sum().backward()
+    assert torch.isfinite(space.coord_raw.grad).all()
+    torch.testing.assert_close(space.coord_raw.grad[10:], torch.ones_like(space.coord_raw.grad[10:]))

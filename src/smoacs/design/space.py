@@ -265,8 +265,10 @@ class DesignSpace(nn.Module):
 
     def frac_coords(self) -> Tensor:
         """``[N, 3]`` unwrapped fractional coordinates within the template's bound."""
-        bounded = self.coord_bound[:, None] * torch.tanh(self.coord_raw)
-        displacement = torch.where(torch.isfinite(self.coord_bound)[:, None], bounded, self.coord_raw)
+        finite = torch.isfinite(self.coord_bound)[:, None]
+        # A finite stand-in for unbounded sites: inf·tanh(·) would give NaN gradients through torch.where.
+        bound = torch.where(finite, self.coord_bound[:, None], torch.ones_like(self.coord_bound[:, None]))
+        displacement = torch.where(finite, bound * torch.tanh(self.coord_raw), self.coord_raw)
         return self.frac0 + displacement
 
     # ---- composition ----------------------------------------------------------------------------------------
