@@ -114,7 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("first successes:")
         for row in best:
             values = " ".join(f"{p}={row[p]:.3f}" for p in props)
-            print(f"  {row['id']} {row['formula']:14s} {values} t={row['tolerance']:.3f}  {row['cif']}")
+            tolerance = f" t={row['tolerance']:.3f}" if row["tolerance"] == row["tolerance"] else ""  # NaN: no roles
+            print(f"  {row['id']} {row['formula']:14s} {values}{tolerance}  {row['cif']}")
     for index, message in result.failures.items():
         print(f"mini-batch {index} failed: {message}", file=sys.stderr)
     return 0 if not result.failures else 1

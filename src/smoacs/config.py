@@ -13,6 +13,7 @@ from smoacs.objectives.terms import Objective, objective_to_dict
 from smoacs.optimize.loop import OptimizerSettings
 
 DEVICES = ("auto", "cpu", "cuda")
+TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "files")
 
 
 @dataclass(frozen=True)
@@ -20,16 +21,21 @@ class TemplateSettings:
     """Where templates come from.
 
     Attributes:
-        kind: ``"perovskite"`` (generated ABX3 cells) — more kinds arrive with general templates.
+        kind: ``"perovskite"`` (generated ABX3 cells), ``"prototypes"`` (AFLOW prototypes bundled with pymatgen),
+            ``"perov5"`` / ``"supercon"`` (shipped data sets) or ``"files"`` (``path``, as general templates).
+            Library kinds are read in name order; templates are cycled when there are fewer than candidates.
         length_range: range (Å) of the seeded random unit-cell lengths of generated perovskites.
         supercell: n for n×n×n perovskite supercells.
-        path: a CIF/POSCAR file or a directory of them to use instead of generated templates.
+        path: a CIF/POSCAR file or a directory of them to use instead of generated or library templates (read as
+            ABX3 cells when ``kind`` is ``"perovskite"``, as general templates otherwise).
+        max_atoms: library templates (prototypes, data sets) with more sites are left out.
     """
 
     kind: str = "perovskite"
     length_range: tuple[float, float] = (3.0, 7.0)
     supercell: int = 1
     path: str | None = None
+    max_atoms: int = 10
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,12 @@ class RunConfig:
             raise ConfigError(f"angle range (evaluation.angle_range) must satisfy 0 < min ≤ max < 180, got ({a_lo}, {a_hi})")
         if self.templates.supercell < 1:
             raise ConfigError(f"templates.supercell must be ≥ 1, got {self.templates.supercell}")
+        if self.templates.kind not in TEMPLATE_KINDS:
+            raise ConfigError(f"templates.kind must be one of {', '.join(TEMPLATE_KINDS)}, got {self.templates.kind!r}")
+        if self.templates.kind == "files" and not self.templates.path:
+            raise ConfigError("template kind 'files' needs a path (--templates FILE_OR_DIR)")
+        if self.templates.max_atoms < 1:
+            raise ConfigError(f"templates.max_atoms must be ≥ 1, got {self.templates.max_atoms}")
         for prop, name in self.oracles.items():
             if prop not in self.predictors:
                 raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smoacs.config import RunConfig, TemplateSettings
+from smoacs.design.space import SpaceSettings
 from smoacs.errors import ConfigError
 from smoacs.objectives.terms import Above, Below, Objective, Range, Window
 from smoacs.optimize.loop import OptimizerSettings
@@ -77,6 +78,50 @@ def _perovskite3x3x3_bandgap(target: float, out: str) -> RunConfig:
     return _perovskite("perovskite3x3x3-bandgap", target, out, predictors, main, supercell=3)
 
 
+#: Design space of general (prototype) templates: lengths within [0.7, 1.5]× the template's (and 1.5–30 Å), angles
+#: within ±15° of the template's (and 30–150°), fractional displacements within ±0.25 (tanh-bounded, so a raw step of
+#: lr_coords moves a site by at most 0.25·lr_coords), and the super-common oxidation states (no radii needed).
+GENERAL_SPACE = SpaceSettings(
+    length_bounds=(1.5, 30.0),
+    angle_bounds=(30.0, 150.0),
+    ionic_masks=False,
+    relative_length_bounds=(0.7, 1.5),
+    relative_angle_bounds=15.0,
+    default_coord_bound=0.25,
+)
+#: AFLOW prototypes with at most 10 sites (88 admit a neutral pattern), in AFLOW-label order, cycled over candidates.
+GENERAL_TEMPLATES = TemplateSettings(kind="prototypes", max_atoms=10)
+
+
+def _general(name: str, target: float, out: str, predictors: dict[str, str], objectives: tuple[Objective, ...]) -> RunConfig:
+    return RunConfig(
+        preset=name,
+        target=target,
+        out=out,
+        predictors=predictors,
+        oracles={prop: ORACLES[prop] for prop in predictors if prop in ORACLES},
+        objectives=objectives,
+        templates=GENERAL_TEMPLATES,
+        space=GENERAL_SPACE,
+        optimizer=OptimizerSettings(),
+    )
+
+
+def _wide_bandgap(target: float, out: str) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"band-gap target must be ≥ 0 eV, got {target}")
+    main = Window("band_gap", target, 0.04, 0.2)
+    return _general("wide-bandgap", target, out, {"band_gap": "cgcnn-band-gap"}, (main, MIN_DISTANCE))
+
+
+def _bandgap_formation(target: float, out: str) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"band-gap target must be ≥ 0 eV, got {target}")
+    predictors = {"band_gap": "cgcnn-band-gap", "formation_energy": "cgcnn-formation-energy"}
+    main = Window("band_gap", target, 0.04, 0.2)
+    return _general("bandgap-formation", target, out, predictors, (main, FORMATION_BELOW, MIN_DISTANCE))
+
+
 def _perovskite_bulk_modulus(target: float, out: str) -> RunConfig:
     if target <= 0:
         raise ConfigError(f"bulk-modulus target must be > 0 GPa, got {target}")
@@ -108,6 +153,20 @@ PRESETS: dict[str, Preset] = {
             "bulk modulus (GPa)",
             160.0,
             _perovskite_bulk_modulus,
+        ),
+        Preset(
+            "wide-bandgap",
+            "general crystals (AFLOW prototypes ≤ 10 atoms): band gap ± 0.2 eV, charge neutral, d_min ≥ 0.5 Å",
+            "band gap (eV)",
+            4.0,
+            _wide_bandgap,
+        ),
+        Preset(
+            "bandgap-formation",
+            "general crystals (AFLOW prototypes ≤ 10 atoms): band gap ± 0.2 eV, E_f < −0.5 eV/atom, d_min ≥ 0.5 Å",
+            "band gap (eV)",
+            2.5,
+            _bandgap_formation,
         ),
     )
 }

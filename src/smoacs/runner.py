@@ -34,8 +34,11 @@ from smoacs.optimize.loop import DesignOptimizer
 from smoacs.optimize.progress import ProgressDisplay
 from smoacs.predictors.registry import load_predictor, predictor_info
 from smoacs.templates.base import Template
+from smoacs.templates.datasets import dataset_templates
 from smoacs.templates.files import load_templates
+from smoacs.templates.packaged import SkippedTemplate
 from smoacs.templates.perovskite import perovskite_templates
+from smoacs.templates.prototypes import prototype_templates
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +85,44 @@ def resolve_device(name: str) -> torch.device:
 
 def build_templates(config: RunConfig) -> list[Template]:
     """The run's templates in deterministic order (``candidates`` of them; file templates are cycled if fewer)."""
+    return build_template_set(config)[0]
+
+
+def build_template_set(config: RunConfig) -> tuple[list[Template], list[SkippedTemplate]]:
+    """The run's ``candidates`` templates in deterministic order, and the library entries skipped (with reasons).
+
+    Library kinds (prototypes, perov5, supercon) are read in name order and cycled when fewer than ``candidates``
+    are usable; a ``path`` always takes precedence over the kind's own source.
+    """
+    settings = config.templates
+    if settings.kind in ("prototypes", "perov5", "supercon") and not settings.path:
+        if settings.kind == "prototypes":
+            library = prototype_templates(settings.max_atoms)
+        else:
+            library = dataset_templates(settings.kind, settings.max_atoms, limit=config.candidates)
+        if not library.templates:
+            raise TemplateError(f"no usable {settings.kind} templates with at most {settings.max_atoms} atoms")
+        _check_lengths(config, library.templates)
+        loaded = library.templates
+        return [loaded[i % len(loaded)] for i in range(config.candidates)], library.skipped
+    return _build_templates(config), []
+
+
+def _check_lengths(config: RunConfig, templates: list[Template]) -> None:
+    lo, hi = config.space.length_bounds
+    for template in templates:
+        if template.lengths.min() < lo or template.lengths.max() > hi:
+            raise TemplateError(
+                f"template {template.name} has lattice lengths {template.lengths.round(3).tolist()} Å outside the "
+                f"length bounds ({lo}, {hi}) Å; widen them with --length-bounds"
+            )
+
+
+def _build_templates(config: RunConfig) -> list[Template]:
     settings = config.templates
     if settings.path:
         loaded = load_templates(Path(settings.path), perovskite=settings.kind == "perovskite", supercell=settings.supercell)
-        lo, hi = config.space.length_bounds
-        for template in loaded:
-            if template.lengths.min() < lo or template.lengths.max() > hi:
-                raise TemplateError(
-                    f"template {template.name} has lattice lengths {template.lengths.round(3).tolist()} Å outside the "
-                    f"length bounds ({lo}, {hi}) Å; widen them with --length-bounds"
-                )
+        _check_lengths(config, loaded)
         return [loaded[i % len(loaded)] for i in range(config.candidates)]
     return perovskite_templates(config.candidates, config.seed, settings.length_range, settings.supercell)
 
@@ -115,7 +146,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     device = resolve_device(config.device)
     out_dir = Path(config.out)
     started = time.perf_counter()
-    templates = build_templates(config)
+    templates, skipped = build_template_set(config)
     predictors = [load_predictor(name, device=device) for name in config.predictors.values()]
     oracles = [load_predictor(name, device=device) for name in config.oracles.values()]
     for prop, name in [*config.predictors.items(), *config.oracles.items()]:
@@ -133,6 +164,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
         "novelty_references": describe_references(references),
+        "skipped_templates": [{"name": t.name, "reason": t.reason} for t in skipped],
     }
     writer.write_json("run.json", meta)
 

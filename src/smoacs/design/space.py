@@ -49,12 +49,22 @@ class SpaceSettings:
         ionic_masks: restrict allowed elements to (element, state) pairs with a Shannon radius (perovskites need radii
             for the tolerance factor).
         logit_noise: standard deviation of the initial element and pattern logits (breaks ties between candidates).
+        relative_length_bounds: (min, max) factors on each template length for general templates (no A/B/X roles):
+            bounds ``[max(lo, f_min·a₀), min(hi, f_max·a₀)]`` with (lo, hi) = ``length_bounds`` as sanity limits.
+            None: ``length_bounds`` for every template (the perovskite behaviour).
+        relative_angle_bounds: half-width (degrees) around each template angle for templates with free angles,
+            intersected with ``angle_bounds``; None: ``angle_bounds`` alone.
+        default_coord_bound: ± bound on fractional displacements of templates that set none (general templates);
+            None: unbounded (the raw displacement is added directly).
     """
 
     length_bounds: tuple[float, float] = (2.0, 10.0)
     angle_bounds: tuple[float, float] = (60.0, 120.0)
     ionic_masks: bool = True
     logit_noise: float = 1e-3
+    relative_length_bounds: tuple[float, float] | None = None
+    relative_angle_bounds: float | None = None
+    default_coord_bound: float | None = None
 
 
 @dataclass
@@ -130,15 +140,34 @@ class DesignSpace(nn.Module):
         lengths0 = np.array([t.lengths for t in templates], dtype=np.float64)
         if np.any(lengths0 < length_low - 1e-9) or np.any(lengths0 > length_high + 1e-9):
             raise ValueError(f"template lattice lengths must lie within length_bounds {self.settings.length_bounds} Å")
-        angle_lo, angle_hi = self.settings.angle_bounds
+        general = np.array([not t.is_perovskite for t in templates])
+        if self.settings.relative_length_bounds is not None:
+            f_lo, f_hi = self.settings.relative_length_bounds
+            if not 0 < f_lo < 1 < f_hi:
+                raise ValueError(f"relative_length_bounds must satisfy 0 < min < 1 < max, got {(f_lo, f_hi)}")
+            length_low = np.where(general[:, None], np.maximum(length_low, f_lo * lengths0), length_low)
+            length_high = np.where(general[:, None], np.minimum(length_high, f_hi * lengths0), length_high)
         angles0 = np.array([t.angles for t in templates], dtype=np.float64)
         free_angles = np.array([t.free_angles for t in templates])
-        if np.any(free_angles[:, None] & ((angles0 < angle_lo) | (angles0 > angle_hi))):
+        angle_low = np.full_like(angles0, self.settings.angle_bounds[0])
+        angle_high = np.full_like(angles0, self.settings.angle_bounds[1])
+        if np.any(free_angles[:, None] & ((angles0 < angle_low) | (angles0 > angle_high))):
             raise ValueError(f"template angles must lie within angle_bounds {self.settings.angle_bounds}°")
+        if self.settings.relative_angle_bounds is not None:
+            width = self.settings.relative_angle_bounds
+            if not width > 0:
+                raise ValueError(f"relative_angle_bounds must be > 0°, got {width}")
+            angle_low = np.maximum(angle_low, angles0 - width)
+            angle_high = np.minimum(angle_high, angles0 + width)
+        # Frozen angles never use their bounds; keep them non-degenerate so the raw parameter stays finite.
+        angle_high = np.where(angle_high - angle_low < 1e-6, angle_low + 1.0, angle_high)
 
         # Per-site tables.
         frac0 = np.concatenate([t.frac_coords for t in templates])
-        bounds = np.concatenate([np.full(t.n_atoms, np.inf if t.coord_bound is None else t.coord_bound) for t in templates])
+        default_bound = np.inf if self.settings.default_coord_bound is None else self.settings.default_coord_bound
+        bounds = np.concatenate(
+            [np.full(t.n_atoms, default_bound if t.coord_bound is None else t.coord_bound) for t in templates]
+        )
         roles = np.concatenate([t.site_roles for t in templates])
         ox = np.zeros((len(frac0), n_combos), dtype=np.int64)
         combo_valid = np.zeros((len(templates), n_combos), dtype=bool)
@@ -162,6 +191,8 @@ class DesignSpace(nn.Module):
         self.register_buffer("crystal_idx", torch.repeat_interleave(torch.arange(len(templates)), self.n_atoms))
         self.register_buffer("length_low", torch.as_tensor(length_low, dtype=f32))
         self.register_buffer("length_high", torch.as_tensor(length_high, dtype=f32))
+        self.register_buffer("angle_low", torch.as_tensor(angle_low, dtype=f32))
+        self.register_buffer("angle_high", torch.as_tensor(angle_high, dtype=f32))
         self.register_buffer("angles0", torch.as_tensor(angles0, dtype=f32))
         self.register_buffer("free_angles", torch.as_tensor(free_angles))
         self.register_buffer("frac0", torch.as_tensor(frac0, dtype=f32))
@@ -173,7 +204,7 @@ class DesignSpace(nn.Module):
         self.register_buffer("site_radii", torch.as_tensor(site_radii))  # [N, K, 98]
 
         length_raw = _logit((lengths0 - length_low) / (length_high - length_low))
-        angle_raw = _logit((angles0 - angle_lo) / (angle_hi - angle_lo))
+        angle_raw = _logit((angles0 - angle_low) / (angle_high - angle_low))
         noise = self.settings.logit_noise
         self.length_raw = nn.Parameter(torch.as_tensor(length_raw, dtype=f32))
         self.angle_raw = nn.Parameter(torch.as_tensor(angle_raw, dtype=f32))
@@ -225,8 +256,7 @@ class DesignSpace(nn.Module):
 
     def angles(self) -> Tensor:
         """``[B, 3]`` angles in degrees (template values where angles are frozen)."""
-        lo, hi = self.settings.angle_bounds
-        free = _bounded(self.angle_raw, torch.full_like(self.angles0, lo), torch.full_like(self.angles0, hi))
+        free = _bounded(self.angle_raw, self.angle_low, self.angle_high)
         return torch.where(self.free_angles[:, None], free, self.angles0)
 
     def lattice(self) -> Tensor:
@@ -235,8 +265,10 @@ class DesignSpace(nn.Module):
 
     def frac_coords(self) -> Tensor:
         """``[N, 3]`` unwrapped fractional coordinates within the template's bound."""
-        bounded = self.coord_bound[:, None] * torch.tanh(self.coord_raw)
-        displacement = torch.where(torch.isfinite(self.coord_bound)[:, None], bounded, self.coord_raw)
+        finite = torch.isfinite(self.coord_bound)[:, None]
+        # A finite stand-in for unbounded sites: inf·tanh(·) would give NaN gradients through torch.where.
+        bound = torch.where(finite, self.coord_bound[:, None], torch.ones_like(self.coord_bound[:, None]))
+        displacement = torch.where(finite, bound * torch.tanh(self.coord_raw), self.coord_raw)
         return self.frac0 + displacement
 
     # ---- composition ----------------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ class DesignOptimizer:
         ).to(space.element_logits.device)
         for name in ("frac0", "coord_bound", "site_roles", "ox_states", "element_mask", "site_radii"):
             getattr(space, name)[dst] = getattr(space, name)[src]
-        for name in ("length_low", "length_high", "angles0", "free_angles", "combo_valid"):
+        for name in ("length_low", "length_high", "angle_low", "angle_high", "angles0", "free_angles", "combo_valid"):
             getattr(space, name)[receiver] = getattr(space, name)[donor]
 
     # ---- driver ---------------------------------------------------------------------------------------------------
