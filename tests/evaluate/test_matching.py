@@ -125,3 +125,15 @@ def test_perov5_reference_finds_its_own_entries() -> None:
     probe = reference.structure(123).copy()
     probe.perturb(0.02)
     assert find_reference_match(probe, [reference]) != ""
+
+
+def test_packaged_references_match_their_own_entries() -> None:
+    from smoacs.templates.packaged import read_library
+
+    for spec, library in matching.PACKAGED_REFERENCES.items():
+        reference = matching.reference_set(spec)
+        record = next(r for r in read_library(library) if r.get("ordered", True))
+        planted = Structure(Lattice(record["lattice"]), record["species"], record["frac_coords"])
+        planted.perturb(0.01)
+        assert matching.find_reference_match(planted, [reference]) == f"{spec}:{record['name']}"
+    assert set(matching.available_references()) == set(matching.PACKAGED_REFERENCES)

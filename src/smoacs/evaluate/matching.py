@@ -43,6 +43,8 @@ BUILTIN_REFERENCES: dict[str, tuple[str, ...]] = {
     "supercon": ("supercon*.csv.gz", "supercon*.csv"),
     "prototypes": ("prototypes", "prototypes*.csv.gz", "prototypes*.csv"),
 }
+#: Built-in sets shipped as template libraries (``smoacs/templates/data``); used unless a data_dir is given.
+PACKAGED_REFERENCES = {"perov5": "perov5.json.gz", "supercon": "supercon.json.gz", "prototypes": "aflow_prototypes.json.gz"}
 DATA_ENV = "SMOACS_REFERENCE_DATA"
 _FORMULA_SUM = re.compile(r"_chemical_formula_sum\s+(?:'([^']*)'|\"([^\"]*)\"|(\S+))")
 
@@ -82,7 +84,7 @@ class ReferenceSet:
         name: label used in ``reference_match`` (``perov5``, ``templates``, a directory name…).
         ids: identifier of every entry (material id or file name).
         formulas: reduced formula of every entry.
-        sources: CIF text (lazy entries) or a parsed structure, per entry.
+        sources: CIF text or a shipped library record (lazy entries), or a parsed structure, per entry.
     """
 
     name: str
@@ -114,6 +116,11 @@ class ReferenceSet:
         """Entry ``i`` as a pymatgen structure (parsed and cached on first use)."""
         if isinstance(self.sources[i], str):
             self.sources[i] = _parse_cif(self.sources[i])
+        elif isinstance(self.sources[i], dict):  # a record of a shipped template library
+            from pymatgen.core import Lattice, Structure
+
+            record = self.sources[i]
+            self.sources[i] = Structure(Lattice(record["lattice"]), record["species"], record["frac_coords"])
         return self.sources[i]
 
     def candidates(self, formula: str) -> list[int]:
@@ -189,6 +196,8 @@ def reference_set(spec: str, data_dir: str | Path | None = None) -> ReferenceSet
     Raises:
         ConfigError: unknown spec, missing data, unreadable file.
     """
+    if spec in PACKAGED_REFERENCES and data_dir is None:
+        return _packaged_reference(spec)
     if spec in BUILTIN_REFERENCES:
         out = ReferenceSet(spec)
         for directory in _data_dirs(data_dir):
@@ -211,6 +220,22 @@ def reference_set(spec: str, data_dir: str | Path | None = None) -> ReferenceSet
     return out
 
 
+def _packaged_reference(spec: str) -> ReferenceSet:
+    """A built-in set from the template libraries shipped with smoacs (ordered records only)."""
+    from collections import Counter
+
+    from pymatgen.core import Composition
+
+    from smoacs.templates.packaged import read_library
+
+    out = ReferenceSet(spec)
+    for record in read_library(PACKAGED_REFERENCES[spec]):
+        if record.get("ordered", True):
+            formula = Composition(Counter(record["species"])).reduced_formula
+            out.add(f"{spec}:{record['name']}", formula, record)
+    return out
+
+
 def load_reference_set(spec: str, data_dir: str | Path | None = None) -> list[Any]:
     """Every structure of the reference set ``spec`` (parsed; see :func:`reference_set`)."""
     return reference_set(spec, data_dir).structures()
@@ -220,7 +245,9 @@ def available_references(data_dir: str | Path | None = None) -> list[str]:
     """The built-in reference sets whose data is present."""
     names = []
     for name, patterns in BUILTIN_REFERENCES.items():
-        if any(any(d.glob(pattern)) for d in _data_dirs(data_dir) if d.is_dir() for pattern in patterns):
+        if data_dir is None and name in PACKAGED_REFERENCES:
+            names.append(name)
+        elif any(any(d.glob(pattern)) for d in _data_dirs(data_dir) if d.is_dir() for pattern in patterns):
             names.append(name)
     return names
 
