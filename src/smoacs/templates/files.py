@@ -74,19 +74,8 @@ def perovskite_from_structure(structure, name: str) -> Template:  # noqa: ANN001
     roles = np.full(5, NO_ROLE)
     roles[a_site], roles[b_site] = 0, 1
     roles[x_sites] = 2
-    combos = PEROVSKITE_COMBOS[:, [0 if r == 0 else 1 if r == 1 else 2 for r in roles]]
-    lattice = structure.lattice
-    return Template(
-        name=name,
-        lengths=np.array(lattice.abc),
-        angles=np.array(lattice.angles),
-        frac_coords=np.array(structure.frac_coords),
-        ox_combos=combos,
-        site_roles=roles,
-        coord_bound=UNIT_CELL_COORD_BOUND,
-        free_angles=False,
-        species=tuple(symbols),
-    )
+    combos = PEROVSKITE_COMBOS[:, roles]
+    return _from_structure(structure, name, combos, roles, coord_bound=UNIT_CELL_COORD_BOUND, free_angles=False)
 
 
 def general_from_structure(structure, name: str, max_combos: int = MAX_COMBOS) -> Template:  # noqa: ANN001
@@ -102,17 +91,24 @@ def general_from_structure(structure, name: str, max_combos: int = MAX_COMBOS) -
     combos = enumerate_neutral_combos(options, max_combos) if all(options) else []
     if not combos:
         raise TemplateError(f"template {name} ({structure.composition.reduced_formula}) admits no neutral oxidation pattern")
+    roles = np.full(len(structure), NO_ROLE)
+    return _from_structure(structure, name, np.array(combos), roles, coord_bound=None, free_angles=True)
+
+
+def _from_structure(
+    structure, name: str, combos: np.ndarray, roles: np.ndarray, coord_bound: float | None, free_angles: bool  # noqa: ANN001
+) -> Template:
     lattice = structure.lattice
     return Template(
         name=name,
         lengths=np.array(lattice.abc),
         angles=np.array(lattice.angles),
         frac_coords=np.array(structure.frac_coords),
-        ox_combos=np.array(combos),
-        site_roles=np.full(len(structure), NO_ROLE),
-        coord_bound=None,
-        free_angles=True,
-        species=tuple(symbols),
+        ox_combos=combos,
+        site_roles=roles,
+        coord_bound=coord_bound,
+        free_angles=free_angles,
+        species=tuple(site.specie.symbol for site in structure),
     )
 
 
