@@ -225,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("smoacs: interrupted; finished mini-batches are on disk", file=sys.stderr)
+        print("smoacs: interrupted; finished mini-batches are on disk (`smoacs run --resume RUN_DIR` continues)",
+              file=sys.stderr)
         return 130
 
 
