@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 from dataclasses import replace
+from pathlib import Path
 
 from smoacs import __version__
 from smoacs.errors import ConfigError, SmoacsError
@@ -44,6 +45,14 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
     from smoacs.configfile import load_config
     from smoacs.presets import build_config
 
+    if args.resume is not None:  # the run directory's own config unless a file or preset is given; its out always
+        if args.out is not None and args.out != args.resume:
+            raise ConfigError(f"--resume {args.resume} writes into that directory; drop --out {args.out}")
+        args.out = args.resume
+        if args.config is None and args.preset is None:
+            if not Path(args.resume).is_dir():
+                raise ConfigError(f"cannot resume: run directory {args.resume} does not exist")
+            args.config = str(Path(args.resume) / "run.json")
     if (args.config is None) == (args.preset is None):
         given = "both a config file and --preset" if args.config is not None else "neither a config file nor --preset"
         args.usage_error(f"run needs exactly one of a config file (smoacs run FILE) or --preset NAME; got {given}")
@@ -103,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source = f"config file {args.config}" if args.config is not None else f"preset {config.preset}"
         sys.stdout.write(dump_config(config, header=f"resolved from {source} by smoacs {__version__}"))
         return 0
-    result = run(config, progress=not args.no_progress)
+    result = run(config, progress=not args.no_progress, resume=args.resume is not None)
     summary = result.summary
     print(f"wrote {result.out_dir}/ ({summary['n_candidates']} candidates)")
     for key, value in summary.items():
@@ -172,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
+        "--resume", metavar="RUN_DIR",
+        help="continue an interrupted run in RUN_DIR: finished mini-batches are kept, the rest run with the same "
+        "seeds (config: RUN_DIR/run.json, or the given file/preset, which must equal it)",
+    )  # fmt: skip
+    run.add_argument(
         "--dump-config", action="store_true",
         help="print the resolved configuration as a YAML config file and exit without running",
     )  # fmt: skip
@@ -211,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("smoacs: interrupted; finished mini-batches are on disk", file=sys.stderr)
+        print("smoacs: interrupted; finished mini-batches are on disk (`smoacs run --resume RUN_DIR` continues)",
+              file=sys.stderr)
         return 130
 
 

@@ -29,6 +29,7 @@ from smoacs.evaluate.rerun import MATCH_COLUMNS, report_info, run_references
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
 from smoacs.io.report import write_report
+from smoacs.io.resume import ResumeState, check_config, load_finished
 from smoacs.io.writers import RunWriter
 from smoacs.optimize.loop import DesignOptimizer
 from smoacs.optimize.progress import ProgressDisplay
@@ -139,9 +140,15 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def run(config: RunConfig, progress: bool = True) -> RunResult:
-    """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary."""
+def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunResult:
+    """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary.
+
+    ``resume=True`` continues an interrupted run in ``config.out``: its run.json config must equal ``config`` (else
+    ConfigError naming the differing key); finished mini-batches are read back, the others run with the seeds of an
+    uninterrupted run, so the files end up identical to one (see :mod:`smoacs.io.resume`).
+    """
     config.validate()
+    previous = check_config(Path(config.out), config.to_dict()) if resume else None
     seed_everything(config.seed)
     device = resolve_device(config.device)
     out_dir = Path(config.out)
@@ -153,7 +160,10 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         if predictor_info(name).property != prop:
             raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
     references = run_references(config.templates.path)
-    writer = RunWriter(out_dir)
+    batches = [templates[i : i + config.batch_size] for i in range(0, len(templates), config.batch_size)]
+    batch_ids = [[f"c{i * config.batch_size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
+    state = load_finished(out_dir, batch_ids, previous) if previous is not None else ResumeState(0, [])
+    writer = RunWriter(out_dir, resume_columns=state.columns or None)
     meta: dict[str, Any] = {
         "config": config.to_dict(),
         "versions": _versions(),
@@ -166,21 +176,27 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         "novelty_references": describe_references(references),
         "skipped_templates": [{"name": t.name, "reason": t.reason} for t in skipped],
     }
+    if previous is not None:
+        meta["resumed"] = {"finished_batches": state.n_batches, "previous_started": previous.get("started")}
     writer.write_json("run.json", meta)
 
-    rows: list[dict[str, Any]] = []
-    structures: list[Any] = []
-    arrays: dict[str, list[np.ndarray]] = {}
+    rows: list[dict[str, Any]] = list(state.rows)
+    structures: list[Any] = list(state.structures)
+    arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
     failures: dict[int, str] = {}
     timings: list[dict[str, float]] = []
-    criteria: list[str] = []
-    histories: dict[str, list[np.ndarray]] = {}
+    criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
+    histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
     dedup, first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
-    batches = [templates[i : i + config.batch_size] for i in range(0, len(templates), config.batch_size)]
+    for row, structure in zip(rows, structures, strict=True):  # resumed: the finished successes, in order
+        if row["success"]:
+            dedup.add(structure)
+            first_ids.append(row["id"])
     with ProgressDisplay(config.objectives, enabled=progress) as display:
         for index, batch in enumerate(batches):
-            first = index * config.batch_size
-            ids = [f"c{first + i:05d}" for i in range(len(batch))]
+            if index < state.n_batches:
+                continue
+            ids = batch_ids[index]
             try:
                 batch_start = time.perf_counter()
                 space = DesignSpace(batch, config.space, seed=config.seed + 1000 * index, device=device)

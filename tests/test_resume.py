@@ -1,0 +1,143 @@
+"""Resuming an interrupted run (``run(config, resume=True)``, ``smoacs run --resume``) gives the files of an
+uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import smoacs.runner
+from smoacs.cli import main
+from smoacs.config import RunConfig
+from smoacs.errors import ConfigError
+from smoacs.io.writers import RunWriter
+from smoacs.presets import build_config
+from smoacs.runner import RunResult, run
+
+N_CANDIDATES, BATCH_SIZE, STEPS = 6, 2, 12
+
+
+def _config(out: Path, seed: int = 0) -> RunConfig:
+    config = build_config("perovskite-bandgap", 2.0, str(out))
+    optimizer = replace(config.optimizer, steps=STEPS, copy_mutate_steps=(6,), rebuild_every=4)
+    return config.with_overrides(candidates=N_CANDIDATES, batch_size=BATCH_SIZE, seed=seed, device="cpu",
+                                 optimizer=optimizer)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return run(_config(tmp_path_factory.mktemp("resume") / "full"), progress=False)
+
+
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, target: object, name: str, call: int) -> None:
+    original = getattr(target, name)
+    calls = []
+
+    def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, wrapped)
+
+
+def _assert_same(a: Path, b: Path) -> None:
+    for name in ("result.csv", "result_summary.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    for folder in ("structures", "poscar"):
+        names = sorted(p.name for p in (a / folder).iterdir())
+        assert names == sorted(p.name for p in (b / folder).iterdir())
+        for file in names:
+            assert (a / folder / file).read_bytes() == (b / folder / file).read_bytes(), file
+    with np.load(a / "result.npz") as x, np.load(b / "result.npz") as y:
+        assert sorted(x.files) == sorted(y.files)
+        for key in x.files:
+            np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+
+
+@pytest.mark.parametrize(
+    ("where", "call"),
+    [("evaluate", 3), ("npz", 3), ("evaluate", 2), ("evaluate", 1)],
+    ids=["after-batch-2", "between-csv-and-npz", "after-batch-1", "before-any-batch"],
+)
+def test_resume_matches_uninterrupted(
+    reference: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, call: int
+) -> None:
+    config = _config(tmp_path / "run")
+    with monkeypatch.context() as patch:
+        if where == "evaluate":
+            _interrupt_at(patch, smoacs.runner, "evaluate_design", call)
+        else:
+            _interrupt_at(patch, RunWriter, "write_npz", call)
+        with pytest.raises(KeyboardInterrupt):
+            run(config, progress=False)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "running"
+    computed = []
+    original = smoacs.runner.evaluate_design
+    monkeypatch.setattr(smoacs.runner, "evaluate_design", lambda *a, **k: computed.append(a[5]) or original(*a, **k))
+    seen = []  # the cross-batch duplicate state each resumed batch starts from
+    annotate = smoacs.runner.annotate_matching
+    monkeypatch.setattr(smoacs.runner, "annotate_matching",
+                        lambda r, s, ref, d, f: seen.append((d.n_added, list(f))) or annotate(r, s, ref, d, f))  # fmt: skip
+    resumed = run(config, resume=True, progress=False)
+    kept = call - 1
+    earlier = [r["id"] for r in reference.rows[: kept * BATCH_SIZE] if r["success"]]
+    assert seen[0] == (len(earlier), earlier)
+    if kept == 2:
+        assert earlier  # the reference run has a success in the kept batches (c00002)
+    assert computed == [[f"c{BATCH_SIZE * b + i:05d}" for i in range(BATCH_SIZE)] for b in range(kept, 3)]
+    _assert_same(reference.out_dir, resumed.out_dir)
+    assert resumed.summary == reference.summary
+    assert [r["id"] for r in resumed.rows] == [r["id"] for r in reference.rows]
+    assert [r["unique"] for r in resumed.rows] == [r["unique"] for r in reference.rows]
+    assert [r["duplicate_of"] for r in resumed.rows] == [r["duplicate_of"] for r in reference.rows]
+    meta = json.loads((resumed.out_dir / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["resumed"]["finished_batches"] == kept
+
+
+def test_resume_of_a_finished_run_recomputes_nothing(reference: RunResult, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    config = _config(tmp_path / "done")
+    run(config, progress=False)
+    monkeypatch.setattr(smoacs.runner, "evaluate_design", lambda *a, **k: pytest.fail("recomputed a batch"))
+    resumed = run(config, resume=True, progress=False)
+    _assert_same(reference.out_dir, resumed.out_dir)
+
+
+def test_resume_with_another_config_is_refused(reference: RunResult) -> None:
+    config = _config(reference.out_dir, seed=1)
+    with pytest.raises(ConfigError, match="config key seed differs") as info:
+        run(config, resume=True, progress=False)
+    assert "\n" not in str(info.value)
+    steps = config.with_overrides(seed=0, optimizer=replace(config.optimizer, steps=STEPS + 1))
+    with pytest.raises(ConfigError, match=r"optimizer\.steps differs \(run.json: 12, requested: 13\)"):
+        run(steps, resume=True, progress=False)
+
+
+def test_resume_of_a_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        run(_config(tmp_path / "nope"), resume=True, progress=False)
+    assert main(["run", "--resume", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot resume" in err and "does not exist" in err
+
+
+def test_cli_resume(reference: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "cli"
+    args = ["run", "--preset", "perovskite-bandgap", "--target", "2", "--candidates", str(N_CANDIDATES),
+            "--batch-size", str(BATCH_SIZE), "--steps", "3", "--device", "cpu", "--no-oracle", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, smoacs.runner, "evaluate_design", 3)
+        assert main(args) == 130
+    assert main(["run", "--resume", str(out), "--no-progress"]) == 0  # config from the directory's run.json
+    assert f"({N_CANDIDATES} candidates)" in capsys.readouterr().out
+    assert main(["run", "--resume", str(out), "--steps", "4"]) == 2
+    assert "optimizer.steps differs" in capsys.readouterr().err
+    assert main([*args[:-2], "--resume", str(out), "--no-progress"]) == 0  # the same preset and flags: accepted
