@@ -21,7 +21,6 @@ from smoacs.evaluate.matching import (
     reference_set,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 PEROVSKITE = [[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
 
 
@@ -116,15 +115,6 @@ def test_unknown_and_missing_references(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError):
         reference_set(str(tmp_path / "empty"))
-
-
-@pytest.mark.skipif(not (SHARED_DATA / "perov5_val.csv.gz").is_file(), reason="shared perov-5 data not present")
-def test_perov5_reference_finds_its_own_entries() -> None:
-    reference = reference_set("perov5", data_dir=SHARED_DATA)
-    assert len(reference) > 7000
-    probe = reference.structure(123).copy()
-    probe.perturb(0.02)
-    assert find_reference_match(probe, [reference]) != ""
 
 
 def test_packaged_references_match_their_own_entries() -> None:
