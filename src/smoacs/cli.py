@@ -76,6 +76,8 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         changes["space"] = replace(config.space, length_bounds=tuple(args.length_bounds))
     if args.templates is not None:
         changes["templates"] = replace(config.templates, path=args.templates)
+    if getattr(args, "relax", None):
+        changes["evaluation"] = replace(config.evaluation, relax=args.relax)
     predictors, oracles = dict(config.predictors), dict(config.oracles)
     for prop, name in _assignments(args.predictor, "--predictor"):
         if prop not in predictors:
@@ -179,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--oracle", action="append", metavar="PROP=NAME", help="re-check PROP with predictor NAME")
     run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
+    run.add_argument("--relax", choices=("chgnet",), help="relax every success with CHGNet and re-check it")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--resume", metavar="RUN_DIR",

@@ -99,6 +99,9 @@ class RunConfig:
             raise ConfigError("template kind 'files' needs a path (--templates FILE_OR_DIR)")
         if self.templates.max_atoms < 1:
             raise ConfigError(f"templates.max_atoms must be ≥ 1, got {self.templates.max_atoms}")
+        from smoacs.evaluate.relax import check_relaxer
+
+        check_relaxer(self.evaluation.relax)
         for prop, name in self.oracles.items():
             if prop not in self.predictors:
                 raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")

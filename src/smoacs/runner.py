@@ -26,6 +26,7 @@ from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import evaluate_design
 from smoacs.evaluate.matching import Deduplicator, annotate_matching, describe_references, insert_after
 from smoacs.evaluate.rerun import MATCH_COLUMNS, report_info, run_references
+from smoacs.evaluate.relax import relax_successes
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
 from smoacs.io.report import write_report
@@ -235,6 +236,10 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunRe
             writer.write_summary(summary)
             writer.write_npz(_stack(arrays, histories))
 
+    if config.evaluation.relax and rows:
+        relax_s = relax_successes(rows, structures, predictors, config.objectives, out_dir)
+        timings.append({"relaxation_s": relax_s})
+        writer.rewrite(rows)
     summary = summarize(rows, criteria)
     writer.write_summary(summary)
     if rows:

@@ -29,11 +29,13 @@ class EvaluationSettings:
         angle_range: allowed lattice angles (degrees) for perovskite geometry.
         check_neutrality: require a neutral per-atom assignment from the super-common oxidation states.
         min_distance_cutoff: search radius (Å) of the exact minimum-distance computation.
+        relax: relax every success with this universal potential and re-check it (``"chgnet"``), or None.
     """
 
     angle_range: tuple[float, float] = (85.0, 95.0)
     check_neutrality: bool = True
     min_distance_cutoff: float = 4.0
+    relax: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""

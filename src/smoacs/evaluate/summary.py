@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 
 def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[str, Any]:
     """One summary row.
@@ -35,6 +37,14 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary["n_novel_success"] = n_novel if assessed else ""
         summary["novel_success_rate"] = (n_novel / len(successes) if successes else 0.0) if assessed else ""
     summary["n_quarantined"] = sum(bool(row.get("quarantined")) for row in rows)
+    if successes and "relaxed_success" in successes[0]:  # relaxation check (smoacs.evaluate.relax)
+        relaxed = [row for row in successes if not row.get("relax_error")]
+        summary["n_relaxed_success"] = sum(bool(row["relaxed_success"]) for row in successes)
+        summary["relaxed_success_rate"] = summary["n_relaxed_success"] / len(successes)
+        summary["structure_survival_rate"] = sum(row["structure_survived"] is True for row in relaxed) / len(successes)
+        changes = [abs(row["volume_change"]) for row in relaxed]
+        summary["median_abs_volume_change"] = float(np.median(changes)) if changes else 0.0
+        summary["n_relax_errors"] = len(successes) - len(relaxed)
     for key in sorted({k for row in rows for k in row if k.endswith("_oracle")}):
         prop = key[: -len("_oracle")]
         agree = [bool(row[f"{key}_ok"]) for row in successes]

@@ -78,6 +78,13 @@ class RunWriter:
         with self.result_csv.open("a" if not header else "w", encoding="utf-8") as handle:
             handle.write(csv_text(rows, self.columns, header))
 
+    def rewrite(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite result.csv whole, with every column any row has (e.g. after the relaxation check)."""
+        columns = list(self.columns or [])
+        columns += [key for row in rows for key in row if key not in columns]
+        self.columns = list(dict.fromkeys(columns))
+        self.result_csv.write_text(csv_text(rows, self.columns, header=True), encoding="utf-8")
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """(Re)write result_summary.csv, one row."""
         (self.out_dir / "result_summary.csv").write_text(csv_text([summary], list(summary), header=True))
