@@ -89,3 +89,20 @@ def test_bad_run_dir_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "not a smoacs run directory" in err and err.count("\n") == 1
     assert main(["evaluate", str(tmp_path / "missing"), "--reference", "perov7"]) == 2
+
+
+def test_evaluate_with_relaxation(tiny_run: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import smoacs.evaluate.relax as relax
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(tiny_run.out_dir, run_dir)
+    monkeypatch.setattr(relax, "_relax_one", lambda optimizer, structure, steps, fmax: structure.copy())
+    assert main(["evaluate", str(run_dir), "--device", "cpu", "--relax", "chgnet"]) == 0
+    rows = _read(run_dir / "evaluation.csv")
+    successes = [row for row in rows if row["success"] == "True"]
+    assert successes and all(row["structure_survived"] == "True" for row in successes)
+    assert all(abs(float(row["volume_change"])) < 1e-9 for row in successes)  # identity "relaxation"
+    summary = _read(run_dir / "evaluation_summary.csv")[0]
+    assert float(summary["structure_survival_rate"]) == 1.0

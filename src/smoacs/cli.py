@@ -135,7 +135,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from smoacs.evaluate.rerun import evaluate_run
 
-    result = evaluate_run(args.run_dir, references=args.reference, device=args.device or "auto")
+    result = evaluate_run(args.run_dir, references=args.reference, device=args.device or "auto", relax=args.relax)
     summary = result.summary
     print(f"evaluated {result.run_dir}/ ({summary['n_candidates']} candidates; novelty references: "
           f"{result.references or 'none'})")  # fmt: skip
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "column (repeatable; default: every built-in set whose data is present); the run's template files always count",
     )  # fmt: skip
     evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
+    evaluate.add_argument("--relax", choices=("chgnet",), help="relax every success with CHGNet and re-check it")
     evaluate.set_defaults(func=_cmd_evaluate)
     return parser
 

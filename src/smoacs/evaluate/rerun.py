@@ -183,6 +183,7 @@ def evaluate_run(
     device: str = "auto",
     data_dir: str | Path | None = None,
     write: bool = True,
+    relax: str | None = None,
 ) -> RunEvaluation:
     """Recompute criteria, uniqueness, novelty and the summary of a finished run (see the module docstring).
 
@@ -193,6 +194,8 @@ def evaluate_run(
         device: ``auto``, ``cpu`` or ``cuda``.
         data_dir: where built-in reference sets are looked for.
         write: write evaluation.csv, evaluation_summary.csv and report.md.
+        relax: relax every success with this potential (``"chgnet"``) and re-check it; default: the run's own
+            ``evaluation.relax`` setting.
     """
     from smoacs.io.report import write_report
     from smoacs.io.writers import csv_text
@@ -260,6 +263,12 @@ def evaluate_run(
 
     annotate_matching(rows, structures, refs)
     rows = [insert_after(row, "success", {k: row[k] for k in MATCH_COLUMNS}) for row in rows]
+    relaxer = relax or run_config.evaluation.relax
+    if relaxer and rows:
+        from smoacs.evaluate.relax import check_relaxer, relax_successes
+
+        check_relaxer(relaxer)
+        relax_successes(rows, structures, predictors, objectives, run_dir)
     summary = summarize(rows, criteria)
     described = describe_references(refs)
     result = RunEvaluation(run_dir, rows, summary, described, structures)
