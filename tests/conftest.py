@@ -8,8 +8,9 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch import Tensor
 
-from smoacs.chem.elements import ELEMENTS, N_ELEMENTS
+from smoacs.chem.elements import ELEMENTS, N_ELEMENTS, element_index
 from smoacs.crystal.batch import CrystalBatch
+from smoacs.design import DesignSpace
 from smoacs.predictors.base import PredictorInfo
 
 # The suite's tensors are tiny: one intra-op thread avoids OpenMP spin-waiting on a shared machine (7x faster here).
@@ -147,3 +148,14 @@ def symbols_of(batch: CrystalBatch) -> list[list[str]]:
         out.append([ELEMENTS[e] for e in species[start : start + n]])
         start += n
     return out
+
+
+def choose_composition(space: DesignSpace, crystal: int, pattern: int, symbols: list[str]) -> None:
+    """Make ``symbols`` (in template site order) and ``pattern`` the argmax choice of ``crystal``."""
+    start = int(space.n_atoms[:crystal].sum())
+    with torch.no_grad():
+        space.combo_logits[crystal] = 0.0
+        space.combo_logits[crystal, pattern] = 10.0
+        for site, symbol in enumerate(symbols):
+            space.element_logits[start + site] = 0.0
+            space.element_logits[start + site, element_index(symbol)] = 10.0

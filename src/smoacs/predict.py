@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
     from smoacs.predictors.base import Predictor
 
-logger = logging.getLogger(__name__)
 
 _CIF = {".cif", ".mcif"}
 _XYZ = {".xyz", ".extxyz"}

@@ -85,11 +85,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_templates(config: RunConfig) -> list[Template]:
-    """The run's templates in deterministic order (``candidates`` of them; file templates are cycled if fewer)."""
-    return build_template_set(config)[0]
-
-
 def build_template_set(config: RunConfig) -> tuple[list[Template], list[SkippedTemplate]]:
     """The run's ``candidates`` templates in deterministic order, and the library entries skipped (with reasons).
 
@@ -236,9 +231,9 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunRe
             writer.write_summary(summary)
             writer.write_npz(_stack(arrays, histories))
 
+    relax_s = 0.0
     if config.evaluation.relax and rows:
         relax_s = relax_successes(rows, structures, predictors, config.objectives, out_dir)
-        timings.append({"relaxation_s": relax_s})
         writer.rewrite(rows)
     summary = summarize(rows, criteria)
     writer.write_summary(summary)
@@ -252,7 +247,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunRe
     meta.update(
         status="finished" if not failures else "finished with failed mini-batches",
         failures=failures,
-        timings={"total_s": time.perf_counter() - started, "batches": timings},
+        timings={"total_s": time.perf_counter() - started, "batches": timings, "relaxation_s": relax_s},
         summary=summary,
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

@@ -9,7 +9,8 @@ import pytest
 import torch
 from pymatgen.core import Structure
 
-from smoacs.chem import allowed_elements, crystal_radius, element_index
+from conftest import choose_composition
+from smoacs.chem import allowed_elements, crystal_radius
 from smoacs.chem.elements import ELEMENTS
 from smoacs.design import DesignSpace, SpaceSettings
 from smoacs.templates import perovskite_templates
@@ -154,19 +155,8 @@ def test_angles_frozen_for_perovskites(mixed: DesignSpace) -> None:
     assert torch.all(mixed.angle_raw.grad[:2] == 0) and torch.any(mixed.angle_raw.grad[2] != 0)
 
 
-def _choose(space: DesignSpace, crystal: int, pattern: int, symbols: list[str]) -> None:
-    """Make ``symbols`` (in template site order) and ``pattern`` the argmax choice of ``crystal``."""
-    start = int(space.n_atoms[:crystal].sum())
-    with torch.no_grad():
-        space.combo_logits[crystal] = 0.0
-        space.combo_logits[crystal, pattern] = 10.0
-        for site, symbol in enumerate(symbols):
-            space.element_logits[start + site] = 0.0
-            space.element_logits[start + site, element_index(symbol)] = 10.0
-
-
 def test_tolerance_factor_of_srtio3(perovskites: DesignSpace) -> None:
-    _choose(perovskites, 1, pattern=1, symbols=["Sr", "Ti", "O", "O", "O"])
+    choose_composition(perovskites, 1, pattern=1, symbols=["Sr", "Ti", "O", "O", "O"])
     design = perovskites.discretize()
     species = design.crystals.hard_species()[5:10].tolist()
     assert [ELEMENTS[e] for e in species] == ["Sr", "Ti", "O", "O", "O"]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from pymatgen.core import Structure
 
-from conftest import ToyPredictor
-from smoacs.chem import crystal_radius, element_index
+from conftest import ToyPredictor, choose_composition
+from smoacs.chem import crystal_radius
 from smoacs.design import DesignSpace
 from smoacs.evaluate import EvaluationSettings, evaluate_design, predict_discrete
 from smoacs.objectives import Range, Window
@@ -19,23 +19,13 @@ from smoacs.templates import perovskite_templates
 from smoacs.templates.files import general_from_structure
 
 
-def _choose(space: DesignSpace, crystal: int, pattern: int, symbols: list[str]) -> None:
-    start = int(space.n_atoms[:crystal].sum())
-    with torch.no_grad():
-        space.combo_logits[crystal] = 0.0
-        space.combo_logits[crystal, pattern] = 10.0
-        for site, symbol in enumerate(symbols):
-            space.element_logits[start + site] = 0.0
-            space.element_logits[start + site, element_index(symbol)] = 10.0
-
-
 @pytest.fixture
 def evaluated():
     templates = perovskite_templates(3, seed=4, length_range=(3.8, 4.2))
     space = DesignSpace(templates, seed=0)
-    _choose(space, 0, 1, ["Sr", "Ti", "O", "O", "O"])
-    _choose(space, 1, 1, ["Ba", "Ti", "O", "O", "O"])
-    _choose(space, 2, 0, ["K", "Mg", "F", "F", "F"])
+    choose_composition(space, 0, 1, ["Sr", "Ti", "O", "O", "O"])
+    choose_composition(space, 1, 1, ["Ba", "Ti", "O", "O", "O"])
+    choose_composition(space, 2, 0, ["K", "Mg", "F", "F", "F"])
     predictor = ToyPredictor()
     values = predict_discrete(space.discretize(), [predictor])["band_gap"]
     objectives = [Window("band_gap", float(values[0]), 0.01, 0.05), Range("tolerance", 0.8, 1.0)]
