@@ -11,6 +11,7 @@ from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import EvaluationSettings
 from smoacs.objectives.terms import Objective, objective_to_dict
 from smoacs.optimize.loop import OptimizerSettings
+from smoacs.search.base import SearchSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "files")
@@ -54,6 +55,7 @@ class RunConfig:
         oracles: property → an independent predictor that re-checks the discrete candidates (reported only).
         objectives: objective terms (they also define the success criteria).
         templates, space, optimizer, evaluation: settings of each stage.
+        search: the search method (``gradient``: the optimiser configured by ``optimizer``).
     """
 
     preset: str
@@ -70,6 +72,7 @@ class RunConfig:
     space: SpaceSettings = field(default_factory=SpaceSettings)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
     def validate(self) -> RunConfig:
         """Check cross-field consistency; raise :class:`ConfigError` naming the offending setting."""
@@ -100,6 +103,9 @@ class RunConfig:
         if self.templates.max_atoms < 1:
             raise ConfigError(f"templates.max_atoms must be ≥ 1, got {self.templates.max_atoms}")
         from smoacs.evaluate.relax import check_relaxer
+        from smoacs.search import search_method
+
+        search_method(self.search.method)
 
         check_relaxer(self.evaluation.relax)
         for prop, name in self.oracles.items():

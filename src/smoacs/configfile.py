@@ -30,6 +30,7 @@ from smoacs.errors import ConfigError, SmoacsError
 from smoacs.evaluate.evaluator import EvaluationSettings
 from smoacs.objectives.terms import OBJECTIVE_KINDS, Objective, Range
 from smoacs.optimize.loop import OptimizerSettings
+from smoacs.search.base import SearchSettings
 
 #: Section name → settings class of the nested sections.
 SECTIONS: dict[str, type] = {
@@ -37,6 +38,7 @@ SECTIONS: dict[str, type] = {
     "space": SpaceSettings,
     "optimizer": OptimizerSettings,
     "evaluation": EvaluationSettings,
+    "search": SearchSettings,
 }
 #: Quantities every run provides besides its predictors (objectives may constrain them).
 DERIVED_PROPERTIES = ("tolerance", "min_distance")

@@ -14,10 +14,10 @@ from smoacs.chem.elements import ELEMENTS
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
 from smoacs.crystal.neighbors import min_distances
+from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, DiscreteDesign
 from smoacs.evaluate.checks import neutrality, perovskite_geometry
 from smoacs.objectives.terms import Objective
-from smoacs.optimize.loop import OptimizationResult
 from smoacs.predictors.base import Predictor
 
 
@@ -119,7 +119,7 @@ def evaluate_design(
     predictors: Sequence[Predictor],
     objectives: Sequence[Objective],
     settings: EvaluationSettings,
-    result: OptimizationResult,
+    result: Provenance,
     ids: Sequence[str],
     oracles: Sequence[Predictor] = (),
 ) -> Evaluation:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from smoacs.io.rundir import REPORT_MD
 from smoacs.objectives.terms import Above, Band, Below, Objective, Window
 
 #: Paper's Table columns (SMOACS, Table 1): A target window, B formation energy, C tolerance, D neutrality,
@@ -158,6 +159,6 @@ def report_markdown(
 
 def write_report(out_dir: Path, *args: Any, **kwargs: Any) -> Path:  # noqa: ANN401
     """Write ``report.md`` into ``out_dir`` (arguments as :func:`report_markdown`); returns its path."""
-    path = Path(out_dir) / "report.md"
+    path = Path(out_dir) / REPORT_MD
     path.write_text(report_markdown(*args, **kwargs), encoding="utf-8")
     return path

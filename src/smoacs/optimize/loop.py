@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from smoacs.crystal.neighbors import NeighborList, build_neighbor_list, edge_vectors
+from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, SoftDesign
 from smoacs.objectives.terms import Objective, total_loss
 from smoacs.optimize.adam import ParamGroup, RowwiseAdam
@@ -93,23 +94,16 @@ class StepRecord:
 
 
 @dataclass
-class OptimizationResult:
-    """Outcome of one mini-batch optimisation.
+class OptimizationResult(Provenance):
+    """Outcome of one mini-batch optimisation: its :class:`Provenance` plus timings.
 
     Attributes:
-        history: property name (and ``loss``) → ``[steps, B]`` float32 values per step.
-        quarantine: crystal index → reason it was frozen.
-        template_index: ``[B]`` index of the template each final candidate's geometry descends from.
-        copied_from: ``[B]`` donor crystal index of the last copy-and-mutate, or −1.
         wall_time_s: total time of the loop in seconds.
         predictor_time_s: time inside predictor forward passes and the backward pass.
         rebuild_time_s: time spent rebuilding neighbour lists.
+        n_mutated: candidates replaced by copy-and-mutate.
     """
 
-    history: dict[str, np.ndarray]
-    quarantine: dict[int, str]
-    template_index: np.ndarray
-    copied_from: np.ndarray
     wall_time_s: float = 0.0
     predictor_time_s: float = 0.0
     rebuild_time_s: float = 0.0
