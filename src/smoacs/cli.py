@@ -89,8 +89,8 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         oracles[prop] = name
     if args.no_oracle:
         oracles = {}
-    for name in [*predictors.values(), *oracles.values()]:
-        predictor_info(name)  # unknown names fail here, listing the known ones
+    for prop, name in [*predictors.items(), *oracles.items()]:
+        predictor_info(name, prop)  # unknown names fail here, listing the known ones
     changes.update(predictors=predictors, oracles=oracles)
     return config.with_overrides(**changes).validate()
 

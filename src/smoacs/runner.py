@@ -28,7 +28,7 @@ import torch
 from smoacs import __version__
 from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
-from smoacs.errors import ConfigError, TemplateError
+from smoacs.errors import TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
 from smoacs.evaluate.relax import relax_successes
@@ -155,11 +155,8 @@ def build_problem(config: RunConfig) -> Problem:
     """Templates (split into mini-batches), predictors, oracles and novelty references of ``config``."""
     device = resolve_device(config.device)
     templates, skipped = build_template_set(config)
-    predictors = [load_predictor(name, device=device) for name in config.predictors.values()]
-    oracles = [load_predictor(name, device=device) for name in config.oracles.values()]
-    for prop, name in [*config.predictors.items(), *config.oracles.items()]:
-        if predictor_info(name).property != prop:
-            raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
+    predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
+    oracles = [load_predictor(name, device, prop) for prop, name in config.oracles.items()]
     references = run_references(config.templates.path)
     size = config.batch_size
     batches = [templates[i : i + size] for i in range(0, len(templates), size)]
@@ -230,11 +227,11 @@ class RunProgress:
 def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: FinishedBatches) -> dict[str, Any]:
     """run.json's content at the start of a run (``status: running``)."""
     config = problem.config
-    names = [*config.predictors.values(), *config.oracles.values()]
+    names = [*config.predictors.items(), *config.oracles.items()]
     meta: dict[str, Any] = {
         "config": config.to_dict(),
         "versions": _versions(),
-        "predictors": {name: vars(predictor_info(name)) for name in names},
+        "predictors": {name: vars(predictor_info(name, prop)) for prop, name in names},
         "host": {"platform": platform.platform(), "device": str(problem.device), "torch_threads": torch.get_num_threads()},
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",

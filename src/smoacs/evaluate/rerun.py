@@ -161,8 +161,8 @@ def evaluate_run(
     objectives = list(run_config.objectives)
     settings = run_config.evaluation
     torch_device = resolve_device(device)
-    predictors = [load_predictor(name, device=torch_device) for name in run_config.predictors.values()]
-    oracles = [load_predictor(name, device=torch_device) for name in run_config.oracles.values()]
+    predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
+    oracles = [load_predictor(name, torch_device, prop) for prop, name in run_config.oracles.items()]
     refs = run_references(run_config.templates.path, references, data_dir)
 
     sizes = np.asarray(arrays["n_atoms"])
