@@ -18,6 +18,7 @@ from smoacs.design.space import SpaceSettings
 from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import EvaluationSettings
 from smoacs.errors import SmoacsError
+from smoacs.objectives.derived import DERIVED_TERMS
 from smoacs.objectives.terms import OBJECTIVE_KINDS, Objective, Range, objective_to_dict
 from smoacs.optimize.loop import OptimizerSettings
 from smoacs.search.base import SearchSettings
@@ -127,7 +128,7 @@ class RunConfig:
                 raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")
             if name == self.predictors[prop]:
                 raise ConfigError(f"oracle for {prop!r} must differ from the optimised predictor {name}")
-        provided = set(self.predictors) | {"tolerance", "min_distance"}
+        provided = set(self.predictors) | set(DERIVED_PROPERTIES)
         keys = [objective.key for objective in self.objectives]
         for key in dict.fromkeys(k for k in keys if keys.count(k) > 1):
             raise ConfigError(f"more than one objective term on {key!r}; one term per property (one {key}_ok criterion)")
@@ -170,8 +171,8 @@ SECTIONS: dict[str, type] = {
     "evaluation": EvaluationSettings,
     "search": SearchSettings,
 }
-#: Quantities every run provides besides its predictors (objectives may constrain them).
-DERIVED_PROPERTIES = ("tolerance", "min_distance")
+#: Quantities every run provides besides its predictors (objectives may constrain them): the derived terms.
+DERIVED_PROPERTIES = tuple(term.key for term in DERIVED_TERMS)
 _REQUIRED_TOP = ("predictors", "objectives")
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from smoacs.design.provenance import Provenance
-from smoacs.design.space import DesignSpace, DiscreteDesign, SoftDesign, SpaceSettings
+from smoacs.design.space import DesignSpace, DiscreteChoices, DiscreteDesign, SoftDesign, SpaceSettings
 
-__all__ = ["DesignSpace", "DiscreteDesign", "Provenance", "SoftDesign", "SpaceSettings"]
+__all__ = ["DesignSpace", "DiscreteChoices", "DiscreteDesign", "Provenance", "SoftDesign", "SpaceSettings"]

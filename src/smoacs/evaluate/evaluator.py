@@ -13,10 +13,10 @@ import torch
 from smoacs.chem.elements import ELEMENTS
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
-from smoacs.crystal.neighbors import min_distances
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, DiscreteDesign
 from smoacs.evaluate.checks import neutrality, perovskite_geometry
+from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective
 from smoacs.predictors.base import Predictor
 
@@ -95,7 +95,8 @@ class Candidates:
 
     Attributes:
         crystals: float64 one-hot batch (coordinates wrapped).
-        tolerance: ``[B]`` tolerance factor of the chosen elements (NaN without A/B/X roles).
+        site_radius: ``[N]`` float32 Shannon radius (Å) of each chosen element in its pattern state (for the
+            tolerance factor).
         pattern: ``[N]`` oxidation state of every site under the chosen pattern.
         frac0: ``[N, 3]`` template coordinates; coord_bound: ``[N]`` allowed displacement; site_roles: ``[N]``.
         ids, template_names, copied_from: per candidate ("" when not copied).
@@ -103,7 +104,7 @@ class Candidates:
     """
 
     crystals: CrystalBatch
-    tolerance: torch.Tensor
+    site_radius: torch.Tensor
     pattern: np.ndarray
     frac0: np.ndarray
     coord_bound: np.ndarray
@@ -132,7 +133,7 @@ def evaluate_design(
     design = space.discretize()
     candidates = Candidates(
         crystals=design.crystals,
-        tolerance=design.tolerance,
+        site_radius=design.site_radius,
         pattern=design.ox_states.cpu().numpy(),
         frac0=space.frac0.double().cpu().numpy(),
         coord_bound=space.coord_bound.double().cpu().numpy(),
@@ -167,11 +168,9 @@ def check_candidates(
     crystals = candidates.crystals
     design = SimpleNamespace(crystals=crystals)
     values = predict_discrete(design, predictors)
-    values["tolerance"] = candidates.tolerance
+    roles = torch.as_tensor(candidates.site_roles)
+    values.update(derived_values(DerivedInputs(crystals, candidates.site_radius, roles, None, settings.min_distance_cutoff)))
     lattice64 = crystals.lattice.double()
-    values["min_distance"] = min_distances(
-        lattice64, crystals.frac_coords.double(), crystals.crystal_idx, crystals.n_atoms, settings.min_distance_cutoff
-    )
     numpy_values = {key: value.detach().double().cpu().numpy() for key, value in values.items()}
     n = crystals.n_crystals
     criteria: dict[str, np.ndarray] = {}

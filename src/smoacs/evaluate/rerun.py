@@ -106,28 +106,15 @@ def _pattern(text: str, symbols: Sequence[str], ident: str) -> list[int]:
     return [int(m.group(2)) for m in ions]
 
 
-def tolerance_from_pattern(
-    species: np.ndarray, pattern: np.ndarray, roles: np.ndarray, crystal_idx: np.ndarray, n_crystals: int
-) -> torch.Tensor:
-    """``[B]`` Goldschmidt tolerance factor of the chosen elements in their pattern states (float32, as in a run)."""
-    import math
-
+def pattern_radii(species: np.ndarray, pattern: np.ndarray) -> torch.Tensor:
+    """``[N]`` float32 Shannon radius (Å) of each site's element in its pattern state (0 for state 0), as in a run."""
     from smoacs.chem.radii import ox_index, radius_table
 
     table = radius_table()
     radius = np.array(
         [table[e, ox_index(int(o))] if o != 0 else 0.0 for e, o in zip(species, pattern, strict=True)], dtype=np.float32
     )
-    site_radius = torch.as_tensor(radius)
-    roles_t = torch.as_tensor(roles)
-    has_role = roles_t >= 0
-    index = torch.as_tensor(crystal_idx) * 3 + roles_t.clamp_min(0)
-    zeros = torch.zeros(n_crystals * 3, dtype=site_radius.dtype)
-    total = zeros.index_add(0, index[has_role], site_radius[has_role])
-    count = zeros.index_add(0, index[has_role], torch.ones_like(site_radius[has_role]))
-    mean = (total / count).view(-1, 3)
-    r_a, r_b, r_x = mean.unbind(-1)
-    return (r_a + r_x) / (math.sqrt(2.0) * (r_b + r_x))
+    return torch.as_tensor(radius)
 
 
 def evaluate_run(
@@ -194,9 +181,7 @@ def evaluate_run(
         pattern = np.array(patterns, dtype=np.int64)
         candidates = Candidates(
             crystals=crystals,
-            tolerance=tolerance_from_pattern(
-                species, pattern, roles[sites], crystals.crystal_idx.cpu().numpy(), len(chunk)
-            ),
+            site_radius=pattern_radii(species, pattern),
             pattern=pattern,
             frac0=frac0[sites],
             coord_bound=bound[sites],
