@@ -33,6 +33,7 @@ from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
 from smoacs.evaluate.relax import relax_successes
 from smoacs.evaluate.rerun import report_info, run_references
+from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
 from smoacs.io.report import write_report
@@ -178,7 +179,7 @@ def evaluate_batch(problem: Problem, index: int, space: DesignSpace, result: Sea
     config = problem.config
     return evaluate_design(
         space, problem.predictors, config.objectives, config.evaluation, result.provenance, problem.ids[index],
-        problem.oracles,
+        problem.oracles, configured_stages(config.evaluation),
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, DiscreteDesign
+from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageContext
 from smoacs.evaluate.checks import neutrality, perovskite_geometry
 from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective
@@ -89,32 +90,6 @@ def oracle_columns(
     return columns
 
 
-@dataclass
-class Candidates:
-    """Discrete candidates and what their checks need, from a :class:`DesignSpace` or from a run's files.
-
-    Attributes:
-        crystals: float64 one-hot batch (coordinates wrapped).
-        site_radius: ``[N]`` float32 Shannon radius (Å) of each chosen element in its pattern state (for the
-            tolerance factor).
-        pattern: ``[N]`` oxidation state of every site under the chosen pattern.
-        frac0: ``[N, 3]`` template coordinates; coord_bound: ``[N]`` allowed displacement; site_roles: ``[N]``.
-        ids, template_names, copied_from: per candidate ("" when not copied).
-        quarantine: candidate index → reason.
-    """
-
-    crystals: CrystalBatch
-    site_radius: torch.Tensor
-    pattern: np.ndarray
-    frac0: np.ndarray
-    coord_bound: np.ndarray
-    site_roles: np.ndarray
-    ids: list[str]
-    template_names: list[str]
-    copied_from: list[str]
-    quarantine: dict[int, str] = field(default_factory=dict)
-
-
 def evaluate_design(
     space: DesignSpace,
     predictors: Sequence[Predictor],
@@ -123,6 +98,7 @@ def evaluate_design(
     result: Provenance,
     ids: Sequence[str],
     oracles: Sequence[Predictor] = (),
+    stages: Sequence[EvaluationStage] = (),
 ) -> Evaluation:
     """Evaluate the final state of ``space``: one row per candidate, ``success`` = every criterion holds.
 
@@ -143,7 +119,7 @@ def evaluate_design(
         copied_from=[ids[j] if j >= 0 else "" for j in result.copied_from],
         quarantine=dict(result.quarantine),
     )
-    evaluation = check_candidates(candidates, predictors, objectives, settings, oracles)
+    evaluation = check_candidates(candidates, predictors, objectives, settings, oracles, stages)
     evaluation.arrays.update(
         {
             "template_frac_coords": space.frac0.cpu().numpy(),
@@ -157,14 +133,21 @@ def evaluate_design(
     return evaluation
 
 
+def _cell(value: Any) -> Any:  # noqa: ANN401
+    """A numpy scalar as a plain Python value (bool, int, float, str) for a result row."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_candidates(
     candidates: Candidates,
     predictors: Sequence[Predictor],
     objectives: Sequence[Objective],
     settings: EvaluationSettings,
     oracles: Sequence[Predictor] = (),
+    stages: Sequence[EvaluationStage] = (),
 ) -> Evaluation:
-    """Re-predict and check discrete candidates (shared by a run and by ``smoacs evaluate``)."""
+    """Re-predict and check discrete candidates (shared by a run and by ``smoacs evaluate``); ``stages`` add
+    columns and criteria (see :mod:`smoacs.evaluate.candidates`)."""
     crystals = candidates.crystals
     design = SimpleNamespace(crystals=crystals)
     values = predict_discrete(design, predictors)
@@ -203,6 +186,13 @@ def check_candidates(
     if has_roles.any():
         criteria["perovskite_ok"] = geometry_ok | ~has_roles
 
+    extra: dict[str, np.ndarray] = {}
+    context = StageContext(predictors, objectives, settings, numpy_values, structures)
+    for stage in stages:
+        output = stage(candidates, context)
+        criteria.update(output.criteria)
+        extra.update(output.columns)
+
     oracle = oracle_columns(design, oracles, objectives) if oracles else {}
     active = np.array([i not in candidates.quarantine for i in range(n)])
     success = active.copy()
@@ -233,6 +223,7 @@ def check_candidates(
         row["max_displacement"] = float(displacement[i])
         row["copied_from"] = candidates.copied_from[i]
         row["quarantined"] = candidates.quarantine.get(i, "")
+        row.update({key: _cell(column[i]) for key, column in extra.items()})
         rows.append(row)
 
     arrays = {

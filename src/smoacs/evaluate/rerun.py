@@ -39,6 +39,7 @@ from smoacs.evaluate.matching import (
     match_and_order,
     reference_set,
 )
+from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.rundir import EVALUATION_CSV, RunDirectory
 from smoacs.runtime import resolve_device
@@ -191,7 +192,7 @@ def evaluate_run(
             copied_from=[row.get("copied_from", "") for row in chunk],
             quarantine={i: row["quarantined"] for i, row in enumerate(chunk) if row.get("quarantined")},
         )
-        evaluation = check_candidates(candidates, predictors, objectives, settings, oracles)
+        evaluation = check_candidates(candidates, predictors, objectives, settings, oracles, configured_stages(settings))
         for row, source in zip(evaluation.rows, chunk, strict=True):
             row["cif"] = source["cif"] if "cif" in source else directory.cif_name(row["id"])
             row["poscar"] = source.get("poscar", "")
