@@ -308,7 +308,8 @@ def finish_run(problem: Problem, done: RunProgress) -> tuple[dict[str, Any], flo
     directory.write_summary(summary)
     if rows:
         stacked_history = {key: np.concatenate(value, axis=1) for key, value in done.histories.items()}
-        plot_history(directory.history_png, stacked_history, config.objectives, stacked_history["loss"][-1])
+        if "loss" in stacked_history:  # a search method without per-step histories has no curves to draw
+            plot_history(directory.history_png, stacked_history, config.objectives, stacked_history["loss"][-1])
         roles = np.concatenate(done.arrays["site_roles"])
         described = describe_references(problem.references)
         info = report_info(config.to_dict(), config.evaluation, roles, described, RESULT_CSV)

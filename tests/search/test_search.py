@@ -50,3 +50,24 @@ def test_config_search_section_defaults_round_trips_and_dumps() -> None:
         config_from_dict({**BASE, "search": {"method": "bayes"}})
     with pytest.raises(ConfigError, match="search.steps: unknown key"):
         config_from_dict({**BASE, "search": {"steps": 3}})
+
+
+def test_run_uses_the_configured_search_method(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from smoacs.presets import build_config
+    from smoacs.runner import run
+
+    seeds = []
+
+    def unchanged(space, predictors, objectives, settings, seed, callbacks=()):  # noqa: ANN001, ANN202, ARG001
+        seeds.append(seed)
+        return SearchResult(Provenance.untouched(space.n_crystals), {"search_s": 0.0})
+
+    monkeypatch.setitem(METHODS, "unchanged", unchanged)
+    config = build_config("perovskite-bandgap", 2.5, str(tmp_path / "run")).with_overrides(
+        candidates=4, batch_size=2, search=SearchSettings("unchanged"), oracles={}
+    )
+    result = run(config, progress=False)
+    assert seeds == [config.seed, config.seed + 1]
+    assert [row["id"] for row in result.rows] == ["c00000", "c00001", "c00002", "c00003"]
+    assert all(row["copied_from"] == "" and row["template"] for row in result.rows)
+    assert (tmp_path / "run" / "result.csv").is_file() and not (tmp_path / "run" / "history.png").exists()
