@@ -71,3 +71,15 @@ def test_run_uses_the_configured_search_method(tmp_path, monkeypatch: pytest.Mon
     assert [row["id"] for row in result.rows] == ["c00000", "c00001", "c00002", "c00003"]
     assert all(row["copied_from"] == "" and row["template"] for row in result.rows)
     assert (tmp_path / "run" / "result.csv").is_file() and not (tmp_path / "run" / "history.png").exists()
+
+
+def test_search_section_in_toml_and_yaml_files(tmp_path) -> None:  # noqa: ANN001
+    from smoacs.configfile import load_config
+
+    toml = tmp_path / "run.toml"
+    toml.write_text('[predictors]\nband_gap = "cgcnn-band-gap"\n\n[[objectives]]\nkind = "window"\n'
+                    'property = "band_gap"\ntarget = 2.0\n\n[search]\nmethod = "gradient"\n')  # fmt: skip
+    assert load_config(toml).search.method == "gradient"
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text(dump_config(config_from_dict(BASE)))
+    assert load_config(yaml_file) == config_from_dict(BASE)
