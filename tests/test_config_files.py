@@ -13,7 +13,8 @@ import yaml
 
 from smoacs.cli import main
 from smoacs.config import RunConfig
-from smoacs.configfile import config_from_dict, dump_config, load_config
+from smoacs.config import config_from_dict
+from smoacs.configfile import dump_config, load_config
 from smoacs.errors import ConfigError
 from smoacs.objectives import Above, Below, Maximize, Minimize, Range, Window
 from smoacs.presets import PRESETS, build_config

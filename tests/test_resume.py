@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import smoacs.evaluate.matching
 import smoacs.runner
 from smoacs.cli import main
 from smoacs.config import RunConfig
 from smoacs.errors import ConfigError
-from smoacs.io.writers import RunWriter
+from smoacs.io.rundir import RunDirectory
 from smoacs.presets import build_config
 from smoacs.runner import RunResult, run
 
@@ -73,7 +74,7 @@ def test_resume_matches_uninterrupted(
         if where == "evaluate":
             _interrupt_at(patch, smoacs.runner, "evaluate_design", call)
         else:
-            _interrupt_at(patch, RunWriter, "write_npz", call)
+            _interrupt_at(patch, RunDirectory, "write_npz", call)
         with pytest.raises(KeyboardInterrupt):
             run(config, progress=False)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "running"
@@ -81,8 +82,8 @@ def test_resume_matches_uninterrupted(
     original = smoacs.runner.evaluate_design
     monkeypatch.setattr(smoacs.runner, "evaluate_design", lambda *a, **k: computed.append(a[5]) or original(*a, **k))
     seen = []  # the cross-batch duplicate state each resumed batch starts from
-    annotate = smoacs.runner.annotate_matching
-    monkeypatch.setattr(smoacs.runner, "annotate_matching",
+    annotate = smoacs.evaluate.matching.annotate_matching
+    monkeypatch.setattr(smoacs.evaluate.matching, "annotate_matching",
                         lambda r, s, ref, d, f: seen.append((d.n_added, list(f))) or annotate(r, s, ref, d, f))  # fmt: skip
     resumed = run(config, resume=True, progress=False)
     kept = call - 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from smoacs import __version__
 from smoacs.errors import ConfigError, SmoacsError
-from smoacs.predictors.registry import predictor_info
+from smoacs.io.rundir import EVALUATION_CSV, EVALUATION_SUMMARY_CSV, REPORT_MD, RunDirectory
 from smoacs.predict import add_predict_parser
 
 EXIT_USAGE = 2
@@ -52,7 +52,7 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         if args.config is None and args.preset is None:
             if not Path(args.resume).is_dir():
                 raise ConfigError(f"cannot resume: run directory {args.resume} does not exist")
-            args.config = str(Path(args.resume) / "run.json")
+            args.config = str(RunDirectory(args.resume).run_json)
     if (args.config is None) == (args.preset is None):
         given = "both a config file and --preset" if args.config is not None else "neither a config file nor --preset"
         args.usage_error(f"run needs exactly one of a config file (smoacs run FILE) or --preset NAME; got {given}")
@@ -89,8 +89,6 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         oracles[prop] = name
     if args.no_oracle:
         oracles = {}
-    for name in [*predictors.values(), *oracles.values()]:
-        predictor_info(name)  # unknown names fail here, listing the known ones
     changes.update(predictors=predictors, oracles=oracles)
     return config.with_overrides(**changes).validate()
 
@@ -141,7 +139,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
           f"{result.references or 'none'})")  # fmt: skip
     for key, value in summary.items():
         print(f"  {key:28s} {value:.3f}" if isinstance(value, float) else f"  {key:28s} {value}")
-    print(f"wrote {result.run_dir}/evaluation.csv, evaluation_summary.csv, report.md")
+    print(f"wrote {result.run_dir}/{EVALUATION_CSV}, {EVALUATION_SUMMARY_CSV}, {REPORT_MD}")
     return 0
 
 

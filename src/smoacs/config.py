@@ -1,16 +1,27 @@
-"""A validated run configuration: everything that determines a run, serialisable to run.json."""
+"""A validated run configuration: everything that determines a run, serialisable to run.json.
+
+:class:`RunConfig` and its sections; :func:`config_from_dict` checks plain data (a parsed file, or
+:meth:`RunConfig.to_dict`) key by key; :meth:`RunConfig.validate` checks cross-field consistency. File formats
+(YAML, TOML, JSON, the dumped YAML) are :mod:`smoacs.configfile`'s.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import dataclasses
+import math
+import types
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from smoacs.design.space import SpaceSettings
 from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import EvaluationSettings
-from smoacs.objectives.terms import Objective, objective_to_dict
+from smoacs.errors import SmoacsError
+from smoacs.objectives.derived import DERIVED_TERMS
+from smoacs.objectives.terms import OBJECTIVE_KINDS, Objective, Range, objective_to_dict
 from smoacs.optimize.loop import OptimizerSettings
+from smoacs.search.base import SearchSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "files")
@@ -54,6 +65,7 @@ class RunConfig:
         oracles: property → an independent predictor that re-checks the discrete candidates (reported only).
         objectives: objective terms (they also define the success criteria).
         templates, space, optimizer, evaluation: settings of each stage.
+        search: the search method (``gradient``: the optimiser configured by ``optimizer``).
     """
 
     preset: str
@@ -70,6 +82,7 @@ class RunConfig:
     space: SpaceSettings = field(default_factory=SpaceSettings)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
     def validate(self) -> RunConfig:
         """Check cross-field consistency; raise :class:`ConfigError` naming the offending setting."""
@@ -100,14 +113,22 @@ class RunConfig:
         if self.templates.max_atoms < 1:
             raise ConfigError(f"templates.max_atoms must be ≥ 1, got {self.templates.max_atoms}")
         from smoacs.evaluate.relax import check_relaxer
+        from smoacs.search import search_method
+
+        search_method(self.search.method)
 
         check_relaxer(self.evaluation.relax)
+        from smoacs.predictors.registry import predictor_info
+
+        for prop, name in [*self.predictors.items(), *self.oracles.items()]:
+            if predictor_info(name, prop).property != prop:
+                raise ConfigError(f"predictor {name} predicts {predictor_info(name, prop).property}, not {prop}")
         for prop, name in self.oracles.items():
             if prop not in self.predictors:
                 raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")
             if name == self.predictors[prop]:
                 raise ConfigError(f"oracle for {prop!r} must differ from the optimised predictor {name}")
-        provided = set(self.predictors) | {"tolerance", "min_distance"}
+        provided = set(self.predictors) | set(DERIVED_PROPERTIES)
         keys = [objective.key for objective in self.objectives]
         for key in dict.fromkeys(k for k in keys if keys.count(k) > 1):
             raise ConfigError(f"more than one objective term on {key!r}; one term per property (one {key}_ok criterion)")
@@ -131,8 +152,6 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """Check and build from :meth:`to_dict`'s form (or a parsed config file); ``from_dict(c.to_dict()) == c``."""
-        from smoacs.configfile import config_from_dict
-
         return config_from_dict(data)
 
 
@@ -142,3 +161,226 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
+
+
+#: Section name → settings class of the nested sections.
+SECTIONS: dict[str, type] = {
+    "templates": TemplateSettings,
+    "space": SpaceSettings,
+    "optimizer": OptimizerSettings,
+    "evaluation": EvaluationSettings,
+    "search": SearchSettings,
+}
+#: Quantities every run provides besides its predictors (objectives may constrain them): the derived terms.
+DERIVED_PROPERTIES = tuple(term.key for term in DERIVED_TERMS)
+_REQUIRED_TOP = ("predictors", "objectives")
+
+
+# ---- checking --------------------------------------------------------------------------------------------------------
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            tuple: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
+def _describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if hint is type(None):
+        return "null"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+        return f"a list of {len(args)} {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return "a mapping of names to strings"
+    return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _wrong(path: str, hint: Any, value: Any) -> ConfigError:
+    shown = repr(value) if not isinstance(value, list | dict) else type_name(value)
+    return ConfigError(f"{path}: expected {_describe(hint)}, got {shown} ({type_name(value)})")
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    """``value`` converted to the annotation ``hint`` (lists → tuples, ints → floats) or a ConfigError naming ``path``."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            try:
+                return _coerce(value, option, path)
+            except ConfigError:
+                continue
+        raise _wrong(path, hint, value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _wrong(path, hint, value)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _wrong(path, hint, value)
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{path}: expected a finite number, got {value}")
+            return float(value)
+        raise _wrong(path, hint, value)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _wrong(path, hint, value)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _wrong(path, hint, value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(item, args[0], f"{path}[{i}]") for i, item in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{path}: expected {_describe(hint)}, got {len(value)} values")
+        return tuple(_coerce(item, arg, f"{path}[{i}]") for i, (item, arg) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _wrong(path, hint, value)
+        key_hint, value_hint = args
+        return {_coerce(k, key_hint, f"{path} key"): _coerce(v, value_hint, f"{path}.{k}") for k, v in value.items()}
+    raise TypeError(f"unsupported annotation {hint!r} at {path}")  # a programming error, not a user error
+
+
+def _mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: expected {what} (a mapping), got {type_name(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(f"{path}: keys must be strings, got {key!r}")
+    return value
+
+
+def _check_keys(data: Mapping[str, Any], allowed: list[str], path: str, what: str, required: tuple[str, ...] = ()) -> None:
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{prefix}{key}: unknown key {what}; allowed keys: {', '.join(allowed)}")
+    for key in required:
+        if key not in data:
+            raise ConfigError(f"{prefix}{key}: missing (required {what})")
+
+
+def _section(cls: type, data: Any, path: str) -> Any:
+    """A settings dataclass from a mapping: only its fields, each of its annotated type."""
+    data = _mapping(data, path, f"the {path} settings")
+    hints = get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    _check_keys(data, fields, path, f"in {path}")
+    kwargs = {key: _coerce(value, hints[key], f"{path}.{key}") for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # __post_init__ checks (ConfigError is a ValueError too)
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _file_fields(cls: type[Objective]) -> dict[str, tuple[Any, bool]]:
+    """File key → (type, required) of an objective kind: ``property`` for ``key``; a Range's ``range: [lo, hi]``."""
+    hints = get_type_hints(cls)
+    out: dict[str, tuple[Any, bool]] = {"kind": (str, True), "property": (str, True)}
+    if cls is Range:
+        out["range"] = (tuple[float, float], True)
+    for f in dataclasses.fields(cls):
+        if f.name in ("key", "low", "high") and (f.name == "key" or cls is Range):
+            continue
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        out[f.name] = (hints[f.name], required)
+    return out
+
+
+def objective_from_dict(data: Any, path: str = "objective") -> Objective:
+    """An objective term from its config form (``kind``, ``property``, fields); errors name ``path``."""
+    data = _mapping(data, path, "an objective")
+    kinds = ", ".join(OBJECTIVE_KINDS)
+    if "kind" not in data:
+        raise ConfigError(f"{path}.kind: missing; allowed kinds: {kinds}")
+    kind = data["kind"]
+    if not isinstance(kind, str) or kind not in OBJECTIVE_KINDS:
+        raise ConfigError(f"{path}.kind: unknown objective kind {kind!r}; allowed kinds: {kinds}")
+    cls = OBJECTIVE_KINDS[kind]
+    spec = _file_fields(cls)
+    _check_keys(data, list(spec), path, f"for a {kind} objective", tuple(k for k, (_, req) in spec.items() if req))
+    values = {key: _coerce(value, spec[key][0], f"{path}.{key}") for key, value in data.items() if key != "kind"}
+    if isinstance(values.get("weight"), float) and values["weight"] < 0:
+        raise ConfigError(f"{path}.weight: must be ≥ 0, got {values['weight']}")
+    kwargs = {"key": values.pop("property")}
+    if cls is Range:
+        kwargs["low"], kwargs["high"] = values.pop("range")
+    kwargs.update(values)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _predictors(value: Any, path: str) -> dict[str, str]:
+    from smoacs.predictors.registry import predictor_info
+
+    mapping = _coerce(value if value is not None else {}, dict[str, str], path)
+    for prop, name in mapping.items():
+        try:
+            info = predictor_info(name, prop)
+        except SmoacsError as exc:
+            raise ConfigError(f"{path}.{prop}: {exc}") from None
+        if info.property != prop:
+            raise ConfigError(f"{path}.{prop}: predictor {name} predicts {info.property!r}, not {prop!r}")
+    return mapping
+
+
+def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> RunConfig:
+    """Check plain config data (a parsed file, or :meth:`RunConfig.to_dict`) and build a validated RunConfig.
+
+    ``preset`` defaults to ``default_name`` and ``out`` to ``runs/<preset>``; everything else not given takes the
+    RunConfig defaults.
+    """
+    data = _mapping(data, "config", "run settings")
+    top = [f.name for f in dataclasses.fields(RunConfig)]
+    _check_keys(data, top, "", "at the top level", _REQUIRED_TOP)
+    hints = get_type_hints(RunConfig)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS:
+            kwargs[key] = _section(SECTIONS[key], value, key)
+        elif key in ("predictors", "oracles"):
+            kwargs[key] = _predictors(value, key)
+        elif key == "objectives":
+            if not isinstance(value, list | tuple) or not value:
+                raise ConfigError(f"objectives: expected a non-empty list of objective terms, got {type_name(value)}")
+            kwargs[key] = tuple(objective_from_dict(item, f"objectives[{i}]") for i, item in enumerate(value))
+        else:
+            kwargs[key] = _coerce(value, hints[key], key)
+    if not kwargs["predictors"]:
+        raise ConfigError("predictors: at least one predictor is required (property: predictor name)")
+    kwargs.setdefault("preset", default_name)
+    kwargs.setdefault("target", None)
+    kwargs.setdefault("out", f"runs/{kwargs['preset']}")
+    provided = sorted({*kwargs["predictors"], *DERIVED_PROPERTIES})
+    first: dict[str, int] = {}
+    for i, objective in enumerate(kwargs["objectives"]):
+        if objective.key in first:
+            raise ConfigError(
+                f"objectives[{i}].property: {objective.key!r} already has a term (objectives[{first[objective.key]}]); "
+                "one term per property (each is reported as one <property>_ok criterion)"
+            )
+        first[objective.key] = i
+        if objective.key not in provided:
+            raise ConfigError(
+                f"objectives[{i}].property: no predictor provides {objective.key!r}; available properties: "
+                f"{', '.join(provided)} (add it under predictors)"
+            )
+    for prop in kwargs.get("oracles", {}):
+        if prop not in kwargs["predictors"]:
+            raise ConfigError(f"oracles.{prop}: no predictor of this run provides {prop!r}; oracles re-check optimised properties")
+    return RunConfig(**kwargs).validate()
+
+
+__all__ = ["DERIVED_PROPERTIES", "SECTIONS", "RunConfig", "TemplateSettings", "config_from_dict", "objective_from_dict"]

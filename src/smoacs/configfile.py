@@ -6,42 +6,25 @@ The format is :meth:`RunConfig.to_dict`'s: top-level run settings, ``predictors`
 objective kinds raise :class:`ConfigError` naming the key by its path (``objectives[1].kind``) and the allowed
 values. See ``docs/CONFIG.md``.
 
-* :func:`load_config` reads a file, :func:`config_from_dict` checks and builds from plain data,
-  :func:`dump_config` writes the YAML form; ``config_from_dict(config.to_dict()) == config``.
+* :func:`load_config` reads a file (checked and built by :func:`smoacs.config.config_from_dict`),
+  :func:`dump_config` writes the YAML form; ``config_from_dict(config.to_dict()) == config``. This module knows
+  file formats only; the checking of plain data lives in :mod:`smoacs.config`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import re
 import tomllib
-import types
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
 import yaml
 
-from smoacs.config import RunConfig, TemplateSettings
-from smoacs.design.space import SpaceSettings
+from smoacs.config import SECTIONS, RunConfig, config_from_dict, type_name
 from smoacs.errors import ConfigError, SmoacsError
-from smoacs.evaluate.evaluator import EvaluationSettings
-from smoacs.objectives.terms import OBJECTIVE_KINDS, Objective, Range
-from smoacs.optimize.loop import OptimizerSettings
 
-#: Section name → settings class of the nested sections.
-SECTIONS: dict[str, type] = {
-    "templates": TemplateSettings,
-    "space": SpaceSettings,
-    "optimizer": OptimizerSettings,
-    "evaluation": EvaluationSettings,
-}
-#: Quantities every run provides besides its predictors (objectives may constrain them).
-DERIVED_PROPERTIES = ("tolerance", "min_distance")
 SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".json": "JSON"}
-_REQUIRED_TOP = ("predictors", "objectives")
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------------
@@ -106,7 +89,7 @@ def read_config_data(path: str | Path) -> dict[str, Any]:
     if data is None:
         raise ConfigError(f"{path}: the file is empty; expected a mapping of run settings (see docs/CONFIG.md)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of run settings at the top level, got {_type_name(data)}")
+        raise ConfigError(f"{path}: expected a mapping of run settings at the top level, got {type_name(data)}")
     if kind == "JSON" and isinstance(data.get("config"), dict) and "versions" in data:  # a run.json
         data = data["config"]
     return data
@@ -131,213 +114,6 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
     if problem and mark is not None:
         return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
     return _one_line(exc)
-
-
-# ---- checking --------------------------------------------------------------------------------------------------------
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            tuple: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)  # fmt: skip
-
-
-def _describe(hint: Any) -> str:
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
-    if hint is type(None):
-        return "null"
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
-        return f"a list of {len(args)} {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
-    if origin is dict:
-        return "a mapping of names to strings"
-    return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
-
-
-def _wrong(path: str, hint: Any, value: Any) -> ConfigError:
-    shown = repr(value) if not isinstance(value, list | dict) else _type_name(value)
-    return ConfigError(f"{path}: expected {_describe(hint)}, got {shown} ({_type_name(value)})")
-
-
-def _coerce(value: Any, hint: Any, path: str) -> Any:
-    """``value`` converted to the annotation ``hint`` (lists → tuples, ints → floats) or a ConfigError naming ``path``."""
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        for option in options:
-            try:
-                return _coerce(value, option, path)
-            except ConfigError:
-                continue
-        raise _wrong(path, hint, value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _wrong(path, hint, value)
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _wrong(path, hint, value)
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"{path}: expected a finite number, got {value}")
-            return float(value)
-        raise _wrong(path, hint, value)
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _wrong(path, hint, value)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise _wrong(path, hint, value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(item, args[0], f"{path}[{i}]") for i, item in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{path}: expected {_describe(hint)}, got {len(value)} values")
-        return tuple(_coerce(item, arg, f"{path}[{i}]") for i, (item, arg) in enumerate(zip(value, args, strict=True)))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise _wrong(path, hint, value)
-        key_hint, value_hint = args
-        return {_coerce(k, key_hint, f"{path} key"): _coerce(v, value_hint, f"{path}.{k}") for k, v in value.items()}
-    raise TypeError(f"unsupported annotation {hint!r} at {path}")  # a programming error, not a user error
-
-
-def _mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{path}: expected {what} (a mapping), got {_type_name(value)}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ConfigError(f"{path}: keys must be strings, got {key!r}")
-    return value
-
-
-def _check_keys(data: Mapping[str, Any], allowed: list[str], path: str, what: str, required: tuple[str, ...] = ()) -> None:
-    prefix = f"{path}." if path else ""
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{prefix}{key}: unknown key {what}; allowed keys: {', '.join(allowed)}")
-    for key in required:
-        if key not in data:
-            raise ConfigError(f"{prefix}{key}: missing (required {what})")
-
-
-def _section(cls: type, data: Any, path: str) -> Any:
-    """A settings dataclass from a mapping: only its fields, each of its annotated type."""
-    data = _mapping(data, path, f"the {path} settings")
-    hints = get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    _check_keys(data, fields, path, f"in {path}")
-    kwargs = {key: _coerce(value, hints[key], f"{path}.{key}") for key, value in data.items()}
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:  # __post_init__ checks (ConfigError is a ValueError too)
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def _file_fields(cls: type[Objective]) -> dict[str, tuple[Any, bool]]:
-    """File key → (type, required) of an objective kind: ``property`` for ``key``; a Range's ``range: [lo, hi]``."""
-    hints = get_type_hints(cls)
-    out: dict[str, tuple[Any, bool]] = {"kind": (str, True), "property": (str, True)}
-    if cls is Range:
-        out["range"] = (tuple[float, float], True)
-    for f in dataclasses.fields(cls):
-        if f.name in ("key", "low", "high") and (f.name == "key" or cls is Range):
-            continue
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        out[f.name] = (hints[f.name], required)
-    return out
-
-
-def objective_from_dict(data: Any, path: str = "objective") -> Objective:
-    """An objective term from its config form (``kind``, ``property``, fields); errors name ``path``."""
-    data = _mapping(data, path, "an objective")
-    kinds = ", ".join(OBJECTIVE_KINDS)
-    if "kind" not in data:
-        raise ConfigError(f"{path}.kind: missing; allowed kinds: {kinds}")
-    kind = data["kind"]
-    if not isinstance(kind, str) or kind not in OBJECTIVE_KINDS:
-        raise ConfigError(f"{path}.kind: unknown objective kind {kind!r}; allowed kinds: {kinds}")
-    cls = OBJECTIVE_KINDS[kind]
-    spec = _file_fields(cls)
-    _check_keys(data, list(spec), path, f"for a {kind} objective", tuple(k for k, (_, req) in spec.items() if req))
-    values = {key: _coerce(value, spec[key][0], f"{path}.{key}") for key, value in data.items() if key != "kind"}
-    if isinstance(values.get("weight"), float) and values["weight"] < 0:
-        raise ConfigError(f"{path}.weight: must be ≥ 0, got {values['weight']}")
-    kwargs = {"key": values.pop("property")}
-    if cls is Range:
-        kwargs["low"], kwargs["high"] = values.pop("range")
-    kwargs.update(values)
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def _predictors(value: Any, path: str) -> dict[str, str]:
-    from smoacs.predictors.registry import predictor_info
-
-    mapping = _coerce(value if value is not None else {}, dict[str, str], path)
-    for prop, name in mapping.items():
-        try:
-            info = predictor_info(name)
-        except SmoacsError as exc:
-            raise ConfigError(f"{path}.{prop}: {exc}") from None
-        if info.property != prop:
-            raise ConfigError(f"{path}.{prop}: predictor {name} predicts {info.property!r}, not {prop!r}")
-    return mapping
-
-
-def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> RunConfig:
-    """Check plain config data (a parsed file, or :meth:`RunConfig.to_dict`) and build a validated RunConfig.
-
-    ``preset`` defaults to ``default_name`` and ``out`` to ``runs/<preset>``; everything else not given takes the
-    RunConfig defaults.
-    """
-    data = _mapping(data, "config", "run settings")
-    top = [f.name for f in dataclasses.fields(RunConfig)]
-    _check_keys(data, top, "", "at the top level", _REQUIRED_TOP)
-    hints = get_type_hints(RunConfig)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in SECTIONS:
-            kwargs[key] = _section(SECTIONS[key], value, key)
-        elif key in ("predictors", "oracles"):
-            kwargs[key] = _predictors(value, key)
-        elif key == "objectives":
-            if not isinstance(value, list | tuple) or not value:
-                raise ConfigError(f"objectives: expected a non-empty list of objective terms, got {_type_name(value)}")
-            kwargs[key] = tuple(objective_from_dict(item, f"objectives[{i}]") for i, item in enumerate(value))
-        else:
-            kwargs[key] = _coerce(value, hints[key], key)
-    if not kwargs["predictors"]:
-        raise ConfigError("predictors: at least one predictor is required (property: predictor name)")
-    kwargs.setdefault("preset", default_name)
-    kwargs.setdefault("target", None)
-    kwargs.setdefault("out", f"runs/{kwargs['preset']}")
-    provided = sorted({*kwargs["predictors"], *DERIVED_PROPERTIES})
-    first: dict[str, int] = {}
-    for i, objective in enumerate(kwargs["objectives"]):
-        if objective.key in first:
-            raise ConfigError(
-                f"objectives[{i}].property: {objective.key!r} already has a term (objectives[{first[objective.key]}]); "
-                "one term per property (each is reported as one <property>_ok criterion)"
-            )
-        first[objective.key] = i
-        if objective.key not in provided:
-            raise ConfigError(
-                f"objectives[{i}].property: no predictor provides {objective.key!r}; available properties: "
-                f"{', '.join(provided)} (add it under predictors)"
-            )
-    for prop in kwargs.get("oracles", {}):
-        if prop not in kwargs["predictors"]:
-            raise ConfigError(f"oracles.{prop}: no predictor of this run provides {prop!r}; oracles re-check optimised properties")
-    return RunConfig(**kwargs).validate()
 
 
 # ---- writing ---------------------------------------------------------------------------------------------------------

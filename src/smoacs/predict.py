@@ -23,8 +23,11 @@ from typing import IO, TYPE_CHECKING
 import torch
 
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.errors import PredictorError, SmoacsError
-from smoacs.predictors.registry import load_predictor, predictor_info
+from smoacs.errors import SmoacsError
+from smoacs.predictors.registry import load_predictor, parse_spec
+
+__all__ = ["PredictionRow", "add_predict_parser", "collect_files", "load_predictors", "parse_spec", "predict_files",
+           "predict_structures", "read_structures", "run_predict", "write_csv"]  # fmt: skip
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -50,30 +53,6 @@ class PredictionRow:
     label: str
     values: dict[str, float] = field(default_factory=dict)
     error: str = ""
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, object]]:
-    """Split ``"name:key=value:key=value"`` into the registry name and keyword options.
-
-    Option values become int, float or bool (``true``/``false``) when they parse as such, else stay strings.
-    """
-    name, *parts = spec.strip().split(":")
-    options: dict[str, object] = {}
-    for part in parts:
-        key, sep, text = part.partition("=")
-        if not sep or not key:
-            raise PredictorError(f"predictor option must be key=value, got {part!r} in {spec!r}")
-        options[key.strip()] = _parse_value(text.strip())
-    return name.strip(), options
-
-
-def _parse_value(text: str) -> object:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def collect_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -228,15 +207,10 @@ def predict_structures(
 
 
 def load_predictors(specs: Iterable[str], device: str = "cpu") -> dict[str, Predictor]:
-    """Column name → predictor for each spec (see :func:`parse_spec`); raises PredictorError for unknown names."""
+    """Column name → predictor for each spec (see :func:`smoacs.predictors.registry.read_spec`); raises PredictorError for unknown names."""
     out: dict[str, Predictor] = {}
     for spec in specs:
-        name, options = parse_spec(spec)
-        predictor_info(name)
-        try:
-            out[spec] = load_predictor(name, device=device, **options)
-        except TypeError as exc:
-            raise PredictorError(f"bad options for predictor {name!r}: {exc}") from exc
+        out[spec] = load_predictor(spec, device=device)
     return out
 
 

@@ -1,6 +1,13 @@
-"""Run a configuration end to end: templates → mini-batches of optimisation → evaluation → files.
+"""Run a configuration end to end, as named stages: build the problem → per mini-batch search → evaluate → write.
 
-Each mini-batch is optimised, evaluated and written before the next starts. An exception inside one mini-batch is
+* :func:`build_problem` — templates, predictors and oracles, objectives, novelty references, mini-batches;
+* :func:`search_batch` — one mini-batch through the configured search method (:data:`smoacs.search.METHODS`);
+* :func:`evaluate_batch` — discretise, re-predict, check, match (:func:`smoacs.evaluate.evaluator.evaluate_design`,
+  :func:`smoacs.evaluate.matching.match_and_order`, the same functions ``smoacs evaluate`` uses);
+* :class:`RunProgress` — what has been written so far (rows, structures, arrays) and writes it to the
+  :class:`~smoacs.io.rundir.RunDirectory`; :func:`finish_run` — relaxation check, summary, plots, report.
+
+Each mini-batch is searched, evaluated and written before the next starts. An exception inside one mini-batch is
 logged and recorded in run.json; the finished batches stay on disk and the run goes on.
 """
 
@@ -8,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import random
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -22,19 +28,22 @@ import torch
 from smoacs import __version__
 from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
-from smoacs.errors import ConfigError, TemplateError
-from smoacs.evaluate.evaluator import evaluate_design
-from smoacs.evaluate.matching import Deduplicator, annotate_matching, describe_references, insert_after
-from smoacs.evaluate.rerun import MATCH_COLUMNS, report_info, run_references
+from smoacs.errors import TemplateError
+from smoacs.evaluate.evaluator import Evaluation, evaluate_design
+from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
 from smoacs.evaluate.relax import relax_successes
+from smoacs.evaluate.rerun import report_info, run_references
+from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
 from smoacs.io.report import write_report
-from smoacs.io.resume import ResumeState, check_config, load_finished
-from smoacs.io.writers import RunWriter
-from smoacs.optimize.loop import DesignOptimizer
+from smoacs.io.resume import check_config
+from smoacs.io.rundir import RESULT_CSV, FinishedBatches, RunDirectory
 from smoacs.optimize.progress import ProgressDisplay
+from smoacs.predictors.base import Predictor
 from smoacs.predictors.registry import load_predictor, predictor_info
+from smoacs.runtime import resolve_device, seed_everything
+from smoacs.search import SearchResult, search_method
 from smoacs.templates.base import Template
 from smoacs.templates.datasets import dataset_templates
 from smoacs.templates.files import load_templates
@@ -67,22 +76,6 @@ class RunResult:
     def successes(self) -> list[dict[str, Any]]:
         """Rows with ``success``."""
         return [row for row in self.rows if row["success"]]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda requested but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def build_template_set(config: RunConfig) -> tuple[list[Template], list[SkippedTemplate]]:
@@ -136,6 +129,121 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+@dataclass
+class Problem:
+    """Everything a run searches and checks with, built once from its config (:func:`build_problem`).
+
+    Attributes:
+        config: the validated configuration.
+        device: torch device of spaces and predictors.
+        batches: templates of each mini-batch, in run order; ids: the candidate ids of each mini-batch.
+        skipped: library templates left out (with reasons).
+        predictors: the optimised predictors; oracles: the independent re-checks.
+        references: novelty reference sets.
+    """
+
+    config: RunConfig
+    device: torch.device
+    batches: list[list[Template]]
+    ids: list[list[str]]
+    skipped: list[SkippedTemplate]
+    predictors: list[Predictor]
+    oracles: list[Predictor]
+    references: list[ReferenceSet]
+
+
+def build_problem(config: RunConfig) -> Problem:
+    """Templates (split into mini-batches), predictors, oracles and novelty references of ``config``."""
+    device = resolve_device(config.device)
+    templates, skipped = build_template_set(config)
+    predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
+    oracles = [load_predictor(name, device, prop) for prop, name in config.oracles.items()]
+    references = run_references(config.templates.path)
+    size = config.batch_size
+    batches = [templates[i : i + size] for i in range(0, len(templates), size)]
+    ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
+    return Problem(config, device, batches, ids, skipped, predictors, oracles, references)
+
+
+def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
+    """Mini-batch ``index``'s design space, searched in place by the configured method (seeds as in every run)."""
+    config = problem.config
+    space = DesignSpace(problem.batches[index], config.space, seed=config.seed + 1000 * index, device=problem.device)
+    method = search_method(config.search.method)
+    result = method(space, problem.predictors, config.objectives, config.optimizer, config.seed + index, callbacks)
+    return space, result
+
+
+def evaluate_batch(problem: Problem, index: int, space: DesignSpace, result: SearchResult) -> Evaluation:
+    """Checked rows of a searched mini-batch (discretised, re-predicted, every criterion; not yet matched)."""
+    config = problem.config
+    return evaluate_design(
+        space, problem.predictors, config.objectives, config.evaluation, result.provenance, problem.ids[index],
+        problem.oracles, configured_stages(config.evaluation),
+    )  # fmt: skip
+
+
+class RunProgress:
+    """The rows, structures and arrays of the finished mini-batches, and writing them to the run directory."""
+
+    def __init__(self, directory: RunDirectory, state: FinishedBatches, references: list[ReferenceSet]) -> None:
+        self.directory = directory
+        self.references = references
+        self.rows: list[dict[str, Any]] = list(state.rows)
+        self.structures: list[Any] = list(state.structures)
+        self.arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
+        self.histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
+        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
+        self.dedup, self.first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
+        for row, structure in zip(self.rows, self.structures, strict=True):  # resumed: the finished successes
+            if row["success"]:
+                self.dedup.add(structure)
+                self.first_ids.append(row["id"])
+
+    def add(self, evaluation: Evaluation) -> None:
+        """Match a checked mini-batch against the references and the earlier successes, append it (structures,
+        result.csv rows) and rewrite the summary and result.npz."""
+        evaluation.rows = match_and_order(
+            evaluation.rows, evaluation.structures, self.references, self.dedup, self.first_ids
+        )
+        self.directory.append(evaluation.rows, evaluation.structures)
+        self.rows.extend(evaluation.rows)
+        self.structures.extend(evaluation.structures)
+        self.criteria = evaluation.criteria
+        for key, value in evaluation.arrays.items():
+            if not key.startswith("history_"):
+                self.arrays.setdefault(key, []).append(value)
+            else:
+                self.histories.setdefault(key[len("history_") :], []).append(value)
+        self.directory.write_summary(summarize(self.rows, self.criteria))
+        self.directory.write_npz(self.stacked())
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """result.npz's arrays: candidates concatenated, ``history_<key>`` ``[steps, candidates]``."""
+        out = {key: np.concatenate(value) for key, value in self.arrays.items()}
+        out.update({f"history_{key}": np.concatenate(value, axis=1) for key, value in self.histories.items()})
+        return out
+
+
+def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: FinishedBatches) -> dict[str, Any]:
+    """run.json's content at the start of a run (``status: running``)."""
+    config = problem.config
+    names = [*config.predictors.items(), *config.oracles.items()]
+    meta: dict[str, Any] = {
+        "config": config.to_dict(),
+        "versions": _versions(),
+        "predictors": {name: vars(predictor_info(name, prop)) for prop, name in names},
+        "host": {"platform": platform.platform(), "device": str(problem.device), "torch_threads": torch.get_num_threads()},
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "running",
+        "novelty_references": describe_references(problem.references),
+        "skipped_templates": [{"name": t.name, "reason": t.reason} for t in problem.skipped],
+    }
+    if previous is not None:
+        meta["resumed"] = {"finished_batches": state.n_batches, "previous_started": previous.get("started")}
+    return meta
+
+
 def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunResult:
     """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary.
 
@@ -146,104 +254,16 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunRe
     config.validate()
     previous = check_config(Path(config.out), config.to_dict()) if resume else None
     seed_everything(config.seed)
-    device = resolve_device(config.device)
-    out_dir = Path(config.out)
     started = time.perf_counter()
-    templates, skipped = build_template_set(config)
-    predictors = [load_predictor(name, device=device) for name in config.predictors.values()]
-    oracles = [load_predictor(name, device=device) for name in config.oracles.values()]
-    for prop, name in [*config.predictors.items(), *config.oracles.items()]:
-        if predictor_info(name).property != prop:
-            raise ConfigError(f"predictor {name} predicts {predictor_info(name).property}, not {prop}")
-    references = run_references(config.templates.path)
-    batches = [templates[i : i + config.batch_size] for i in range(0, len(templates), config.batch_size)]
-    batch_ids = [[f"c{i * config.batch_size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
-    state = load_finished(out_dir, batch_ids, previous) if previous is not None else ResumeState(0, [])
-    writer = RunWriter(out_dir, resume_columns=state.columns or None)
-    meta: dict[str, Any] = {
-        "config": config.to_dict(),
-        "versions": _versions(),
-        "predictors": {
-            name: vars(predictor_info(name)) for name in [*config.predictors.values(), *config.oracles.values()]
-        },
-        "host": {"platform": platform.platform(), "device": str(device), "torch_threads": torch.get_num_threads()},
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "running",
-        "novelty_references": describe_references(references),
-        "skipped_templates": [{"name": t.name, "reason": t.reason} for t in skipped],
-    }
-    if previous is not None:
-        meta["resumed"] = {"finished_batches": state.n_batches, "previous_started": previous.get("started")}
-    writer.write_json("run.json", meta)
-
-    rows: list[dict[str, Any]] = list(state.rows)
-    structures: list[Any] = list(state.structures)
-    arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
-    failures: dict[int, str] = {}
-    timings: list[dict[str, float]] = []
-    criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
-    histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
-    dedup, first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
-    for row, structure in zip(rows, structures, strict=True):  # resumed: the finished successes, in order
-        if row["success"]:
-            dedup.add(structure)
-            first_ids.append(row["id"])
-    with ProgressDisplay(config.objectives, enabled=progress) as display:
-        for index, batch in enumerate(batches):
-            if index < state.n_batches:
-                continue
-            ids = batch_ids[index]
-            try:
-                batch_start = time.perf_counter()
-                space = DesignSpace(batch, config.space, seed=config.seed + 1000 * index, device=device)
-                optimizer = DesignOptimizer(space, predictors, config.objectives, config.optimizer, seed=config.seed + index)
-                label = f"batch {index + 1}/{len(batches)}"
-                result = optimizer.run([display.callback(label, config.optimizer.steps)])
-                evaluation = evaluate_design(
-                    space, predictors, config.objectives, config.evaluation, result, ids, oracles
-                )
-            except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
-                failures[index] = f"{type(exc).__name__}: {exc}"
-                log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
-                continue
-            annotate_matching(evaluation.rows, evaluation.structures, references, dedup, first_ids)
-            evaluation.rows = [insert_after(r, "success", {k: r[k] for k in MATCH_COLUMNS}) for r in evaluation.rows]
-            writer.append(evaluation.rows, evaluation.structures)
-            rows.extend(evaluation.rows)
-            structures.extend(evaluation.structures)
-            criteria = evaluation.criteria
-            for key, value in evaluation.arrays.items():
-                if not key.startswith("history_"):
-                    arrays.setdefault(key, []).append(value)
-                else:
-                    histories.setdefault(key[len("history_") :], []).append(value)
-            timings.append(
-                {
-                    "batch": index,
-                    "wall_s": time.perf_counter() - batch_start,
-                    "optimize_s": result.wall_time_s,
-                    "predictor_s": result.predictor_time_s,
-                    "rebuild_s": result.rebuild_time_s,
-                    "n_mutated": result.n_mutated,
-                }
-            )
-            summary = summarize(rows, criteria)
-            writer.write_summary(summary)
-            writer.write_npz(_stack(arrays, histories))
-
-    relax_s = 0.0
-    if config.evaluation.relax and rows:
-        relax_s = relax_successes(rows, structures, predictors, config.objectives, out_dir)
-        writer.rewrite(rows)
-    summary = summarize(rows, criteria)
-    writer.write_summary(summary)
-    if rows:
-        stacked_history = {key: np.concatenate(value, axis=1) for key, value in histories.items()}
-        final_loss = stacked_history["loss"][-1]
-        plot_history(out_dir / "history.png", stacked_history, config.objectives, final_loss)
-        roles = np.concatenate(arrays["site_roles"])
-        info = report_info(config.to_dict(), config.evaluation, roles, describe_references(references), "result.csv")
-        write_report(out_dir, rows, summary, config.objectives, info)
+    problem = build_problem(config)
+    directory = RunDirectory(config.out)
+    state = directory.read_finished(problem.ids, previous) if previous is not None else FinishedBatches(0, [])
+    directory = RunDirectory(config.out, columns=state.columns or None).create()
+    meta = run_metadata(problem, previous, state)
+    directory.write_meta(meta)
+    done = RunProgress(directory, state, problem.references)
+    failures, timings = run_batches(problem, done, state.n_batches, progress)
+    summary, relax_s = finish_run(problem, done)
     meta.update(
         status="finished" if not failures else "finished with failed mini-batches",
         failures=failures,
@@ -251,11 +271,47 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunRe
         summary=summary,
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    writer.write_json("run.json", meta)
-    return RunResult(out_dir, rows, summary, structures, failures)
+    directory.write_meta(meta)
+    return RunResult(directory.path, done.rows, summary, done.structures, failures)
 
 
-def _stack(arrays: dict[str, list[np.ndarray]], histories: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
-    out = {key: np.concatenate(value) for key, value in arrays.items()}
-    out.update({f"history_{key}": np.concatenate(value, axis=1) for key, value in histories.items()})
-    return out
+def run_batches(
+    problem: Problem, done: RunProgress, first: int, progress: bool
+) -> tuple[dict[int, str], list[dict[str, float]]]:
+    """Search, evaluate and write mini-batches ``first``…; (failures: batch → error, per-batch timings)."""
+    failures: dict[int, str] = {}
+    timings: list[dict[str, float]] = []
+    n_batches, steps = len(problem.batches), problem.config.optimizer.steps
+    with ProgressDisplay(problem.config.objectives, enabled=progress) as display:
+        for index in range(first, n_batches):
+            batch_start = time.perf_counter()
+            try:
+                space, result = search_batch(problem, index, [display.callback(f"batch {index + 1}/{n_batches}", steps)])
+                evaluation = evaluate_batch(problem, index, space, result)
+            except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
+                failures[index] = f"{type(exc).__name__}: {exc}"
+                log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
+                continue
+            timings.append({"batch": index, "wall_s": time.perf_counter() - batch_start, **result.timings})
+            done.add(evaluation)
+    return failures, timings
+
+
+def finish_run(problem: Problem, done: RunProgress) -> tuple[dict[str, Any], float]:
+    """Relaxation check (when configured), the final summary, history.png and report.md; (summary, relaxation s)."""
+    config, directory, rows = problem.config, done.directory, done.rows
+    relax_s = 0.0
+    if config.evaluation.relax and rows:
+        relax_s = relax_successes(rows, done.structures, problem.predictors, config.objectives, directory.path)
+        directory.rewrite(rows)
+    summary = summarize(rows, done.criteria)
+    directory.write_summary(summary)
+    if rows:
+        stacked_history = {key: np.concatenate(value, axis=1) for key, value in done.histories.items()}
+        if "loss" in stacked_history:  # a search method without per-step histories has no curves to draw
+            plot_history(directory.history_png, stacked_history, config.objectives, stacked_history["loss"][-1])
+        roles = np.concatenate(done.arrays["site_roles"])
+        described = describe_references(problem.references)
+        info = report_info(config.to_dict(), config.evaluation, roles, described, RESULT_CSV)
+        write_report(directory.path, rows, summary, config.objectives, info)
+    return summary, relax_s

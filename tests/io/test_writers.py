@@ -15,7 +15,7 @@ from conftest import ToyPredictor
 from smoacs.design import DesignSpace
 from smoacs.evaluate import EvaluationSettings, evaluate_design
 from smoacs.evaluate.summary import summarize
-from smoacs.io import RunWriter, csv_text, plot_history, to_cif, to_poscar
+from smoacs.io import RunDirectory, csv_text, plot_history, to_cif, to_poscar
 from smoacs.objectives import Below, Range, Window
 from smoacs.optimize import OptimizationResult
 from smoacs.templates import perovskite_templates
@@ -42,7 +42,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 @pytest.fixture
 def written(tmp_path: Path):
-    writer = RunWriter(tmp_path / "run")
+    writer = RunDirectory(tmp_path / "run")
     batches = [_evaluation(0, 0), _evaluation(1, 3)]
     for evaluation in batches:
         writer.append(evaluation.rows, evaluation.structures)
@@ -87,7 +87,7 @@ def test_pure_text_functions(srtio3: Structure) -> None:
 
 
 def test_summary_npz_json(tmp_path: Path) -> None:
-    writer = RunWriter(tmp_path)
+    writer = RunDirectory(tmp_path)
     evaluation = _evaluation(2, 0)
     summary = summarize(evaluation.rows, evaluation.criteria)
     writer.write_summary(summary)

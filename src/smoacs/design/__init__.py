@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from smoacs.design.space import DesignSpace, DiscreteDesign, SoftDesign, SpaceSettings
+from smoacs.design.provenance import Provenance
+from smoacs.design.space import DesignSpace, DiscreteChoices, DiscreteDesign, SoftDesign, SpaceSettings
 
-__all__ = ["DesignSpace", "DiscreteDesign", "SoftDesign", "SpaceSettings"]
+__all__ = ["DesignSpace", "DiscreteChoices", "DiscreteDesign", "Provenance", "SoftDesign", "SpaceSettings"]

@@ -20,7 +20,6 @@ under its chosen pattern by construction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,8 +31,9 @@ from smoacs.chem.elements import N_ELEMENTS
 from smoacs.chem.oxidation import allowed_elements
 from smoacs.chem.radii import ox_index, radius_table
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.crystal.lattice import lattice_from_parameters
-from smoacs.templates.base import NO_ROLE, Template
+from smoacs.crystal.lattice import lattice_from_parameters, lattice_to_parameters
+from smoacs.objectives.derived import tolerance_factor
+from smoacs.templates.base import Template
 
 NEG_INF = float("-inf")
 
@@ -67,6 +67,21 @@ class SpaceSettings:
     default_coord_bound: float | None = None
 
 
+@dataclass(frozen=True)
+class DiscreteChoices:
+    """The discrete choices of a design space (what :meth:`DesignSpace.set_composition` may pick).
+
+    Attributes:
+        valid_patterns: ``[B, K]`` bool, oxidation pattern k is admissible for crystal c.
+        pattern_states: ``[N, K]`` oxidation state of site i under pattern k.
+        allowed_elements: ``[N, K, 98]`` bool, element e (atomic number − 1) may sit at site i under pattern k.
+    """
+
+    valid_patterns: Tensor
+    pattern_states: Tensor
+    allowed_elements: Tensor
+
+
 @dataclass
 class SoftDesign:
     """A realisation at temperature T: the soft crystal batch plus quantities derived from the composition.
@@ -75,11 +90,13 @@ class SoftDesign:
         crystals: batch with soft ``species_probs``.
         combo_probs: ``[n_crystals, K]`` P(k).
         tolerance: ``[n_crystals]`` Goldschmidt tolerance factor from soft Shannon radii (NaN without A/B/X roles).
+        site_radius: ``[n_atoms]`` expected Shannon radius (Å) of each site under the soft composition.
     """
 
     crystals: CrystalBatch
     combo_probs: Tensor
     tolerance: Tensor
+    site_radius: Tensor | None = None
 
 
 @dataclass
@@ -91,12 +108,14 @@ class DiscreteDesign:
         combo: ``[n_crystals]`` chosen pattern index.
         ox_states: ``[n_atoms]`` oxidation state of every site under the chosen pattern.
         tolerance: ``[n_crystals]`` tolerance factor from the chosen elements' radii (NaN without roles).
+        site_radius: ``[n_atoms]`` Shannon radius (Å) of each chosen element in its pattern state.
     """
 
     crystals: CrystalBatch
     combo: Tensor
     ox_states: Tensor
     tolerance: Tensor
+    site_radius: Tensor | None = None
 
 
 def _logit(x: np.ndarray) -> np.ndarray:
@@ -108,12 +127,29 @@ def _bounded(raw: Tensor, low: Tensor, high: Tensor) -> Tensor:
     return low + (high - low) * torch.sigmoid(raw)
 
 
+def _raw_bounded(value: Tensor, low: Tensor, high: Tensor, eps: float) -> Tensor:
+    """Inverse of :func:`_bounded`, with ``value`` clamped to ``eps`` of the span inside ``[low, high]``."""
+    fraction = ((value - low) / (high - low)).clamp(eps, 1.0 - eps)
+    return torch.log(fraction / (1.0 - fraction))
+
+
 class DesignSpace(nn.Module):
     """Learnable lattice, coordinates and composition for a batch of templates.
 
     Parameters (all per crystal or per site, so copy-and-mutate and quarantine act on rows):
     ``length_raw [B,3]``, ``angle_raw [B,3]``, ``coord_raw [N,3]``, ``element_logits [N,98]``, ``combo_logits [B,K]``.
+
+    Every tensor that describes one crystal is tagged in :attr:`CRYSTAL_FIELDS` (first dimension B) or
+    :attr:`ATOM_FIELDS` (first dimension N, ordered by crystal); :meth:`copy_crystals` copies both kinds at once.
+    :meth:`set_geometry` and :meth:`set_composition` put the space into a given state (within its bounds).
     """
+
+    #: Per-crystal tensors (parameters and buffers), first dimension B.
+    CRYSTAL_FIELDS = ("length_raw", "angle_raw", "combo_logits", "length_low", "length_high", "angle_low",
+                      "angle_high", "angles0", "free_angles", "combo_valid")  # fmt: skip
+    #: Per-site tensors (parameters and buffers), first dimension N.
+    ATOM_FIELDS = ("coord_raw", "element_logits", "frac0", "coord_bound", "site_roles", "ox_states", "element_mask",
+                   "site_radii")  # fmt: skip
 
     def __init__(
         self,
@@ -292,7 +328,7 @@ class DesignSpace(nn.Module):
         probs = torch.einsum("nk,nke->ne", site_combo, conditional)
         radius = torch.einsum("nk,nke,nke->n", site_combo, conditional, self.site_radii)
         crystals = CrystalBatch(self.lattice(), self.frac_coords(), probs, self.crystal_idx, self.n_atoms)
-        return SoftDesign(crystals, combo, self.tolerance_factor(radius))
+        return SoftDesign(crystals, combo, self.tolerance_factor(radius), radius)
 
     @torch.no_grad()
     def discretize(self) -> DiscreteDesign:
@@ -308,22 +344,116 @@ class DesignSpace(nn.Module):
         lattice = lattice_from_parameters(self.lengths().double(), self.angles().double())
         frac = torch.remainder(self.frac_coords().detach().double(), 1.0)
         crystals = CrystalBatch.from_species(lattice, frac, species, self.n_atoms)
-        return DiscreteDesign(crystals, combo, ox_states, self.tolerance_factor(radius))
+        return DiscreteDesign(crystals, combo, ox_states, self.tolerance_factor(radius), radius)
 
     def tolerance_factor(self, site_radius: Tensor) -> Tensor:
         """``[B]`` t = (r_A + r_X) / (√2 (r_B + r_X)) from per-site radii (Å) averaged per role; NaN without roles."""
-        has_role = self.site_roles != NO_ROLE
-        index = self.crystal_idx * 3 + self.site_roles.clamp_min(0)
-        zeros = torch.zeros(self.n_crystals * 3, dtype=site_radius.dtype, device=site_radius.device)
-        total = zeros.index_add(0, index[has_role], site_radius[has_role])
-        count = zeros.index_add(0, index[has_role], torch.ones_like(site_radius[has_role]))
-        mean = (total / count).view(-1, 3)  # 0/0 → NaN for crystals without roles
-        r_a, r_b, r_x = mean.unbind(-1)
-        return (r_a + r_x) / (math.sqrt(2.0) * (r_b + r_x))
+        return tolerance_factor(site_radius, self.site_roles, self.crystal_idx, self.n_crystals)
+
+    # ---- discrete choices and setting a state ---------------------------------------------------------------
+    def choices(self) -> DiscreteChoices:
+        """The admissible patterns, each site's oxidation state per pattern and the allowed elements."""
+        return DiscreteChoices(self.combo_valid, self.ox_states, self.element_mask)
+
+    @torch.no_grad()
+    def set_composition(self, patterns: Tensor, species: Tensor, margin: float = 1.0) -> None:
+        """Make pattern ``patterns[c]`` and element ``species[i]`` (atomic number − 1) the argmax choices.
+
+        Logits become ``margin`` for the chosen entries and 0 elsewhere (at the optimiser's temperatures ≤ 1e-2 the
+        soft realisation is then one-hot to within e^(−margin/T)). ValueError if a pattern is not admissible for
+        its crystal or an element is not allowed at its site under the chosen pattern.
+        """
+        device = self.n_atoms.device
+        patterns = torch.as_tensor(patterns, device=device).long()
+        species = torch.as_tensor(species, device=device).long()
+        if patterns.shape != (self.n_crystals,) or species.shape != (len(self.crystal_idx),):
+            raise ValueError(f"expected patterns [{self.n_crystals}] and species [{len(self.crystal_idx)}]")
+        if not self.combo_valid[torch.arange(self.n_crystals, device=device), patterns].all():
+            raise ValueError("a chosen oxidation pattern is not admissible for its crystal")
+        site_pattern = patterns[self.crystal_idx]
+        sites = torch.arange(len(species), device=device)
+        if not self.element_mask[sites, site_pattern, species].all():
+            raise ValueError("a chosen element is not allowed at its site under the chosen pattern")
+        self.combo_logits.zero_()
+        self.combo_logits[torch.arange(self.n_crystals, device=device), patterns] = margin
+        self.element_logits.zero_()
+        self.element_logits[sites, species] = margin
+
+    @torch.no_grad()
+    def set_geometry(self, lattice: Tensor, frac_coords: Tensor, eps: float = 1e-4) -> None:
+        """Set lattice (``[B, 3, 3]`` rows, Å) and fractional coordinates (``[N, 3]``), clamped into the bounds.
+
+        Lengths are clamped into ``[length_low, length_high]`` and free angles into their bounds (frozen angles keep
+        the template's values); each site's displacement from its template position is taken to the nearest
+        periodic image and clamped to ± its coordinate bound. ``eps`` keeps the bounded parameters finite (values
+        within ``eps`` of the span of a bound are set just inside it).
+        """
+        lattice = torch.as_tensor(lattice, device=self.n_atoms.device).to(self.length_raw.dtype)
+        frac = torch.as_tensor(frac_coords, device=self.n_atoms.device).to(self.coord_raw.dtype)
+        if lattice.shape != (self.n_crystals, 3, 3) or frac.shape != self.coord_raw.shape:
+            raise ValueError(f"expected lattice [{self.n_crystals}, 3, 3] and frac_coords {list(self.coord_raw.shape)}")
+        lengths, angles = lattice_to_parameters(lattice)
+        self.length_raw.copy_(_raw_bounded(lengths, self.length_low, self.length_high, eps))
+        free = self.free_angles[:, None].expand_as(angles)
+        angle_raw = _raw_bounded(angles, self.angle_low, self.angle_high, eps)
+        self.angle_raw.copy_(torch.where(free, angle_raw, self.angle_raw))
+        displacement = torch.remainder(frac - self.frac0 + 0.5, 1.0) - 0.5
+        finite = torch.isfinite(self.coord_bound)[:, None]
+        bound = torch.where(finite, self.coord_bound[:, None], torch.ones_like(self.coord_bound[:, None]))
+        scaled = (displacement / bound).clamp(-1.0 + eps, 1.0 - eps)
+        self.coord_raw.copy_(torch.where(finite, torch.atanh(scaled), displacement))
+
+    def set_from(self, crystals: CrystalBatch, eps: float = 1e-4) -> None:
+        """:meth:`set_geometry` from a batch with this space's crystals and site order (e.g. relaxed structures)."""
+        if not torch.equal(crystals.n_atoms.to(self.n_atoms.device), self.n_atoms):
+            raise ValueError("the batch's atom counts differ from the design space's")
+        self.set_geometry(crystals.lattice, crystals.frac_coords, eps)
 
     # ---- row bookkeeping for copy-and-mutate and quarantine -------------------------------------------------------
     def row_owner(self, name: str) -> Tensor:
-        """Crystal index of every row of parameter ``name``."""
-        if name in ("coord_raw", "element_logits"):
+        """Crystal index of every row of field ``name`` (a name of :attr:`ATOM_FIELDS` or :attr:`CRYSTAL_FIELDS`)."""
+        if name in self.ATOM_FIELDS:
             return self.crystal_idx
         return torch.arange(self.n_crystals, device=self.n_atoms.device)
+
+    def site_rows(self, crystals: Tensor) -> Tensor:
+        """Site indices of ``crystals`` (``[M]`` crystal indices), crystal after crystal."""
+        crystals = torch.as_tensor(crystals, device=self.n_atoms.device).long()
+        offsets = self.n_atoms.cumsum(0) - self.n_atoms
+        counts = self.n_atoms[crystals]
+        starts = torch.repeat_interleave(offsets[crystals], counts)
+        within = torch.arange(int(counts.sum()), device=counts.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+        return starts + within
+
+    @torch.no_grad()
+    def copy_crystals(
+        self,
+        donors: Tensor,
+        receivers: Tensor,
+        noise: dict[str, Tensor] | None = None,
+        overwrite: dict[str, Tensor] | None = None,
+    ) -> None:
+        """Copy every tagged field of crystal ``donors[j]`` into crystal ``receivers[j]`` (one vectorised write).
+
+        Args:
+            donors, receivers: ``[M]`` crystal indices; ``n_atoms[donors] == n_atoms[receivers]``; receivers distinct
+                and none of them a donor.
+            noise: field → tensor added to the copied rows (shape of the receivers' rows: ``[M, …]`` or
+                ``[sites of receivers, …]``).
+            overwrite: field → tensor written instead of the donor's rows (same shapes).
+        """
+        donors = torch.as_tensor(donors, device=self.n_atoms.device).long()
+        receivers = torch.as_tensor(receivers, device=self.n_atoms.device).long()
+        if not torch.equal(self.n_atoms[donors], self.n_atoms[receivers]):
+            raise ValueError("copy_crystals needs donors and receivers with equal atom counts")
+        noise, overwrite = noise or {}, overwrite or {}
+        src_sites, dst_sites = self.site_rows(donors), self.site_rows(receivers)
+        for name in (*self.CRYSTAL_FIELDS, *self.ATOM_FIELDS):
+            src, dst = (donors, receivers) if name in self.CRYSTAL_FIELDS else (src_sites, dst_sites)
+            field = getattr(self, name)
+            if name in overwrite:
+                field[dst] = overwrite[name].to(field.device, field.dtype)
+            elif name in noise:
+                field[dst] = field[src] + noise[name].to(field.device)
+            else:
+                field[dst] = field[src]

@@ -13,11 +13,12 @@ import torch
 from smoacs.chem.elements import ELEMENTS
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
-from smoacs.crystal.neighbors import min_distances
+from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, DiscreteDesign
+from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageContext
 from smoacs.evaluate.checks import neutrality, perovskite_geometry
+from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective
-from smoacs.optimize.loop import OptimizationResult
 from smoacs.predictors.base import Predictor
 
 
@@ -89,39 +90,15 @@ def oracle_columns(
     return columns
 
 
-@dataclass
-class Candidates:
-    """Discrete candidates and what their checks need, from a :class:`DesignSpace` or from a run's files.
-
-    Attributes:
-        crystals: float64 one-hot batch (coordinates wrapped).
-        tolerance: ``[B]`` tolerance factor of the chosen elements (NaN without A/B/X roles).
-        pattern: ``[N]`` oxidation state of every site under the chosen pattern.
-        frac0: ``[N, 3]`` template coordinates; coord_bound: ``[N]`` allowed displacement; site_roles: ``[N]``.
-        ids, template_names, copied_from: per candidate ("" when not copied).
-        quarantine: candidate index → reason.
-    """
-
-    crystals: CrystalBatch
-    tolerance: torch.Tensor
-    pattern: np.ndarray
-    frac0: np.ndarray
-    coord_bound: np.ndarray
-    site_roles: np.ndarray
-    ids: list[str]
-    template_names: list[str]
-    copied_from: list[str]
-    quarantine: dict[int, str] = field(default_factory=dict)
-
-
 def evaluate_design(
     space: DesignSpace,
     predictors: Sequence[Predictor],
     objectives: Sequence[Objective],
     settings: EvaluationSettings,
-    result: OptimizationResult,
+    result: Provenance,
     ids: Sequence[str],
     oracles: Sequence[Predictor] = (),
+    stages: Sequence[EvaluationStage] = (),
 ) -> Evaluation:
     """Evaluate the final state of ``space``: one row per candidate, ``success`` = every criterion holds.
 
@@ -132,7 +109,7 @@ def evaluate_design(
     design = space.discretize()
     candidates = Candidates(
         crystals=design.crystals,
-        tolerance=design.tolerance,
+        site_radius=design.site_radius,
         pattern=design.ox_states.cpu().numpy(),
         frac0=space.frac0.double().cpu().numpy(),
         coord_bound=space.coord_bound.double().cpu().numpy(),
@@ -142,7 +119,7 @@ def evaluate_design(
         copied_from=[ids[j] if j >= 0 else "" for j in result.copied_from],
         quarantine=dict(result.quarantine),
     )
-    evaluation = check_candidates(candidates, predictors, objectives, settings, oracles)
+    evaluation = check_candidates(candidates, predictors, objectives, settings, oracles, stages)
     evaluation.arrays.update(
         {
             "template_frac_coords": space.frac0.cpu().numpy(),
@@ -156,22 +133,27 @@ def evaluate_design(
     return evaluation
 
 
+def _cell(value: Any) -> Any:  # noqa: ANN401
+    """A numpy scalar as a plain Python value (bool, int, float, str) for a result row."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_candidates(
     candidates: Candidates,
     predictors: Sequence[Predictor],
     objectives: Sequence[Objective],
     settings: EvaluationSettings,
     oracles: Sequence[Predictor] = (),
+    stages: Sequence[EvaluationStage] = (),
 ) -> Evaluation:
-    """Re-predict and check discrete candidates (shared by a run and by ``smoacs evaluate``)."""
+    """Re-predict and check discrete candidates (shared by a run and by ``smoacs evaluate``); ``stages`` add
+    columns and criteria (see :mod:`smoacs.evaluate.candidates`)."""
     crystals = candidates.crystals
     design = SimpleNamespace(crystals=crystals)
     values = predict_discrete(design, predictors)
-    values["tolerance"] = candidates.tolerance
+    roles = torch.as_tensor(candidates.site_roles)
+    values.update(derived_values(DerivedInputs(crystals, candidates.site_radius, roles, None, settings.min_distance_cutoff)))
     lattice64 = crystals.lattice.double()
-    values["min_distance"] = min_distances(
-        lattice64, crystals.frac_coords.double(), crystals.crystal_idx, crystals.n_atoms, settings.min_distance_cutoff
-    )
     numpy_values = {key: value.detach().double().cpu().numpy() for key, value in values.items()}
     n = crystals.n_crystals
     criteria: dict[str, np.ndarray] = {}
@@ -204,6 +186,13 @@ def check_candidates(
     if has_roles.any():
         criteria["perovskite_ok"] = geometry_ok | ~has_roles
 
+    extra: dict[str, np.ndarray] = {}
+    context = StageContext(predictors, objectives, settings, numpy_values, structures)
+    for stage in stages:
+        output = stage(candidates, context)
+        criteria.update(output.criteria)
+        extra.update(output.columns)
+
     oracle = oracle_columns(design, oracles, objectives) if oracles else {}
     active = np.array([i not in candidates.quarantine for i in range(n)])
     success = active.copy()
@@ -234,6 +223,7 @@ def check_candidates(
         row["max_displacement"] = float(displacement[i])
         row["copied_from"] = candidates.copied_from[i]
         row["quarantined"] = candidates.quarantine.get(i, "")
+        row.update({key: _cell(column[i]) for key, column in extra.items()})
         rows.append(row)
 
     arrays = {

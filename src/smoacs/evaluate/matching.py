@@ -46,6 +46,8 @@ BUILTIN_REFERENCES: dict[str, tuple[str, ...]] = {
 #: Built-in sets shipped as template libraries (``smoacs/templates/data``); used unless a data_dir is given.
 PACKAGED_REFERENCES = {"perov5": "perov5.json.gz", "supercon": "supercon.json.gz", "prototypes": "aflow_prototypes.json.gz"}
 DATA_ENV = "SMOACS_REFERENCE_DATA"
+#: The matching columns, placed right after ``success`` in result.csv / evaluation.csv.
+MATCH_COLUMNS = ("unique", "duplicate_of", "novel", "reference_match")
 _FORMULA_SUM = re.compile(r"_chemical_formula_sum\s+(?:'([^']*)'|\"([^\"]*)\"|(\S+))")
 
 
@@ -337,6 +339,20 @@ def insert_after(row: dict[str, Any], key: str, new: dict[str, Any]) -> dict[str
             out.update(new)
     out.update({k: v for k, v in new.items() if k not in out})
     return out
+
+
+def match_and_order(
+    rows: Sequence[dict[str, Any]],
+    structures: Sequence[Any],
+    references: Sequence[ReferenceSet],
+    dedup: Deduplicator | None = None,
+    first_ids: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows with uniqueness and novelty (:func:`annotate_matching`) and the result column order (the
+    :data:`MATCH_COLUMNS` right after ``success``); shared by ``smoacs run`` (per mini-batch, with a run-wide
+    ``dedup``) and ``smoacs evaluate`` (all rows at once)."""
+    annotate_matching(rows, structures, references, dedup, first_ids)
+    return [insert_after(row, "success", {key: row[key] for key in MATCH_COLUMNS}) for row in rows]
 
 
 def describe_references(references: Sequence[ReferenceSet]) -> str:

@@ -28,6 +28,7 @@ import torch
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.neighbors import min_distances
 from smoacs.errors import ConfigError
+from smoacs.io.rundir import RunDirectory
 from smoacs.objectives.terms import Objective
 from smoacs.predictors.base import Predictor
 
@@ -75,7 +76,7 @@ def relax_successes(
     start = time.perf_counter()
     optimizer = StructOptimizer()
     matcher = StructureMatcher(ltol=0.3, stol=0.5, angle_tol=10)
-    (out_dir / "relaxed").mkdir(parents=True, exist_ok=True)
+    run_dir = RunDirectory(out_dir)
     for row, structure in zip(rows, structures, strict=True):
         row.update(volume_change="", structure_survived="", relaxed_success=False, relax_error="")
         row.update({f"relaxed_{p.info.property}": "" for p in predictors})
@@ -103,5 +104,5 @@ def relax_successes(
             structure_survived=survived,
             relaxed_success=bool(satisfied and survived),
         )
-        relaxed.to(filename=str(out_dir / "relaxed" / f"{row['id']}.cif"))
+        relaxed.to(filename=str(run_dir.relaxed_cif(row["id"])))
     return time.perf_counter() - start

@@ -16,8 +16,6 @@ be compared) and ``report.md``.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,18 +32,19 @@ from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import Candidates, EvaluationSettings, check_candidates
 from smoacs.evaluate.matching import (
     ReferenceSet,
-    annotate_matching,
+    MATCH_COLUMNS,
     available_references,
     describe_references,
     formula_key,
-    insert_after,
+    match_and_order,
     reference_set,
 )
+from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
+from smoacs.io.rundir import EVALUATION_CSV, RunDirectory
+from smoacs.runtime import resolve_device
 
 _ION = re.compile(r"^([A-Z][a-z]?)([+-]\d+)$")
-_LABEL = re.compile(r"(\d+)$")
-MATCH_COLUMNS = ("unique", "duplicate_of", "novel", "reference_match")
 
 
 @dataclass
@@ -99,30 +98,6 @@ def run_references(
     return references
 
 
-def _read_cif(path: Path, n_atoms: int) -> Any:  # noqa: ANN401
-    """A written candidate with its sites in the run's order (CifParser regroups them; labels keep the index)."""
-    import warnings
-
-    from pymatgen.core import Structure
-    from pymatgen.io.cif import CifParser
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            structure = CifParser(path).parse_structures(primitive=False)[0]
-    except Exception as exc:  # noqa: BLE001 - parser errors come in many types
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot read {path}: {reason}") from None
-    labels = [_LABEL.search(site.label or "") for site in structure]
-    order = [int(m.group(1)) for m in labels if m]
-    if len(order) == len(structure) and sorted(order) == list(range(len(structure))):
-        sites = sorted(zip(order, structure, strict=True), key=lambda pair: pair[0])
-        structure = Structure(structure.lattice, [s.specie for _, s in sites], [s.frac_coords for _, s in sites])
-    if len(structure) != n_atoms:
-        raise ConfigError(f"{path} has {len(structure)} sites, result.csv says {n_atoms}")
-    return structure
-
-
 def _pattern(text: str, symbols: Sequence[str], ident: str) -> list[int]:
     ions = [_ION.match(token) for token in text.split()]
     if len(ions) != len(symbols) or not all(ions):
@@ -132,49 +107,15 @@ def _pattern(text: str, symbols: Sequence[str], ident: str) -> list[int]:
     return [int(m.group(2)) for m in ions]
 
 
-def tolerance_from_pattern(
-    species: np.ndarray, pattern: np.ndarray, roles: np.ndarray, crystal_idx: np.ndarray, n_crystals: int
-) -> torch.Tensor:
-    """``[B]`` Goldschmidt tolerance factor of the chosen elements in their pattern states (float32, as in a run)."""
-    import math
-
-    from smoacs.chem.radii import radius_table
-    from smoacs.chem._tables import ox_index
+def pattern_radii(species: np.ndarray, pattern: np.ndarray) -> torch.Tensor:
+    """``[N]`` float32 Shannon radius (Å) of each site's element in its pattern state (0 for state 0), as in a run."""
+    from smoacs.chem.radii import ox_index, radius_table
 
     table = radius_table()
     radius = np.array(
         [table[e, ox_index(int(o))] if o != 0 else 0.0 for e, o in zip(species, pattern, strict=True)], dtype=np.float32
     )
-    site_radius = torch.as_tensor(radius)
-    roles_t = torch.as_tensor(roles)
-    has_role = roles_t >= 0
-    index = torch.as_tensor(crystal_idx) * 3 + roles_t.clamp_min(0)
-    zeros = torch.zeros(n_crystals * 3, dtype=site_radius.dtype)
-    total = zeros.index_add(0, index[has_role], site_radius[has_role])
-    count = zeros.index_add(0, index[has_role], torch.ones_like(site_radius[has_role]))
-    mean = (total / count).view(-1, 3)
-    r_a, r_b, r_x = mean.unbind(-1)
-    return (r_a + r_x) / (math.sqrt(2.0) * (r_b + r_x))
-
-
-def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, str]], Any]:
-    if not run_dir.is_dir():
-        raise ConfigError(f"run directory {run_dir} does not exist")
-    missing = [n for n in ("run.json", "result.csv", "result.npz") if not (run_dir / n).is_file()]
-    if missing:
-        raise ConfigError(f"{run_dir} is not a smoacs run directory (missing {', '.join(missing)})")
-    try:
-        meta = json.loads((run_dir / "run.json").read_text())
-        config = meta["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{run_dir}/run.json is unreadable: {exc}") from None
-    with (run_dir / "result.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    arrays = np.load(run_dir / "result.npz")
-    needed = [k for k in ("template_frac_coords", "coord_bound", "site_roles", "n_atoms") if k not in arrays]
-    if needed:
-        raise ConfigError(f"{run_dir}/result.npz lacks {', '.join(needed)} (written by an older smoacs); re-run it")
-    return config, rows, arrays
+    return torch.as_tensor(radius)
 
 
 def evaluate_run(
@@ -198,18 +139,18 @@ def evaluate_run(
             ``evaluation.relax`` setting.
     """
     from smoacs.io.report import write_report
-    from smoacs.io.writers import csv_text
     from smoacs.predictors.registry import load_predictor
-    from smoacs.runner import resolve_device
 
     run_dir = Path(run_dir)
-    config, csv_rows, arrays = _load_run(run_dir)
+    directory = RunDirectory(run_dir)
+    files = directory.read_run()
+    config, csv_rows, arrays = files.config, files.rows, files.arrays
     run_config = RunConfig.from_dict(config)  # the same validation as `smoacs run FILE`
     objectives = list(run_config.objectives)
     settings = run_config.evaluation
     torch_device = resolve_device(device)
-    predictors = [load_predictor(name, device=torch_device) for name in run_config.predictors.values()]
-    oracles = [load_predictor(name, device=torch_device) for name in run_config.oracles.values()]
+    predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
+    oracles = [load_predictor(name, torch_device, prop) for prop, name in run_config.oracles.items()]
     refs = run_references(run_config.templates.path, references, data_dir)
 
     sizes = np.asarray(arrays["n_atoms"])
@@ -228,7 +169,7 @@ def evaluate_run(
         chunk = csv_rows[start : start + batch_size]
         chunk_structures, patterns = [], []
         for i, row in enumerate(chunk):
-            structure = _read_cif(run_dir / row.get("cif", f"structures/{row['id']}.cif"), int(sizes[start + i]))
+            structure = directory.read_structure(row, int(sizes[start + i]))
             chunk_structures.append(structure)
             patterns += _pattern(row["pattern_oxidation_states"], [s.specie.symbol for s in structure], row["id"])
         crystals = CrystalBatch.from_structures(chunk_structures, dtype=torch.float64, device=torch_device)
@@ -241,9 +182,7 @@ def evaluate_run(
         pattern = np.array(patterns, dtype=np.int64)
         candidates = Candidates(
             crystals=crystals,
-            tolerance=tolerance_from_pattern(
-                species, pattern, roles[sites], crystals.crystal_idx.cpu().numpy(), len(chunk)
-            ),
+            site_radius=pattern_radii(species, pattern),
             pattern=pattern,
             frac0=frac0[sites],
             coord_bound=bound[sites],
@@ -253,16 +192,15 @@ def evaluate_run(
             copied_from=[row.get("copied_from", "") for row in chunk],
             quarantine={i: row["quarantined"] for i, row in enumerate(chunk) if row.get("quarantined")},
         )
-        evaluation = check_candidates(candidates, predictors, objectives, settings, oracles)
+        evaluation = check_candidates(candidates, predictors, objectives, settings, oracles, configured_stages(settings))
         for row, source in zip(evaluation.rows, chunk, strict=True):
-            row["cif"] = source.get("cif", f"structures/{row['id']}.cif")
+            row["cif"] = source["cif"] if "cif" in source else directory.cif_name(row["id"])
             row["poscar"] = source.get("poscar", "")
         rows.extend(evaluation.rows)
         structures.extend(chunk_structures)
         criteria = evaluation.criteria
 
-    annotate_matching(rows, structures, refs)
-    rows = [insert_after(row, "success", {k: row[k] for k in MATCH_COLUMNS}) for row in rows]
+    rows = match_and_order(rows, structures, refs)
     relaxer = relax or run_config.evaluation.relax
     if relaxer and rows:
         from smoacs.evaluate.relax import check_relaxer, relax_successes
@@ -273,13 +211,11 @@ def evaluate_run(
     described = describe_references(refs)
     result = RunEvaluation(run_dir, rows, summary, described, structures)
     if write:
-        columns = list(rows[0]) if rows else []
-        (run_dir / "evaluation.csv").write_text(csv_text(rows, columns, header=True))
-        (run_dir / "evaluation_summary.csv").write_text(csv_text([summary], list(summary), header=True))
+        directory.write_evaluation(rows, summary)
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_report(
             run_dir, rows, summary, objectives,
-            report_info(config, settings, roles, described, f"evaluation.csv (smoacs evaluate, {stamp})"),
+            report_info(config, settings, roles, described, f"{EVALUATION_CSV} (smoacs evaluate, {stamp})"),
         )  # fmt: skip
     return result
 
@@ -300,4 +236,4 @@ def report_info(
     }
 
 
-__all__ = ["RunEvaluation", "evaluate_run", "formula_key", "run_references"]
+__all__ = ["MATCH_COLUMNS", "RunEvaluation", "evaluate_run", "formula_key", "run_references"]

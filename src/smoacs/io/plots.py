@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smoacs.objectives.terms import Maximize, Minimize, Objective, Range, Window
+from smoacs.objectives.terms import Objective
 
 
 def plot_history(
@@ -26,19 +26,8 @@ def plot_history(
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.6 * len(keys)), sharex=True, squeeze=False)
     for axis, objective in zip(axes[:, 0], [o for o in objectives if o.key in history], strict=True):
         axis.plot(history[objective.key][:, order], lw=0.8, alpha=0.8)
-        if isinstance(objective, Window):
-            for bound in (objective.target - objective.eval_margin, objective.target + objective.eval_margin):
-                axis.axhline(bound, color="k", ls="--", lw=1)
-        elif isinstance(objective, Range):
-            for bound in (objective.low, objective.high):
-                axis.axhline(bound, color="k", ls="--", lw=1)
-        elif isinstance(objective, Maximize | Minimize):
-            if objective.threshold is not None:
-                axis.axhline(objective.threshold, color="k", ls="--", lw=1)
-            if objective.cap is not None:
-                axis.axhline(objective.cap, color="k", ls=":", lw=1)
-        else:
-            axis.axhline(objective.threshold, color="k", ls="--", lw=1)
+        for value, style in objective.plot_lines():
+            axis.axhline(value, color="k", ls=style, lw=1)
         axis.set_ylabel(objective.key)
     axes[-1, 0].set_xlabel("step")
     axes[0, 0].set_title(f"{len(order)} best candidates (lowest final loss)")

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from smoacs.objectives.terms import Above, Band, Below, Objective, Window
+from smoacs.io.rundir import REPORT_MD
+from smoacs.objectives.terms import Objective
 
 #: Paper's Table columns (SMOACS, Table 1): A target window, B formation energy, C tolerance, D neutrality,
 #: E structure preserved.
@@ -34,17 +35,7 @@ def _float(value: Any) -> float:  # noqa: ANN401
 
 def violation(objective: Objective, value: float) -> float:
     """How far ``value`` lies outside the objective's evaluation criterion (0 inside; inf for NaN)."""
-    if math.isnan(value):
-        return math.inf
-    if isinstance(objective, Window):
-        return max(abs(value - objective.target) - objective.eval_margin, 0.0)
-    if isinstance(objective, Below):
-        return max(value - objective.threshold, 0.0)
-    if isinstance(objective, Above):
-        return max(objective.threshold - value, 0.0)
-    if isinstance(objective, Band):
-        return max(objective.low - value, 0.0) + max(value - objective.high, 0.0)
-    return 0.0
+    return objective.violation(value)
 
 
 def _truthy(value: Any) -> bool:  # noqa: ANN401
@@ -56,7 +47,7 @@ def rank_candidates(rows: Sequence[dict[str, Any]], objectives: Sequence[Objecti
 
     def key(row: dict[str, Any]) -> tuple[bool, float, float, str]:
         total = sum(violation(o, _float(row.get(o.key))) for o in objectives)
-        offset = sum(abs(_float(row.get(o.key)) - o.target) for o in objectives if isinstance(o, Window))
+        offset = sum(o.target_offset(_float(row.get(o.key))) for o in objectives)
         return (not _truthy(row["success"]), total, offset if not math.isnan(offset) else math.inf, str(row["id"]))
 
     return sorted(rows, key=key)
@@ -111,7 +102,7 @@ def report_markdown(
     lines += [f"Novelty references: {info.get('references') or 'none (novelty not assessed)'}.", ""]
 
     lines += ["## Summary", ""]
-    window = next((o for o in objectives if isinstance(o, Window)), None)
+    window = next((o for o in objectives if o.kind == "window"), None)
     columns: list[tuple[str, str]] = []
     if window is not None:
         columns.append((f"A: {window.key} window", f"{window.key}_rate"))
@@ -158,6 +149,6 @@ def report_markdown(
 
 def write_report(out_dir: Path, *args: Any, **kwargs: Any) -> Path:  # noqa: ANN401
     """Write ``report.md`` into ``out_dir`` (arguments as :func:`report_markdown`); returns its path."""
-    path = Path(out_dir) / "report.md"
+    path = Path(out_dir) / REPORT_MD
     path.write_text(report_markdown(*args, **kwargs), encoding="utf-8")
     return path

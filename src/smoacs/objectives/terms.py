@@ -10,6 +10,7 @@ candidate out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -17,6 +18,11 @@ import torch
 from torch import Tensor
 
 from smoacs.errors import ConfigError
+
+
+def _outside(value: float, excess: float) -> float:
+    """``max(excess, 0)``, or inf when ``value`` is NaN (a missing value violates every criterion)."""
+    return math.inf if math.isnan(value) else max(excess, 0.0)
 
 
 def _value(values: dict[str, Tensor], key: str) -> Tensor:
@@ -52,6 +58,18 @@ class Window:
         """Human-readable criterion."""
         return f"{self.key} = {self.target:g} ± {self.eval_margin:g}"
 
+    def violation(self, value: float) -> float:
+        """How far ``value`` lies outside the evaluation criterion (0 inside; inf for NaN)."""
+        return _outside(value, abs(value - self.target) - self.eval_margin)
+
+    def target_offset(self, value: float) -> float:
+        """|value − target| (ranks equally good candidates in reports)."""
+        return abs(value - self.target)
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: the evaluation window."""
+        return ((self.target - self.eval_margin, "--"), (self.target + self.eval_margin, "--"))
+
 
 @dataclass(frozen=True)
 class Below:
@@ -75,6 +93,18 @@ class Below:
         """Human-readable criterion."""
         return f"{self.key} < {self.threshold:g}"
 
+    def violation(self, value: float) -> float:
+        """How far ``value`` lies above the threshold (0 below it; inf for NaN)."""
+        return _outside(value, value - self.threshold)
+
+    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
+        """0 (no target value)."""
+        return 0.0
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: the threshold."""
+        return ((self.threshold, "--"),)
+
 
 @dataclass(frozen=True)
 class Above:
@@ -97,6 +127,18 @@ class Above:
     def describe(self) -> str:
         """Human-readable criterion."""
         return f"{self.key} > {self.threshold:g}"
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` lies below the threshold (0 above it; inf for NaN)."""
+        return _outside(value, self.threshold - value)
+
+    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
+        """0 (no target value)."""
+        return 0.0
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: the threshold."""
+        return ((self.threshold, "--"),)
 
 
 @dataclass(frozen=True)
@@ -132,6 +174,18 @@ class Range:
     def describe(self) -> str:
         """Human-readable criterion."""
         return f"{self.low:g} ≤ {self.key} ≤ {self.high:g}"
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` lies outside [low, high] (0 inside; inf for NaN)."""
+        return _outside(value, max(self.low - value, 0.0) + max(value - self.high, 0.0))
+
+    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
+        """0 (no target value)."""
+        return 0.0
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: the range bounds."""
+        return ((self.low, "--"), (self.high, "--"))
 
 
 #: Former name of :class:`Range` (kept so that code written against it keeps importing; prefer ``Range``).
@@ -191,6 +245,19 @@ class Maximize:
         """Human-readable criterion."""
         return f"maximize {self.key}" if self.threshold is None else f"maximize {self.key} (> {self.threshold:g})"
 
+    def violation(self, value: float) -> float:
+        """0 (a preference; its criterion, when set, is reported as ``<key>_ok``); inf for NaN."""
+        return _outside(value, 0.0)
+
+    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
+        """0 (no target value)."""
+        return 0.0
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: threshold (dashed) and cap (dotted) when set."""
+        lines = [] if self.threshold is None else [(self.threshold, "--")]
+        return tuple(lines + ([] if self.cap is None else [(self.cap, ":")]))
+
 
 @dataclass(frozen=True)
 class Minimize:
@@ -224,6 +291,19 @@ class Minimize:
     def describe(self) -> str:
         """Human-readable criterion."""
         return f"minimize {self.key}" if self.threshold is None else f"minimize {self.key} (< {self.threshold:g})"
+
+    def violation(self, value: float) -> float:
+        """0 (a preference; its criterion, when set, is reported as ``<key>_ok``); inf for NaN."""
+        return _outside(value, 0.0)
+
+    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
+        """0 (no target value)."""
+        return 0.0
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: threshold (dashed) and cap (dotted) when set."""
+        lines = [] if self.threshold is None else [(self.threshold, "--")]
+        return tuple(lines + ([] if self.cap is None else [(self.cap, ":")]))
 
 
 Objective = Window | Range | Below | Above | Maximize | Minimize

@@ -15,8 +15,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from smoacs.crystal.neighbors import NeighborList, build_neighbor_list, edge_vectors
+from smoacs.chem.elements import N_ELEMENTS
+from smoacs.crystal.neighbors import NeighborList, build_neighbor_list
+from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, SoftDesign
+from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective, total_loss
 from smoacs.optimize.adam import ParamGroup, RowwiseAdam
 from smoacs.optimize.schedule import cosine_scale, linear_temperature, rebuild_steps
@@ -93,37 +96,45 @@ class StepRecord:
 
 
 @dataclass
-class OptimizationResult:
-    """Outcome of one mini-batch optimisation.
+class OptimizationResult(Provenance):
+    """Outcome of one mini-batch optimisation: its :class:`Provenance` plus timings.
 
     Attributes:
-        history: property name (and ``loss``) → ``[steps, B]`` float32 values per step.
-        quarantine: crystal index → reason it was frozen.
-        template_index: ``[B]`` index of the template each final candidate's geometry descends from.
-        copied_from: ``[B]`` donor crystal index of the last copy-and-mutate, or −1.
         wall_time_s: total time of the loop in seconds.
         predictor_time_s: time inside predictor forward passes and the backward pass.
         rebuild_time_s: time spent rebuilding neighbour lists.
+        n_mutated: candidates replaced by copy-and-mutate.
     """
 
-    history: dict[str, np.ndarray]
-    quarantine: dict[int, str]
-    template_index: np.ndarray
-    copied_from: np.ndarray
     wall_time_s: float = 0.0
     predictor_time_s: float = 0.0
     rebuild_time_s: float = 0.0
     n_mutated: int = 0
 
 
-def soft_min_distance(soft: SoftDesign, graph: NeighborList, cutoff: float) -> Tensor:
-    """``[B]`` shortest distance in Å over the short-range list (``cutoff`` when no pair is closer)."""
-    crystals = soft.crystals
-    dist = edge_vectors(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, graph).norm(dim=-1)
-    out = torch.full((crystals.n_crystals,), float(cutoff), dtype=dist.dtype, device=dist.device)
-    if len(dist) == 0:
+class _MutationNoise:
+    """Copy-and-mutate noise, drawn receiver by receiver in a fixed order so that runs are reproducible."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Tensor]] = {"length_raw": [], "angle_raw": [], "combo_logits": [], "coord_raw": []}
+        self.logits: list[Tensor] = []
+
+    def draw(self, generator: torch.Generator, sigma: float, logit_noise: float, n_atoms: int, n_combos: int) -> None:
+        """Noise of one receiver: lattice, angles, pattern logits, coordinates; fresh element logits."""
+        for name, shape in (("length_raw", (3,)), ("angle_raw", (3,)), ("combo_logits", (n_combos,)),
+                            ("coord_raw", (n_atoms, 3))):  # fmt: skip
+            self.rows[name].append(sigma * torch.randn(shape, generator=generator))
+        self.logits.append(logit_noise * torch.randn((n_atoms, N_ELEMENTS), generator=generator))
+
+    def additive(self) -> dict[str, Tensor]:
+        """Field → noise added to the copied rows (per-crystal rows stacked, per-site rows concatenated)."""
+        out = {name: torch.stack(rows) for name, rows in self.rows.items() if name != "coord_raw"}
+        out["coord_raw"] = torch.cat(self.rows["coord_raw"])
         return out
-    return out.scatter_reduce(0, crystals.crystal_idx[graph.center], dist, reduce="amin", include_self=True)
+
+    def fresh_logits(self) -> Tensor:
+        """Re-initialised element logits of the receivers' sites (composition search restarts)."""
+        return torch.cat(self.logits)
 
 
 class DesignOptimizer:
@@ -179,10 +190,11 @@ class DesignOptimizer:
         start = time.perf_counter()
         values = {predictor.info.property: predictor(soft.crystals) for predictor in self.predictors}
         self.predictor_time += time.perf_counter() - start
-        values["tolerance"] = soft.tolerance
         assert self._distance_graph is not None
-        values["min_distance"] = soft_min_distance(soft, self._distance_graph, self.settings.min_distance_cutoff)
-        return values
+        inputs = DerivedInputs(
+            soft.crystals, soft.site_radius, self.space.site_roles, self._distance_graph, self.settings.min_distance_cutoff
+        )
+        return {**values, **derived_values(inputs)}
 
     def _quarantine(self, step: int, loss: Tensor) -> None:
         bad_loss = ~torch.isfinite(loss) & self.active
@@ -255,42 +267,22 @@ class DesignOptimizer:
         keep = torch.rand(len(receivers), generator=self.generator) < s.keep_probability
         receivers = receivers[~keep.to(receivers.device)]
         n_atoms = space.n_atoms
-        replaced = []
+        pairs, noise = [], _MutationNoise()
         for receiver in receivers.tolist():
             candidates = donors[n_atoms[donors] == n_atoms[receiver]]
             if len(candidates) == 0:
                 continue
             pick = int(torch.randint(len(candidates), (1,), generator=self.generator))
             donor = int(candidates[pick])
-            self._copy(donor, receiver)
-            replaced.append(receiver)
+            pairs.append((donor, receiver))
+            noise.draw(self.generator, s.mutation_noise, space.settings.logit_noise, int(n_atoms[receiver]), space.n_combos)
             self.template_index[receiver] = self.template_index[donor]
             self.copied_from[receiver] = donor
-        if replaced:
-            self.adam.reset(torch.as_tensor(replaced, device=n_atoms.device))
-            self.n_mutated += len(replaced)
-
-    def _copy(self, donor: int, receiver: int) -> None:
-        space = self.space
-        sigma = self.settings.mutation_noise
-        offsets = space.n_atoms.cumsum(0) - space.n_atoms
-        src = slice(int(offsets[donor]), int(offsets[donor] + space.n_atoms[donor]))
-        dst = slice(int(offsets[receiver]), int(offsets[receiver] + space.n_atoms[receiver]))
-
-        def noise(shape: torch.Size) -> Tensor:
-            return sigma * torch.randn(shape, generator=self.generator).to(space.length_raw.device)
-
-        space.length_raw[receiver] = space.length_raw[donor] + noise(space.length_raw[donor].shape)
-        space.angle_raw[receiver] = space.angle_raw[donor] + noise(space.angle_raw[donor].shape)
-        space.combo_logits[receiver] = space.combo_logits[donor] + noise(space.combo_logits[donor].shape)
-        space.coord_raw[dst] = space.coord_raw[src] + noise(space.coord_raw[src].shape)
-        space.element_logits[dst] = space.settings.logit_noise * torch.randn(
-            space.element_logits[dst].shape, generator=self.generator
-        ).to(space.element_logits.device)
-        for name in ("frac0", "coord_bound", "site_roles", "ox_states", "element_mask", "site_radii"):
-            getattr(space, name)[dst] = getattr(space, name)[src]
-        for name in ("length_low", "length_high", "angle_low", "angle_high", "angles0", "free_angles", "combo_valid"):
-            getattr(space, name)[receiver] = getattr(space, name)[donor]
+        if pairs:
+            sources, targets = (torch.as_tensor(side, device=n_atoms.device) for side in zip(*pairs, strict=True))
+            space.copy_crystals(sources, targets, noise.additive(), {"element_logits": noise.fresh_logits()})
+            self.adam.reset(targets)
+            self.n_mutated += len(pairs)
 
     # ---- driver ---------------------------------------------------------------------------------------------------
     def run(self, callbacks: Sequence[Callable[[StepRecord], None]] = ()) -> OptimizationResult:

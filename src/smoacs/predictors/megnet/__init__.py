@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from smoacs.predictors.base import PredictorInfo
+from smoacs.predictors.base import PredictorEntry, PredictorInfo
 from smoacs.predictors.megnet.adapters import (
     FIDELITIES,
     MEGNetBandGap,
@@ -31,7 +31,6 @@ from smoacs.predictors.megnet.adapters import (
 )
 from smoacs.predictors.megnet.network import MEGNetNet
 from smoacs.predictors.megnet.weights import MODEL_KEYS, MEGNetConfig, load_megnet
-from smoacs.predictors.registry import register
 
 __all__ = [
     "FIDELITIES",
@@ -53,7 +52,7 @@ _MF_2020 = "PBE, GLLB-SC, HSE and experimental band gaps (Chen et al., Nat. Comp
 
 
 def _info(name: str, prop: str, unit: str, data: str, files: str, description: str) -> PredictorInfo:
-    return PredictorInfo(name, prop, unit, data, _SOURCE.format(files=files), description)
+    return PredictorInfo(name, prop, unit, data, _SOURCE.format(files=files), description, weights_package="smoacs")
 
 
 _BAND_GAP = _info(
@@ -61,13 +60,14 @@ _BAND_GAP = _info(
     "mp-2018.6.1/band_gap_regression.hdf5 + band_classification.hdf5",
     "PBE band gap, 2018 regression gated by the 2018 metal/non-metal classifier",
 )  # fmt: skip
-register(_BAND_GAP, partial(MEGNetBandGap, _BAND_GAP))
+#: Registry entries by name (listed in :data:`smoacs.predictors.registry.BUILTIN`).
+ENTRIES: dict[str, PredictorEntry] = {_BAND_GAP.name: PredictorEntry(_BAND_GAP, partial(MEGNetBandGap, _BAND_GAP))}
 
 _MF_BAND_GAP = _info(
     "megnet-mf-band-gap", "band_gap", "eV", _MF_2020, "mf_2020/pbe_gllb_hse_exp/{0..5}/best_model.hdf5",
     "multi-fidelity band gap, mean of 6 models; option fidelity = pbe | gllb | hse | exp",
 )  # fmt: skip
-register(_MF_BAND_GAP, partial(MEGNetMultiFidelityBandGap, _MF_BAND_GAP))
+ENTRIES[_MF_BAND_GAP.name] = PredictorEntry(_MF_BAND_GAP, partial(MEGNetMultiFidelityBandGap, _MF_BAND_GAP))
 
 _REGRESSORS = [
     # name, property, unit, data, model key, 10**y, description
@@ -83,4 +83,4 @@ _REGRESSORS = [
 ]  # fmt: skip
 for _name, _prop, _unit, _data, _key, _pow10, _desc in _REGRESSORS:
     _regressor_info = _info(_name, _prop, _unit, _data, f"{_key}.hdf5", _desc)
-    register(_regressor_info, partial(MEGNetRegressor, _regressor_info, _key, _pow10))
+    ENTRIES[_name] = PredictorEntry(_regressor_info, partial(MEGNetRegressor, _regressor_info, _key, _pow10))
