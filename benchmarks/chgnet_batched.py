@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -70,6 +71,7 @@ def case(label: str, structures: list[Structure], potential: CHGNetPotential, re
 
 
 def main() -> None:
+    warnings.simplefilter("ignore")  # chgnet's own pipeline warns about a tensor-to-scalar conversion
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small batches for a smoke run")
     parser.add_argument("--repeats", type=int, default=2)

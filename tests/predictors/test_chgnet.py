@@ -71,9 +71,12 @@ def _split(forces: torch.Tensor, batch: CrystalBatch) -> list[np.ndarray]:
     return [f.numpy() for f in torch.split(forces.detach(), batch.n_atoms.tolist())]
 
 
-def test_parity_with_predict_structure(potential: CHGNetPotential, structures: list[Structure]) -> None:
+@pytest.mark.parametrize("fused", [True, False])
+def test_parity_with_predict_structure(fused: bool, potential: CHGNetPotential, structures: list[Structure]) -> None:
+    """Both evaluation paths (hoisted projections, chgnet's own layer modules) match chgnet's own pipeline."""
     reference = load_chgnet().predict_structure(structures, task="efs", batch_size=4)
     batch = CrystalBatch.from_structures(structures)
+    potential = potential if fused else CHGNetPotential(fused=False)
     out = potential.compute(batch)
     forces = _split(out.forces, batch)
     assert len(structures) >= 10 and max(len(s) for s in structures) >= 40
