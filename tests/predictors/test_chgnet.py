@@ -196,8 +196,13 @@ def test_skin_graph_stays_exact_while_atoms_move(structures: list[Structure]) ->
     assert torch.allclose(stale.stress, fresh.stress, atol=1e-3)
 
 
-def test_protocols_registry_and_errors(potential: CHGNetPotential) -> None:
+def test_protocols_registry_and_errors(potential: CHGNetPotential, structures: list[Structure]) -> None:
     assert isinstance(potential, Potential) and isinstance(potential, Predictor)
+    batch = CrystalBatch.from_structures(structures[:2], dtype=torch.float64)
+    with torch.no_grad():  # evaluation code runs under no_grad; forces and stress still come back
+        out = potential.compute(batch)
+    assert out.forces.dtype == torch.float64 and out.stress.shape == (2, 3, 3)
+    assert torch.allclose(potential.final(batch), out.energy_per_atom, atol=1e-6)
     loaded = load_predictor("chgnet")
     assert loaded.info.property == "energy_per_atom" and loaded.info.unit == "eV/atom"
     assert "chgnet" in loaded.info.source and "BSD" in loaded.info.source
