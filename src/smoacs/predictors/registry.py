@@ -48,6 +48,7 @@ BUILTIN: dict[str, str] = {
     "megnet-bulk-modulus": "smoacs.predictors.megnet:ENTRIES",
     "megnet-shear-modulus": "smoacs.predictors.megnet:ENTRIES",
     "megnet-efermi": "smoacs.predictors.megnet:ENTRIES",
+    "chgnet": "smoacs.predictors.chgnet:ENTRY",
 }
 #: Path families: family → "module:function" (``from_path(path, property=None, **options) -> Predictor``).
 PATH_FAMILIES: dict[str, str] = {}
