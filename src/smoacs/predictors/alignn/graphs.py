@@ -231,7 +231,8 @@ def legacy_graph(
     """The legacy ALIGNN k-NN graph and DGL line graph of every crystal (see the module docstring).
 
     Args:
-        lattice: ``[C, 3, 3]`` row-vector lattices, Å (rounded to 5 decimals internally, as jarvis does).
+        lattice: ``[C, 3, 3]`` row-vector lattices, Å (rounded to 5 decimals internally, as jarvis does; a float32
+            lattice is used rounded throughout).
         frac_coords: ``[N, 3]`` fractional coordinates, used as given (not wrapped), as jarvis does.
         crystal_idx: ``[N]`` crystal of each atom.
         n_atoms: ``[C]`` atoms per crystal.
@@ -239,7 +240,9 @@ def legacy_graph(
         max_neighbors: k of the k-nearest rule.
     """
     cells = jarvis_lattice(lattice)
-    matrix = lattice.double()
+    # jarvis offsets images with the unrounded matrix; a float32 lattice has lost the file's digits, and rounding
+    # recovers them for lattices given to 5 decimals (the usual case), so only float64 input is used as is.
+    matrix = lattice.double() if lattice.dtype == torch.float64 else cells
     frac = frac_coords.double()
     cart = _rows_times(frac, cells[crystal_idx])
     n_total = frac.shape[0]
