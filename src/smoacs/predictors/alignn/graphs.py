@@ -108,7 +108,14 @@ def line_graph(src: Tensor, dst: Tensor, n_atoms_total: int, self_pairs: bool) -
     if not self_pairs:
         keep = lg_src != lg_dst
         lg_src, lg_dst = lg_src[keep], lg_dst[keep]
-    return lg_src, lg_dst
+    by_dst = torch.argsort(lg_dst, stable=True)  # aggregation targets contiguous: index_add is ~4x faster on CPU
+    return lg_src[by_dst], lg_dst[by_dst]
+
+
+def _by_destination(src: Tensor, dst: Tensor, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Edges reordered by destination atom (stable), so message aggregation writes contiguous rows."""
+    order = torch.argsort(dst, stable=True)
+    return src[order], dst[order], image[order]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -274,6 +281,7 @@ def legacy_graph(
     src = torch.cat([keys[:, 0], keys[:, 1]])
     dst = torch.cat([keys[:, 1], keys[:, 0]])
     shift = torch.cat([keys[:, 2:], -keys[:, 2:]]).double()
+    src, dst, shift = _by_destination(src, dst, shift)
     lg_src, lg_dst = line_graph(src, dst, n_total, self_pairs=False)
     return ALIGNNGraph(src, dst, shift, lg_src, lg_dst, crystal_idx[src])
 
@@ -301,7 +309,7 @@ def pure_graph(
     """
     neighbors = build_neighbor_list(lattice, frac_coords, crystal_idx, n_atoms, cutoff, max_neighbors)
     valid = neighbors.valid
-    src, dst, image = neighbors.center[valid], neighbors.neighbor[valid], neighbors.image[valid].double()
+    src, dst, image = _by_destination(neighbors.center[valid], neighbors.neighbor[valid], neighbors.image[valid].double())
     lg_src, lg_dst = line_graph(src, dst, frac_coords.shape[0], self_pairs=True)
     graph = ALIGNNGraph(src, dst, image, lg_src, lg_dst, crystal_idx[src])
     if three_body_cutoff is not None:
