@@ -449,3 +449,10 @@ def test_state_dict_errors(tmp_path: Path) -> None:
     (tmp_path / "garbage" / "best_model.pt").write_bytes(b"not a checkpoint")
     _error(tmp_path / "garbage", match="cannot read ALIGNN checkpoint")
 
+
+
+def test_rbf_widths_are_one_over_the_centre_spacing(kind: str) -> None:
+    """γ = 1 / mean(diff(c)) (not 1 / spacing²): 9.875 for 80 bond bins on [0, 8], ≈ 19.5 for 40 cosine bins."""
+    net = _model(kind).net
+    assert net.edge_embedding[0].gamma() == 9.875
+    assert abs(net.angle_embedding[0].gamma() - 19.500001) < 1e-5

@@ -122,14 +122,17 @@ def from_path(path: str, property: str | None = None, **options: object) -> ALIG
     Args:
         path: the zip file or directory.
         property: the smoacs property key it predicts (e.g. ``"e_hull"``); default :data:`DEFAULT_PROPERTY`.
-        options: ``unit`` (str, default "" = unknown) and, for pure models, ``three_body_cutoff`` (Å).
+        options: ``unit`` (str, default "" = unknown), ``device`` (default ``"cpu"``) and, for pure models,
+            ``three_body_cutoff`` (Å).
 
     Returns:
-        The predictor in evaluation mode, parameters frozen, on the CPU.
+        The predictor in evaluation mode, parameters frozen.
     """
-    unknown = sorted(set(options) - {"unit", "three_body_cutoff"})
+    unknown = sorted(set(options) - {"unit", "three_body_cutoff", "device"})
     if unknown:
-        raise PredictorError(f"unknown ALIGNN predictor option(s) {', '.join(unknown)}; known: unit, three_body_cutoff")
+        raise PredictorError(
+            f"unknown ALIGNN predictor option(s) {', '.join(unknown)}; known: unit, three_body_cutoff, device"
+        )
     unit = options.get("unit", "")
     cutoff = options.get("three_body_cutoff")
     if not isinstance(unit, str):
@@ -142,4 +145,4 @@ def from_path(path: str, property: str | None = None, **options: object) -> ALIG
     predictor.eval()
     for parameter in predictor.parameters():
         parameter.requires_grad_(False)
-    return predictor
+    return predictor.to(options.get("device", "cpu"))  # type: ignore[arg-type]

@@ -82,11 +82,18 @@ class RBFExpansion(nn.Module):
     def __init__(self, vmin: float, vmax: float, bins: int) -> None:
         super().__init__()
         self.register_buffer("centers", torch.linspace(vmin, vmax, bins))
+        self._gamma: float | None = None
 
     def gamma(self) -> float:
         """``1 / mean(diff(centers))`` computed in float32 like alignn (γ = 9.875 for 80 bins on [0, 8])."""
-        centers = self.centers.detach().cpu().float().numpy()
-        return float(np.float32(1.0) / np.diff(centers).mean(dtype=np.float32))
+        if self._gamma is None:  # cached: no device synchronisation per forward pass
+            centers = self.centers.detach().cpu().float().numpy()
+            self._gamma = float(np.float32(1.0) / np.diff(centers).mean(dtype=np.float32))
+        return self._gamma
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - torch.nn.Module hook
+        self._gamma = None  # new centres: recompute γ
+        super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[n, bins]`` expansion of ``[n]`` values."""
