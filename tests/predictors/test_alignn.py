@@ -344,6 +344,24 @@ def test_rebuild_follows_geometry_and_final_equals_forward(kind: str) -> None:
     assert torch.equal(predictor.final(batch), predictor(batch))
 
 
+def test_smoacs_predict_pipeline_runs_a_loaded_model(kind: str) -> None:
+    """What ``smoacs predict --predictor alignn:PATH FILE`` runs once the registry resolves the path (float32)."""
+    from pymatgen.core import Lattice, Structure
+
+    from smoacs.predict import predict_structures
+
+    names = ["BaTiO3_distorted", "triclinic_random_6atom", "Cu_fcc_primitive_1atom"]  # tie-free in float32
+    entries = [e for e in _reference(kind)["entries"] if e["name"] in names]
+    items = [
+        (e["name"], Structure(Lattice(e["structure"]["lattice"]), e["structure"]["elements"], e["structure"]["frac_coords"]))
+        for e in entries
+    ]
+    rows = predict_structures({"alignn": _model(kind)}, items, batch_size=2)
+    assert [row.error for row in rows] == ["", "", ""]
+    for row, entry in zip(rows, entries, strict=True):
+        assert abs(row.values["alignn"] - entry["prediction"]["out"]) < TOL[kind], row.label
+
+
 def test_batchnorm_ignores_module_mode() -> None:
     predictor = _model("legacy")
     entry = _reference("legacy")["entries"][1]

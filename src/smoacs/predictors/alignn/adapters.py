@@ -96,8 +96,7 @@ class ALIGNNPredictor(nn.Module):
         return self.forward_graph(crystals, self.graph(crystals))
 
     def final(self, crystals: CrystalBatch) -> Tensor:
-        """Value for discrete crystals: the model on a freshly built graph."""
-        self.rebuild(crystals)
+        """Value for discrete crystals: the forward pass (callers rebuild the graph first, as for every predictor)."""
         return self(crystals)
 
 
