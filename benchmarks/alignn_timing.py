@@ -33,7 +33,8 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.predictors import load_predictor
 from smoacs.predictors.alignn import from_path
 
-FIXTURES = Path(os.environ.get("SMOACS_ALIGNN_FIXTURES", Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "alignn"))
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "alignn"
+FIXTURES = Path(os.environ.get("SMOACS_ALIGNN_FIXTURES", _SHARED))
 
 
 def _peak_gb() -> float:
@@ -84,7 +85,10 @@ def main() -> None:
         "alignn-legacy": from_path(args.legacy),
         "alignn-pure": from_path(args.pure),
     }
-    batches = {f"perovskite {args.perovskites}×5": (args.perovskites, 1), f"supercell {args.supercells}×135": (args.supercells, 3)}
+    batches = {
+        f"perovskite {args.perovskites}×5": (args.perovskites, 1),
+        f"supercell {args.supercells}×135": (args.supercells, 3),
+    }
     rows = [
         measure(label, name, model, n, reps, args.repeats)
         for label, (n, reps) in batches.items()

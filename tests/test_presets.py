@@ -53,7 +53,8 @@ def test_ehull_preset_with_a_model_passes_and_the_fixture_model_drives_the_objec
     check_user_models(config)
     model = from_path(str(path), property="e_hull", unit="eV/atom")
     assert (model.info.property, model.info.unit) == ("e_hull", "eV/atom")
-    lattice = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1) * torch.tensor([3.905, 4.0], dtype=torch.float64)[:, None, None]
+    sizes = torch.tensor([3.905, 4.0], dtype=torch.float64)
+    lattice = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1) * sizes[:, None, None]
     frac = torch.tensor([[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]] * 2, dtype=torch.float64)
     species = torch.tensor([element_index(e) for e in ("Sr", "Ti", "O", "O", "O", "Ba", "Ti", "O", "O", "O")])
     batch = CrystalBatch.from_species(lattice.requires_grad_(), frac, species, torch.tensor([5, 5]))

@@ -48,7 +48,7 @@ PURE_TIES = {"SrTiO3_cubic", "NaCl_conventional", "Si_primitive", "SrTiO3_2x2x2_
 def _fixture_file(name: str) -> Path:
     path = FIXTURES / name
     if not path.is_file():
-        pytest.fail(f"ALIGNN fixture missing: {path} (expected ../shared/fixtures/alignn next to the repository, or set SMOACS_ALIGNN_FIXTURES)")
+        pytest.fail(f"ALIGNN fixture missing: {path} (../shared/fixtures/alignn next to the repository, or SMOACS_ALIGNN_FIXTURES)")
     return path
 
 
@@ -352,10 +352,7 @@ def test_smoacs_predict_pipeline_runs_a_loaded_model(kind: str) -> None:
 
     names = ["BaTiO3_distorted", "triclinic_random_6atom", "Cu_fcc_primitive_1atom"]  # tie-free in float32
     entries = [e for e in _reference(kind)["entries"] if e["name"] in names]
-    items = [
-        (e["name"], Structure(Lattice(e["structure"]["lattice"]), e["structure"]["elements"], e["structure"]["frac_coords"]))
-        for e in entries
-    ]
+    items = [(e["name"], Structure(Lattice(s["lattice"]), s["elements"], s["frac_coords"])) for e in entries for s in [e["structure"]]]
     rows = predict_structures({"alignn": _model(kind)}, items, batch_size=2)
     assert [row.error for row in rows] == ["", "", ""]
     for row, entry in zip(rows, entries, strict=True):

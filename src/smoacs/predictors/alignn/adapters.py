@@ -14,8 +14,6 @@ the batch's dtype.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor, nn
 
@@ -100,7 +98,7 @@ class ALIGNNPredictor(nn.Module):
         return self(crystals)
 
 
-def _info(path: Path, settings: ALIGNNSettings, prop: str, unit: str) -> PredictorInfo:
+def _info(path: str, settings: ALIGNNSettings, prop: str, unit: str) -> PredictorInfo:
     family = "legacy ALIGNN (BatchNorm)" if settings.kind == "legacy" else "pure-PyTorch ALIGNN (LayerNorm)"
     trained = " / ".join(x for x in (settings.dataset, settings.target) if x) or "unknown (not in config.json)"
     return PredictorInfo(
@@ -140,7 +138,8 @@ def from_path(path: str, property: str | None = None, **options: object) -> ALIG
         raise PredictorError(f"ALIGNN option three_body_cutoff must be a positive length in Å, got {cutoff!r}")
     net, settings = load_alignn(path)
     prop = DEFAULT_PROPERTY if property is None else property
-    predictor = ALIGNNPredictor(net, settings, _info(Path(path), settings, prop, unit), None if cutoff is None else float(cutoff))
+    info = _info(str(path), settings, prop, unit)  # the path exactly as given: it is the predictor's name
+    predictor = ALIGNNPredictor(net, settings, info, None if cutoff is None else float(cutoff))
     predictor.eval()
     for parameter in predictor.parameters():
         parameter.requires_grad_(False)

@@ -203,7 +203,8 @@ def jarvis_neighbors(
 
 def _empty_neighbors(device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     empty = torch.zeros(0, dtype=torch.long, device=device)
-    return empty, empty, torch.zeros(0, 3, dtype=torch.float64, device=device), torch.zeros(0, dtype=torch.float64, device=device)
+    images = torch.zeros(0, 3, dtype=torch.float64, device=device)
+    return empty, empty, images, torch.zeros(0, dtype=torch.float64, device=device)
 
 
 def _extended_radius(cells: Tensor, radius: Tensor) -> Tensor:

@@ -66,7 +66,7 @@ class FrozenBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d that always normalises with its running statistics (the checkpoint's), in any module mode."""
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(x − mean) · w / sqrt(var + eps) + b`` (F.batch_norm's order; cheaper to differentiate than F.batch_norm)."""
+        """``(x − mean) · w / sqrt(var + eps) + b``, much cheaper to differentiate than ``F.batch_norm``."""
         scale = self.weight / torch.sqrt(self.running_var + self.eps)
         return torch.addcmul(self.bias, x - self.running_mean, scale)
 

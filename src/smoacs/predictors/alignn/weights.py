@@ -113,7 +113,8 @@ def _pick(names: list[str], where: str) -> tuple[str, str]:
     configs = [n for n in names if n.rsplit("/", 1)[-1] == "config.json"]
     checkpoints = [n for n in names if _CHECKPOINT.search(n)]
     if not configs or not checkpoints:
-        missing = " and ".join(m for m, ok in (("config.json", configs), ("best_model.pt or checkpoint_*.pt", checkpoints)) if not ok)
+        wanted = (("config.json", configs), ("best_model.pt or checkpoint_*.pt", checkpoints))
+        missing = " and ".join(name for name, found in wanted if not found)
         raise PredictorError(f"{where} is not an ALIGNN model: no {missing} in it")
     if len(configs) > 1:
         raise PredictorError(f"{where} holds several config.json files ({', '.join(sorted(configs))}); give one model")
@@ -145,7 +146,9 @@ def read_model_files(path: str | Path) -> ALIGNNModelFiles:
     return ALIGNNModelFiles(config, state, config_name, checkpoint_name)
 
 
-def _hyper(model: dict[str, Any], allowed: frozenset[str], fixed: dict[str, object], defaults: dict[str, Any]) -> ALIGNNHyper:
+def _hyper(
+    model: dict[str, Any], allowed: frozenset[str], fixed: dict[str, object], defaults: dict[str, Any]
+) -> ALIGNNHyper:
     unknown = sorted(set(model) - allowed)
     if unknown:
         raise PredictorError(f"unknown ALIGNN config keys for model {model['name']!r}: {', '.join(unknown)}")
@@ -172,7 +175,7 @@ def settings_of(config: dict[str, Any]) -> tuple[ALIGNNSettings, ALIGNNHyper]:
         hyper = _hyper(model, LEGACY_KEYS, _LEGACY_FIXED, {})
         strategy = config.get("neighbor_strategy", "k-nearest")
         if strategy != "k-nearest":
-            raise PredictorError(f"ALIGNN neighbor_strategy {strategy!r} is not supported for legacy models (only k-nearest)")
+            raise PredictorError(f"ALIGNN neighbor_strategy {strategy!r} is not supported for legacy models (k-nearest)")
     elif name == PURE_NAME:
         kind = "pure"
         hyper = _hyper(model, PURE_KEYS, _PURE_FIXED, _PURE_DEFAULTS)
@@ -218,7 +221,8 @@ def _load_state(net: ALIGNNNet, state: dict[str, torch.Tensor], where: str) -> N
             norm_hint = " (BatchNorm statistics vs LayerNorm: does config.json name the right model family?)"
         parts = [f"missing {len(missing)} keys (e.g. {missing[0]})" if missing else "",
                  f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})" if unexpected else ""]  # fmt: skip
-        raise PredictorError(f"ALIGNN checkpoint in {where} does not match its config: {', '.join(p for p in parts if p)}{norm_hint}")
+        problems = ", ".join(p for p in parts if p)
+        raise PredictorError(f"ALIGNN checkpoint in {where} does not match its config: {problems}{norm_hint}")
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise PredictorError(
