@@ -28,6 +28,7 @@ class Preset:
         target_name: what ``--target`` means (with unit).
         default_target: target used when none is given.
         build: ``(target, out) -> RunConfig``.
+        user_models: properties whose model the user must supply (``--predictor PROP=FAMILY:PATH``).
     """
 
     name: str
@@ -35,6 +36,7 @@ class Preset:
     target_name: str
     default_target: float
     build: Callable[[float, str], RunConfig]
+    user_models: tuple[str, ...] = ()
 
 
 #: Independent models that re-check each optimised property (reported as oracle agreement, not in success).
@@ -130,6 +132,32 @@ def _perovskite_bulk_modulus(target: float, out: str) -> RunConfig:
     return _perovskite("perovskite-bulk-modulus", target, out, predictors, main)
 
 
+#: Placeholder predictor of a property that the user must supply (their own model file); see :func:`check_user_models`.
+USER_MODEL = "<your {prop} model>"
+#: How to supply each user model (shown when it is missing).
+USER_MODEL_HINTS = {
+    "e_hull": "a JARVIS E_hull ALIGNN model, e.g. --predictor e_hull=alignn:/path/to/jv_ehull_alignn.zip",
+}
+#: E_hull success threshold of the cross-dataset task (eV/atom; the original README's value, see METHOD.md T6).
+E_HULL_BELOW = Below("e_hull", 0.5, margin=0.2, weight=1.0)
+
+
+def check_user_models(config: RunConfig) -> None:
+    """Stop with one line when a preset's user-model placeholder was not replaced by ``--predictor PROP=...``."""
+    for prop, name in config.predictors.items():
+        if name == USER_MODEL.format(prop=prop):
+            hint = USER_MODEL_HINTS.get(prop, f"--predictor {prop}=FAMILY:PATH")
+            raise ConfigError(f"preset {config.preset} needs your own {prop} model: pass {hint}")
+
+
+def _perovskite_bandgap_ehull(target: float, out: str) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"band-gap target must be ≥ 0 eV, got {target}")
+    predictors = {"band_gap": "cgcnn-band-gap", "e_hull": USER_MODEL.format(prop="e_hull")}
+    config = _perovskite("perovskite-bandgap-ehull", target, out, predictors, Window("band_gap", target, 0.04, 0.2))
+    return config.with_overrides(objectives=(config.objectives[0], E_HULL_BELOW, TOLERANCE, MIN_DISTANCE))
+
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
@@ -139,6 +167,15 @@ PRESETS: dict[str, Preset] = {
             "band gap (eV)",
             2.5,
             _perovskite_bandgap,
+        ),
+        Preset(
+            "perovskite-bandgap-ehull",
+            "ABX3 unit cells: band gap in target ± 0.2 eV, E_hull < 0.5 eV/atom from your model "
+            "(--predictor e_hull=alignn:PATH), tolerance factor in [0.8, 1.0]",
+            "band gap (eV)",
+            4.0,
+            _perovskite_bandgap_ehull,
+            user_models=("e_hull",),
         ),
         Preset(
             "perovskite3x3x3-bandgap",
