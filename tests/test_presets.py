@@ -13,7 +13,8 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
 from smoacs.objectives.terms import Below, Window
 from smoacs.predictors.alignn import from_path
-from smoacs.presets import E_HULL_BELOW, PRESETS, build_config, check_user_models
+from smoacs.config import check_user_models
+from smoacs.presets import E_HULL_BELOW, PRESETS, build_config
 
 FIXTURES = Path(
     os.environ.get("SMOACS_ALIGNN_FIXTURES", Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "alignn")

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smoacs.config import RunConfig, TemplateSettings
+from smoacs.config import USER_MODEL, RunConfig, TemplateSettings
 from smoacs.design.space import SpaceSettings
 from smoacs.errors import ConfigError
 from smoacs.objectives.terms import Above, Below, Objective, Range, Window
@@ -132,22 +132,8 @@ def _perovskite_bulk_modulus(target: float, out: str) -> RunConfig:
     return _perovskite("perovskite-bulk-modulus", target, out, predictors, main)
 
 
-#: Placeholder predictor of a property that the user must supply (their own model file); see :func:`check_user_models`.
-USER_MODEL = "<your {prop} model>"
-#: How to supply each user model (shown when it is missing).
-USER_MODEL_HINTS = {
-    "e_hull": "a JARVIS E_hull ALIGNN model, e.g. --predictor e_hull=alignn:/path/to/jv_ehull_alignn.zip",
-}
 #: E_hull success threshold of the cross-dataset task (eV/atom; the original README's value, see METHOD.md T6).
 E_HULL_BELOW = Below("e_hull", 0.5, margin=0.2, weight=1.0)
-
-
-def check_user_models(config: RunConfig) -> None:
-    """Stop with one line when a preset's user-model placeholder was not replaced by ``--predictor PROP=...``."""
-    for prop, name in config.predictors.items():
-        if name == USER_MODEL.format(prop=prop):
-            hint = USER_MODEL_HINTS.get(prop, f"--predictor {prop}=FAMILY:PATH")
-            raise ConfigError(f"preset {config.preset} needs your own {prop} model: pass {hint}")
 
 
 def _perovskite_bandgap_ehull(target: float, out: str) -> RunConfig:
