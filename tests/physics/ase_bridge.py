@@ -32,13 +32,13 @@ class PotentialCalculator(Calculator):
         self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
 
 
-def ase_relax(structure, potential: Potential, fmax: float, steps: int) -> tuple[float, int, object]:  # noqa: ANN001
+def ase_relax(structure, potential: Potential, fmax: float, steps: int, **filter_options) -> tuple[float, int, object]:  # noqa: ANN001
     """ASE FIRE + FrechetCellFilter on ``structure``; returns (energy eV, steps, final Atoms)."""
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
 
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = PotentialCalculator(potential)
-    opt = FIRE(FrechetCellFilter(atoms), logfile=None)
+    opt = FIRE(FrechetCellFilter(atoms, **filter_options), logfile=None)
     opt.run(fmax=fmax, steps=steps)
     return float(atoms.get_potential_energy()), int(opt.nsteps), atoms

@@ -5,6 +5,6 @@ Layering: ``physics`` imports ``crystal`` and ``predictors`` only.
 
 from __future__ import annotations
 
-from smoacs.physics.relax import RelaxResult, RelaxSettings, RelaxStatus, relax
+from smoacs.physics.relax import RelaxOutcome, RelaxResult, RelaxSettings, RelaxStatus, relax, relax_structures
 
-__all__ = ["RelaxResult", "RelaxSettings", "RelaxStatus", "relax"]
+__all__ = ["RelaxOutcome", "RelaxResult", "RelaxSettings", "RelaxStatus", "relax", "relax_structures"]

@@ -29,8 +29,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -39,6 +40,9 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.neighbors import min_distances
 from smoacs.errors import ConfigError
 from smoacs.predictors.potential import EV_PER_A3_IN_GPA, Potential
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +179,8 @@ def _init_state(crystals: CrystalBatch, settings: RelaxSettings) -> _FireState:
     lattice = crystals.lattice.detach().double()
     frac = crystals.frac_coords.detach().double()
     n = crystals.n_crystals
-    factor = crystals.n_atoms.double() if settings.exp_cell_factor is None else torch.full((n,), settings.exp_cell_factor)
+    dev = lattice.device
+    factor = crystals.n_atoms.double() if settings.exp_cell_factor is None else torch.full((n,), settings.exp_cell_factor, device=dev)
     return _FireState(
         ref_lattice=lattice,
         ref_inverse=torch.linalg.inv(lattice),
@@ -184,9 +189,9 @@ def _init_state(crystals: CrystalBatch, settings: RelaxSettings) -> _FireState:
         cell_factor=factor.to(lattice),
         velocities=torch.zeros_like(frac),
         cell_velocities=torch.zeros_like(lattice),
-        dt=torch.full((n,), settings.dt_start, dtype=torch.float64),
-        alpha=torch.full((n,), settings.alpha_start, dtype=torch.float64),
-        n_pos=torch.zeros(n, dtype=torch.long),
+        dt=torch.full((n,), settings.dt_start, dtype=torch.float64, device=dev),
+        alpha=torch.full((n,), settings.alpha_start, dtype=torch.float64, device=dev),
+        n_pos=torch.zeros(n, dtype=torch.long, device=dev),
     )
 
 
@@ -223,7 +228,7 @@ def _generalised_forces(
         return atom, torch.zeros_like(state.log_cell)
     lattice = state.ref_lattice @ deform.transpose(-1, -2)
     volume = torch.linalg.det(lattice).abs()
-    eye = torch.eye(3, dtype=stress.dtype)
+    eye = torch.eye(3, dtype=stress.dtype, device=stress.device)
     virial = -volume[:, None, None] * (stress + settings.scalar_pressure * eye) / EV_PER_A3_IN_GPA
     if settings.hydrostatic_strain:
         virial = torch.diagonal(virial, dim1=-2, dim2=-1).mean(-1)[:, None, None] * eye
@@ -287,9 +292,10 @@ class _Evaluator:
     def __init__(self, potential: Potential, crystals: CrystalBatch, settings: RelaxSettings) -> None:
         self.potential, self.crystals, self.settings = potential, crystals, settings
         n, n_atoms = crystals.n_crystals, crystals.frac_coords.shape[0]
-        self.energy = torch.full((n,), math.nan, dtype=torch.float64)
-        self.forces = torch.zeros(n_atoms, 3, dtype=torch.float64)
-        self.stress = torch.zeros(n, 3, 3, dtype=torch.float64)
+        dev = crystals.device
+        self.energy = torch.full((n,), math.nan, dtype=torch.float64, device=dev)
+        self.forces = torch.zeros(n_atoms, 3, dtype=torch.float64, device=dev)
+        self.stress = torch.zeros(n, 3, 3, dtype=torch.float64, device=dev)
         self._graph_of: Tensor | None = None
         self.timings = {"potential": 0.0, "rebuild": 0.0}
 
@@ -343,12 +349,14 @@ def relax(crystals: CrystalBatch, potential: Potential, settings: RelaxSettings 
     state = _init_state(crystals, s)
     frac = torch.einsum("ni,nij->nj", state.positions, state.ref_inverse[idx])  # constant under cell changes only
     v0 = torch.linalg.det(state.ref_lattice).abs()
-    status = torch.zeros(n, dtype=torch.long)
-    steps = torch.zeros(n, dtype=torch.long)
-    fmax = torch.full((n,), math.nan, dtype=torch.float64)
+    dev = crystals.device
+    status = torch.zeros(n, dtype=torch.long, device=dev)
+    steps = torch.zeros(n, dtype=torch.long, device=dev)
+    fmax = torch.full((n,), math.nan, dtype=torch.float64, device=dev)
+    everyone = torch.ones(n, dtype=torch.bool, device=dev)
     reasons = [""] * n
     evaluate = _Evaluator(potential, crystals, s)
-    evaluate(state.lattice(), frac, torch.ones(n, dtype=torch.bool), 0)
+    evaluate(state.lattice(), frac, everyone, 0)
     for step in range(s.max_steps + 1):
         running = status == _RUNNING
         lattice = state.lattice()
@@ -368,16 +376,16 @@ def relax(crystals: CrystalBatch, potential: Potential, settings: RelaxSettings 
         _fire_step(state, atom_f, cell_f, running, idx, step == 0, s)
         steps += running.long()
         frac = torch.einsum("ni,nij->nj", state.positions, state.ref_inverse[idx])
-        chosen = running if s.drop_converged else torch.ones(n, dtype=torch.bool)
+        chosen = running if s.drop_converged else everyone
         evaluate(state.lattice(), frac, chosen, step + 1)
     lattice = state.lattice()
     still = status == _RUNNING
     if still.any():  # the distance check runs on the final geometry too
-        code = torch.zeros(n, dtype=torch.long)
+        code = torch.zeros(n, dtype=torch.long, device=dev)
         close = _too_close(lattice, frac, crystals, still, s, code)
-        _mark_failed(still & close, code, torch.ones(n, dtype=torch.float64), steps, reasons)
+        _mark_failed(still & close, code, torch.ones_like(v0), steps, reasons)
         status = torch.where(still & close, _FAILED, torch.where(still, _STEP_LIMIT, status))
-    final, _ = _subset(crystals, lattice, frac, torch.ones(n, dtype=torch.bool))
+    final, _ = _subset(crystals, lattice, frac, everyone)
     timings = dict(evaluate.timings, total=time.perf_counter() - start)
     log.info("relaxed %d crystals in %.1f s (%d converged)", n, timings["total"], int((status == _CONVERGED).sum()))
     return RelaxResult(
@@ -419,3 +427,123 @@ def _mark_failed(newly: Tensor, code: Tensor, ratio: Tensor, step: int | Tensor,
             reasons[c] = f"volume left the allowed range (V/V0 = {float(ratio[c]):.3g}) at step {at}"
         else:
             reasons[c] = f"atoms closer than the minimum distance at step {at}"
+
+
+@dataclass
+class RelaxOutcome:
+    """One structure's relaxation, as returned by :func:`relax_structures` (a failure is a row, never an error).
+
+    Attributes:
+        structure: the relaxed pymatgen structure (coordinates wrapped), or None if none could be made.
+        status: "converged", "step_limit" or "failed".
+        reason: why it failed ("" otherwise).
+        energy_per_atom: final energy, eV/atom (NaN when unknown).
+        pressure: final pressure −tr(σ)/3, GPa.
+        max_force: largest final Cartesian atom force, eV/Å.
+        steps: FIRE steps taken.
+        volume_change: V / V₀ − 1.
+    """
+
+    structure: Structure | None
+    status: RelaxStatus
+    reason: str = ""
+    energy_per_atom: float = math.nan
+    pressure: float = math.nan
+    max_force: float = math.nan
+    steps: int = 0
+    volume_change: float = math.nan
+
+
+def relax_structures(
+    structures: Sequence[Structure],
+    potential: Potential,
+    fmax: float = 0.05,
+    max_steps: int = 500,
+    batch_size: int = 256,
+    max_atoms_per_batch: int = 8192,
+    dtype: torch.dtype = torch.float32,
+    settings: RelaxSettings | None = None,
+) -> list[RelaxOutcome]:
+    """Relax pymatgen structures in batches; one :class:`RelaxOutcome` per input, in input order.
+
+    Structures are sorted by size and cut into chunks of at most ``batch_size`` structures and
+    ``max_atoms_per_batch`` atoms, each relaxed with :func:`relax`. A structure that cannot be converted (e.g.
+    disordered) fails on its own; if the potential raises on a chunk, that chunk's structures are retried one at a
+    time so a single bad structure does not fail the rest.
+
+    Args:
+        structures: the structures to relax.
+        potential: the potential (see :class:`~smoacs.predictors.potential.Potential`).
+        fmax: convergence threshold, eV/Å (overrides ``settings.fmax``).
+        max_steps: FIRE steps at most (overrides ``settings.max_steps``).
+        batch_size: structures per chunk.
+        max_atoms_per_batch: atoms per chunk (a larger structure gets a chunk of its own).
+        dtype: dtype of the batches handed to the potential.
+        settings: the other relaxation settings.
+    """
+    if batch_size < 1 or max_atoms_per_batch < 1:
+        raise ConfigError("relax_structures: batch_size and max_atoms_per_batch must be ≥ 1")
+    base = replace(settings or RelaxSettings(), fmax=fmax, max_steps=max_steps)
+    outcomes: list[RelaxOutcome | None] = [None] * len(structures)
+    usable = []
+    for i, structure in enumerate(structures):
+        try:
+            CrystalBatch.from_structures([structure], dtype=dtype)
+        except Exception as exc:  # noqa: BLE001 - an unusable structure is a failed row
+            outcomes[i] = RelaxOutcome(None, "failed", f"cannot be relaxed: {exc}")
+            continue
+        usable.append(i)
+    for chunk in _chunks(usable, [len(structures[i]) for i in usable], batch_size, max_atoms_per_batch):
+        _relax_chunk(structures, chunk, potential, base, dtype, outcomes)
+    return [o if o is not None else RelaxOutcome(None, "failed", "not relaxed") for o in outcomes]
+
+
+def _chunks(indices: list[int], sizes: list[int], batch_size: int, max_atoms: int) -> list[list[int]]:
+    """Indices sorted by size, cut into chunks of ≤ batch_size structures and ≤ max_atoms atoms."""
+    order = sorted(range(len(indices)), key=lambda k: sizes[k])
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    atoms = 0
+    for k in order:
+        if current and (len(current) >= batch_size or atoms + sizes[k] > max_atoms):
+            chunks.append(current)
+            current, atoms = [], 0
+        current.append(indices[k])
+        atoms += sizes[k]
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _relax_chunk(
+    structures: Sequence[Structure],
+    chunk: list[int],
+    potential: Potential,
+    settings: RelaxSettings,
+    dtype: torch.dtype,
+    outcomes: list[RelaxOutcome | None],
+) -> None:
+    batch = CrystalBatch.from_structures([structures[i] for i in chunk], dtype=dtype)
+    try:
+        result = relax(batch, potential, settings)
+    except Exception as exc:  # noqa: BLE001 - the potential failed on the chunk: isolate the culprit
+        if len(chunk) == 1:
+            outcomes[chunk[0]] = RelaxOutcome(None, "failed", f"{type(exc).__name__}: {exc}")
+            return
+        log.warning("relaxation of a chunk of %d failed (%s); retrying one by one", len(chunk), exc)
+        for i in chunk:
+            _relax_chunk(structures, [i], potential, settings, dtype, outcomes)
+        return
+    relaxed = result.crystals.to_structures(wrap=True)
+    per_atom, pressure = result.energy_per_atom, result.pressure
+    for k, i in enumerate(chunk):
+        outcomes[i] = RelaxOutcome(
+            structure=relaxed[k],
+            status=result.status[k],
+            reason=result.reason[k],
+            energy_per_atom=float(per_atom[k]),
+            pressure=float(pressure[k]),
+            max_force=float(result.max_force[k]),
+            steps=int(result.steps[k]),
+            volume_change=float(result.volume_change[k]),
+        )
