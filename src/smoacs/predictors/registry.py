@@ -30,6 +30,7 @@ def register(info: PredictorInfo, factory: Callable[..., Predictor]) -> None:
 def _ensure_builtin() -> None:
     # Importing the adapter modules registers them; kept lazy so `import smoacs` stays light.
     import smoacs.predictors.cgcnn  # noqa: F401
+    import smoacs.predictors.chgnet  # noqa: F401
     import smoacs.predictors.megnet  # noqa: F401
 
 
