@@ -274,16 +274,29 @@ def _fire_step(
     state.n_pos = torch.where(moving, n_pos, state.n_pos)
 
 
-def _subset(crystals: CrystalBatch, lattice: Tensor, frac: Tensor, chosen: Tensor) -> tuple[CrystalBatch, Tensor]:
-    """The crystals where ``chosen`` ([B] bool) holds, at the given geometry; also their atoms' mask."""
-    atom_mask = chosen[crystals.crystal_idx]
-    n_atoms = crystals.n_atoms[chosen]
-    crystal_idx = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), n_atoms)
+def _subset(
+    crystals: CrystalBatch, lattice: Tensor, frac: Tensor, chosen: Tensor, index: tuple[Tensor, Tensor, Tensor] | None = None
+) -> tuple[CrystalBatch, Tensor]:
+    """The crystals where ``chosen`` ([B] bool) holds, at the given geometry; also their atoms' mask.
+
+    ``index`` (atom mask, crystal_idx, n_atoms of an earlier call with the same ``chosen``) is reused when given, so
+    a potential that recognises its batch by those tensors keeps its graph.
+    """
+    if index is None:
+        index = _subset_index(crystals, chosen)
+    atom_mask, crystal_idx, n_atoms = index
     dtype = crystals.lattice.dtype
     sub = CrystalBatch(
         lattice[chosen].to(dtype), frac[atom_mask].to(dtype), crystals.species_probs[atom_mask], crystal_idx, n_atoms
     )
     return sub, atom_mask
+
+
+def _subset_index(crystals: CrystalBatch, chosen: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    atom_mask = chosen[crystals.crystal_idx]
+    n_atoms = crystals.n_atoms[chosen]
+    crystal_idx = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), n_atoms)
+    return atom_mask, crystal_idx, n_atoms
 
 
 class _Evaluator:
@@ -297,15 +310,19 @@ class _Evaluator:
         self.forces = torch.zeros(n_atoms, 3, dtype=torch.float64, device=dev)
         self.stress = torch.zeros(n, 3, 3, dtype=torch.float64, device=dev)
         self._graph_of: Tensor | None = None
+        self._index: tuple[Tensor, Tensor, Tensor] | None = None
         self.timings = {"potential": 0.0, "rebuild": 0.0}
 
     def __call__(self, lattice: Tensor, frac: Tensor, chosen: Tensor, step: int) -> None:
-        sub, atom_mask = _subset(self.crystals, lattice, frac, chosen)
-        if self._graph_of is None or not torch.equal(self._graph_of, chosen) or step % self.settings.rebuild_every == 0:
+        changed = self._graph_of is None or not torch.equal(self._graph_of, chosen)
+        if changed:
+            self._index = _subset_index(self.crystals, chosen)
+            self._graph_of = chosen.clone()
+        sub, atom_mask = _subset(self.crystals, lattice, frac, chosen, self._index)
+        if changed or step % self.settings.rebuild_every == 0:
             start = time.perf_counter()
             self.potential.rebuild(sub)
             self.timings["rebuild"] += time.perf_counter() - start
-            self._graph_of = chosen.clone()
         start = time.perf_counter()
         with torch.enable_grad():
             out = self.potential.compute(sub, forces=True, stress=self.settings.relax_cell, create_graph=False)
