@@ -144,8 +144,14 @@ def main() -> None:
             each = np.mean(report[f"{label}_serial"]["seconds_each"])
             report[f"{label}_serial"]["projected_total_s"] = round(each * n, 1)
             print(label, "serial s/structure", round(each, 2), report[f"{label}_ase_agreement"], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
+        write(args.out, report)
+    write(args.out, report)
+
+
+def write(path: Path, report: dict) -> None:
+    """Write the report so far (after every stage, so an interrupted run keeps what it measured)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
