@@ -78,6 +78,8 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         changes["templates"] = replace(config.templates, path=args.templates)
     if getattr(args, "relax", None):
         changes["evaluation"] = replace(config.evaluation, relax=args.relax)
+    if getattr(args, "physics", None):
+        changes["physics"] = replace(config.physics, potential=args.physics)
     predictors, oracles = dict(config.predictors), dict(config.oracles)
     for prop, name in _assignments(args.predictor, "--predictor"):
         if prop not in predictors:
@@ -143,6 +145,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_relax(args: argparse.Namespace) -> int:
+    args.relax = args.potential
+    return _cmd_evaluate(args)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the one-line error format of the rest of the CLI (no usage dump)."""
 
@@ -179,7 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--oracle", action="append", metavar="PROP=NAME", help="re-check PROP with predictor NAME")
     run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
-    run.add_argument("--relax", choices=("chgnet",), help="relax every success with CHGNet and re-check it")
+    run.add_argument(
+        "--physics", choices=("chgnet", "none"),
+        help="chgnet (default): the geometry follows CHGNet's energy, every candidate is relaxed (batched) and success "
+        "is judged on the relaxed cell; none: plain SMOACS (nothing relaxed unless --relax)",
+    )  # fmt: skip
+    run.add_argument(
+        "--relax", choices=("chgnet",),
+        help="with --physics none: also relax every candidate and report the relaxed verdict (relaxed_success)",
+    )  # fmt: skip
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--resume", metavar="RUN_DIR",
@@ -208,8 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
         "column (repeatable; default: every built-in set whose data is present); the run's template files always count",
     )  # fmt: skip
     evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
-    evaluate.add_argument("--relax", choices=("chgnet",), help="relax every success with CHGNet and re-check it")
+    evaluate.add_argument(
+        "--relax", choices=("chgnet",),
+        help="relax every design with CHGNet (batched) and judge the relaxed cells (default: the run's own physics)",
+    )  # fmt: skip
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    relax = sub.add_parser(
+        "relax", help="relax every structure of a run (batched, CHGNet) and re-check it; writes evaluation.csv, relaxed/"
+    )
+    relax.add_argument("run_dir", metavar="RUN_DIR", help="directory written by `smoacs run`")
+    relax.add_argument("--potential", choices=("chgnet",), default="chgnet", help="universal potential (default chgnet)")
+    relax.add_argument("--reference", action="append", metavar="SET", help="novelty reference (as for evaluate)")
+    relax.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
+    relax.set_defaults(func=_cmd_relax)
     return parser
 
 

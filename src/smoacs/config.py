@@ -21,6 +21,7 @@ from smoacs.errors import SmoacsError
 from smoacs.objectives.derived import DERIVED_TERMS
 from smoacs.objectives.terms import OBJECTIVE_KINDS, Objective, Range, objective_to_dict
 from smoacs.optimize.loop import OptimizerSettings
+from smoacs.physics.settings import PhysicsSettings
 from smoacs.search.base import SearchSettings
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -83,6 +84,7 @@ class RunConfig:
         objectives: objective terms (they also define the success criteria).
         templates, space, optimizer, evaluation: settings of each stage.
         search: the search method (``gradient``: the optimiser configured by ``optimizer``).
+        physics: the universal potential in the loop and in the verdict (``potential: none`` = plain SMOACS).
     """
 
     preset: str
@@ -100,6 +102,7 @@ class RunConfig:
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    physics: PhysicsSettings = field(default_factory=PhysicsSettings)
 
     def validate(self) -> RunConfig:
         """Check cross-field consistency; raise :class:`ConfigError` naming the offending setting."""
@@ -129,12 +132,14 @@ class RunConfig:
             raise ConfigError("template kind 'files' needs a path (--templates FILE_OR_DIR)")
         if self.templates.max_atoms < 1:
             raise ConfigError(f"templates.max_atoms must be ≥ 1, got {self.templates.max_atoms}")
-        from smoacs.evaluate.relax import check_relaxer
+        from smoacs.evaluate.relaxation import check_relaxer
         from smoacs.search import search_method
 
         search_method(self.search.method)
 
         check_relaxer(self.evaluation.relax)
+        if self.physics.enabled:
+            check_relaxer(self.physics.potential)
         from smoacs.predictors.registry import predictor_info
 
         check_user_models(self)
@@ -188,6 +193,7 @@ SECTIONS: dict[str, type] = {
     "optimizer": OptimizerSettings,
     "evaluation": EvaluationSettings,
     "search": SearchSettings,
+    "physics": PhysicsSettings,
 }
 #: Quantities every run provides besides its predictors (objectives may constrain them): the derived terms.
 DERIVED_PROPERTIES = tuple(term.key for term in DERIVED_TERMS)

@@ -18,6 +18,7 @@ import platform
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from smoacs.design.space import DesignSpace
 from smoacs.errors import TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
-from smoacs.evaluate.relax import relax_successes
+from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation
 from smoacs.evaluate.rerun import report_info, run_references
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
@@ -40,7 +41,10 @@ from smoacs.io.report import write_report
 from smoacs.io.resume import check_config
 from smoacs.io.rundir import RESULT_CSV, FinishedBatches, RunDirectory
 from smoacs.optimize.progress import ProgressDisplay
+from smoacs.physics.loop import PotentialGeometry
+from smoacs.physics.relax import RelaxSettings
 from smoacs.predictors.base import Predictor
+from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
 from smoacs.runtime import resolve_device, seed_everything
 from smoacs.search import SearchResult, search_method
@@ -140,6 +144,7 @@ class Problem:
         skipped: library templates left out (with reasons).
         predictors: the optimised predictors; oracles: the independent re-checks.
         references: novelty reference sets.
+        potential: the universal potential (physics on, or a relaxation check), else None.
     """
 
     config: RunConfig
@@ -150,6 +155,9 @@ class Problem:
     predictors: list[Predictor]
     oracles: list[Predictor]
     references: list[ReferenceSet]
+    potential: Potential | None = None
+    geometry: PotentialGeometry | None = None
+    relaxation: RelaxationCheck | None = None
 
 
 def build_problem(config: RunConfig) -> Problem:
@@ -162,7 +170,15 @@ def build_problem(config: RunConfig) -> Problem:
     size = config.batch_size
     batches = [templates[i : i + size] for i in range(0, len(templates), size)]
     ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
-    return Problem(config, device, batches, ids, skipped, predictors, oracles, references)
+    physics = config.physics
+    name = physics.potential if physics.enabled else config.evaluation.relax
+    potential: Any = load_predictor(name, device) if name else None
+    geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
+    relaxation = None
+    if potential is not None:
+        settings = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
+        relaxation = RelaxationCheck(potential, settings, verdict=physics.enabled, batch_size=physics.batch_size)
+    return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation)
 
 
 def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
@@ -170,16 +186,19 @@ def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[De
     config = problem.config
     space = DesignSpace(problem.batches[index], config.space, seed=config.seed + 1000 * index, device=problem.device)
     method = search_method(config.search.method)
-    result = method(space, problem.predictors, config.objectives, config.optimizer, config.seed + index, callbacks)
+    seed = config.seed + index
+    result = method(space, problem.predictors, config.objectives, config.optimizer, seed, callbacks, geometry=problem.geometry)
     return space, result
 
 
 def evaluate_batch(problem: Problem, index: int, space: DesignSpace, result: SearchResult) -> Evaluation:
     """Checked rows of a searched mini-batch (discretised, re-predicted, every criterion; not yet matched)."""
     config = problem.config
+    relaxation = problem.relaxation
+    check = partial(evaluate_with_relaxation, check=relaxation) if relaxation is not None else None
     return evaluate_design(
         space, problem.predictors, config.objectives, config.evaluation, result.provenance, problem.ids[index],
-        problem.oracles, configured_stages(config.evaluation),
+        problem.oracles, configured_stages(config.evaluation), check,
     )  # fmt: skip
 
 
@@ -206,7 +225,9 @@ class RunProgress:
         evaluation.rows = match_and_order(
             evaluation.rows, evaluation.structures, self.references, self.dedup, self.first_ids
         )
-        self.directory.append(evaluation.rows, evaluation.structures)
+        judged = "relaxed" if evaluation.relaxed_structures is evaluation.structures else "design"
+        design = evaluation.design_structures or evaluation.structures
+        self.directory.append(evaluation.rows, design, evaluation.relaxed_structures, judged)
         self.rows.extend(evaluation.rows)
         self.structures.extend(evaluation.structures)
         self.criteria = evaluation.criteria
@@ -287,7 +308,9 @@ def run_batches(
             batch_start = time.perf_counter()
             try:
                 space, result = search_batch(problem, index, [display.callback(f"batch {index + 1}/{n_batches}", steps)])
+                evaluate_start = time.perf_counter()
                 evaluation = evaluate_batch(problem, index, space, result)
+                result.timings["evaluate_s"] = time.perf_counter() - evaluate_start
             except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
                 failures[index] = f"{type(exc).__name__}: {exc}"
                 log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
@@ -300,10 +323,7 @@ def run_batches(
 def finish_run(problem: Problem, done: RunProgress) -> tuple[dict[str, Any], float]:
     """Relaxation check (when configured), the final summary, history.png and report.md; (summary, relaxation s)."""
     config, directory, rows = problem.config, done.directory, done.rows
-    relax_s = 0.0
-    if config.evaluation.relax and rows:
-        relax_s = relax_successes(rows, done.structures, problem.predictors, config.objectives, directory.path)
-        directory.rewrite(rows)
+    relax_s = problem.relaxation.elapsed_s if problem.relaxation is not None else 0.0
     summary = summarize(rows, done.criteria)
     directory.write_summary(summary)
     if rows:

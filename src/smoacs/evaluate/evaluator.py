@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -52,12 +52,16 @@ class Evaluation:
         structures: pymatgen structures of the discrete candidates (coordinates wrapped).
         arrays: per-candidate arrays for ``result.npz``.
         criteria: names of the boolean ``<criterion>_ok`` columns whose conjunction is ``success``.
+        design_structures, relaxed_structures: with a relaxation stage (:mod:`smoacs.evaluate.relaxation`), the
+            unrelaxed and the relaxed structures; ``structures`` is then the one of the two that ``success`` judges.
     """
 
     rows: list[dict[str, Any]]
     structures: list[Any]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     criteria: list[str] = field(default_factory=list)
+    design_structures: list[Any] | None = None
+    relaxed_structures: list[Any] | None = None
 
 
 def predict_discrete(design: DiscreteDesign | SimpleNamespace, predictors: Sequence[Predictor]) -> dict[str, torch.Tensor]:
@@ -99,8 +103,12 @@ def evaluate_design(
     ids: Sequence[str],
     oracles: Sequence[Predictor] = (),
     stages: Sequence[EvaluationStage] = (),
+    check: Callable[..., Evaluation] | None = None,
 ) -> Evaluation:
     """Evaluate the final state of ``space``: one row per candidate, ``success`` = every criterion holds.
+
+    ``check`` replaces :func:`check_candidates` (same arguments), e.g. with the relaxation stage
+    (:func:`smoacs.evaluate.relaxation.evaluate_with_relaxation`).
 
     Criteria: every objective under its evaluation margin (on one-hot re-predictions, exact periodic minimum
     distance and the discrete tolerance factor); charge neutrality (independent check); perovskite geometry for
@@ -119,7 +127,7 @@ def evaluate_design(
         copied_from=[ids[j] if j >= 0 else "" for j in result.copied_from],
         quarantine=dict(result.quarantine),
     )
-    evaluation = check_candidates(candidates, predictors, objectives, settings, oracles, stages)
+    evaluation = (check or check_candidates)(candidates, predictors, objectives, settings, oracles, stages)
     evaluation.arrays.update(
         {
             "template_frac_coords": space.frac0.cpu().numpy(),

@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from smoacs.config import RunConfig
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import Candidates, EvaluationSettings, check_candidates
+from smoacs.evaluate.relaxation import RelaxationCheck, check_relaxer, evaluate_with_relaxation
+from smoacs.physics.relax import RelaxSettings
 from smoacs.evaluate.matching import (
     ReferenceSet,
     MATCH_COLUMNS,
@@ -135,8 +138,9 @@ def evaluate_run(
         device: ``auto``, ``cpu`` or ``cuda``.
         data_dir: where built-in reference sets are looked for.
         write: write evaluation.csv, evaluation_summary.csv and report.md.
-        relax: relax every success with this potential (``"chgnet"``) and re-check it; default: the run's own
-            ``evaluation.relax`` setting.
+        relax: relax every candidate's design (``structures/<id>.cif``) with this potential (``"chgnet"``, batched)
+            and judge the relaxed cells (``success`` = the relaxed verdict, ``unrelaxed_success`` the other; relaxed
+            CIFs in ``relaxed/``); default: the run's own physics potential, else its ``evaluation.relax``.
     """
     from smoacs.io.report import write_report
     from smoacs.predictors.registry import load_predictor
@@ -152,6 +156,14 @@ def evaluate_run(
     predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
     oracles = [load_predictor(name, torch_device, prop) for prop, name in run_config.oracles.items()]
     refs = run_references(run_config.templates.path, references, data_dir)
+    physics = run_config.physics
+    relaxer = relax or (physics.potential if physics.enabled else run_config.evaluation.relax)
+    check = None
+    if relaxer:
+        check_relaxer(relaxer)
+        settings_ = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
+        relaxation = RelaxationCheck(load_predictor(relaxer, torch_device), settings_, True, physics.batch_size)
+        check = partial(evaluate_with_relaxation, check=relaxation)
 
     sizes = np.asarray(arrays["n_atoms"])
     if len(sizes) != len(csv_rows):
@@ -169,7 +181,8 @@ def evaluate_run(
         chunk = csv_rows[start : start + batch_size]
         chunk_structures, patterns = [], []
         for i, row in enumerate(chunk):
-            structure = directory.read_structure(row, int(sizes[start + i]))
+            n_atoms = int(sizes[start + i])
+            structure = directory.read_design(row, n_atoms) if check else directory.read_structure(row, n_atoms)
             chunk_structures.append(structure)
             patterns += _pattern(row["pattern_oxidation_states"], [s.specie.symbol for s in structure], row["id"])
         crystals = CrystalBatch.from_structures(chunk_structures, dtype=torch.float64, device=torch_device)
@@ -192,21 +205,23 @@ def evaluate_run(
             copied_from=[row.get("copied_from", "") for row in chunk],
             quarantine={i: row["quarantined"] for i, row in enumerate(chunk) if row.get("quarantined")},
         )
-        evaluation = check_candidates(candidates, predictors, objectives, settings, oracles, configured_stages(settings))
+        evaluation = (check or check_candidates)(
+            candidates, predictors, objectives, settings, oracles, configured_stages(settings)
+        )
         for row, source in zip(evaluation.rows, chunk, strict=True):
-            row["cif"] = source["cif"] if "cif" in source else directory.cif_name(row["id"])
+            if check:
+                row["cif"] = directory.relaxed_name(row["id"])
+                row["design_cif"] = directory.cif_name(row["id"])
+            else:
+                row["cif"] = source["cif"] if "cif" in source else directory.cif_name(row["id"])
             row["poscar"] = source.get("poscar", "")
+        if check and write:
+            directory.write_relaxed(evaluation.rows, evaluation.structures)
         rows.extend(evaluation.rows)
-        structures.extend(chunk_structures)
+        structures.extend(evaluation.structures)
         criteria = evaluation.criteria
 
     rows = match_and_order(rows, structures, refs)
-    relaxer = relax or run_config.evaluation.relax
-    if relaxer and rows:
-        from smoacs.evaluate.relax import check_relaxer, relax_successes
-
-        check_relaxer(relaxer)
-        relax_successes(rows, structures, predictors, objectives, run_dir)
     summary = summarize(rows, criteria)
     described = describe_references(refs)
     result = RunEvaluation(run_dir, rows, summary, described, structures)

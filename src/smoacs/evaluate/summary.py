@@ -8,6 +8,10 @@ from typing import Any
 import numpy as np
 
 
+def _finite(value: Any) -> bool:  # noqa: ANN401
+    return isinstance(value, int | float) and bool(np.isfinite(value))
+
+
 def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[str, Any]:
     """One summary row.
 
@@ -18,6 +22,9 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     successes ("" when no reference set was used); ``n_unique_success``, ``n_novel_success`` are the counts.
     For every oracle-checked property: ``<property>_oracle_agreement``, the fraction of successes that the oracle
     also places inside the criterion, and ``<property>_oracle_mae``, the mean |prediction − oracle| over successes.
+    With a relaxation stage: ``unrelaxed_success_rate`` (physics on: ``success`` is the relaxed verdict) or
+    ``relaxed_success_rate`` (a relaxation check), both over all candidates;
+    ``median_abs_volume_change`` (|V_relaxed / V − 1|, all candidates and successes only).
     """
     n = len(rows)
     successes = [row for row in rows if row["success"]]
@@ -37,14 +44,16 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary["n_novel_success"] = n_novel if assessed else ""
         summary["novel_success_rate"] = (n_novel / len(successes) if successes else 0.0) if assessed else ""
     summary["n_quarantined"] = sum(bool(row.get("quarantined")) for row in rows)
-    if successes and "relaxed_success" in successes[0]:  # relaxation check (smoacs.evaluate.relax)
-        relaxed = [row for row in successes if not row.get("relax_error")]
-        summary["n_relaxed_success"] = sum(bool(row["relaxed_success"]) for row in successes)
-        summary["relaxed_success_rate"] = summary["n_relaxed_success"] / len(successes)
-        summary["structure_survival_rate"] = sum(row["structure_survived"] is True for row in relaxed) / len(successes)
-        changes = [abs(row["volume_change"]) for row in relaxed]
-        summary["median_abs_volume_change"] = float(np.median(changes)) if changes else 0.0
-        summary["n_relax_errors"] = len(successes) - len(relaxed)
+    for verdict in ("unrelaxed_success", "relaxed_success"):  # the other verdict of a relaxation stage
+        if rows and verdict in rows[0]:
+            count = sum(bool(row[verdict]) for row in rows)
+            summary[f"n_{verdict}"] = count
+            summary[f"{verdict}_rate"] = count / n
+    if rows and "relax_status" in rows[0]:  # smoacs.evaluate.relaxation
+        changes = [abs(row["volume_change"]) for row in rows if _finite(row["volume_change"])]
+        summary["median_abs_volume_change"] = float(np.median(changes)) if changes else ""
+        judged = [abs(row["volume_change"]) for row in successes if _finite(row["volume_change"])]
+        summary["median_abs_volume_change_success"] = float(np.median(judged)) if judged else ""
     for key in sorted({k for row in rows for k in row if k.endswith("_oracle")}):
         prop = key[: -len("_oracle")]
         agree = [bool(row[f"{key}_ok"]) for row in successes]

@@ -8,7 +8,7 @@ Layout (all paths relative to the directory)::
     result.npz               per-candidate and per-site arrays, ``history_<key>`` arrays [steps, candidates]
     structures/<id>.cif      each candidate (CIF labels ``<El><index>`` keep the run's site order)
     poscar/<id>.vasp         the same, as VASP POSCAR
-    relaxed/<id>.cif         relaxed successes (relaxation check only)
+    relaxed/<id>.cif         each candidate relaxed (physics on, or a relaxation check)
     report.md, history.png   human-readable report and loss/property curves
     evaluation.csv, evaluation_summary.csv   written by ``smoacs evaluate`` (the run's own files stay untouched)
 
@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -49,7 +49,8 @@ _INT = re.compile(r"-?\d+")
 _LABEL = re.compile(r"(\d+)$")
 #: result.csv columns that stay text when read back (everything else is parsed as bool, int or float).
 TEXT_COLUMNS = frozenset({"id", "template", "formula", "oxidation_states", "pattern_oxidation_states", "duplicate_of",
-                          "reference_match", "copied_from", "quarantined", "cif", "poscar"})  # fmt: skip
+                          "reference_match", "copied_from", "quarantined", "cif", "poscar", "design_cif",
+                          "relaxed_cif", "relax_status", "relax_reason"})  # fmt: skip
 #: result.npz arrays ``smoacs evaluate`` needs.
 EVALUATE_ARRAYS = ("template_frac_coords", "coord_bound", "site_roles", "n_atoms")
 
@@ -192,13 +193,41 @@ class RunDirectory:
         (self.path / POSCAR_DIR).mkdir(parents=True, exist_ok=True)
         return self
 
-    def append(self, rows: list[dict[str, Any]], structures: Sequence[Any]) -> None:
-        """Write the structures of a finished mini-batch, add their ``cif``/``poscar`` columns, append the rows."""
+    @staticmethod
+    def relaxed_name(ident: str) -> str:
+        """Relative path of a candidate's relaxed CIF."""
+        return f"{RELAXED_DIR}/{ident}.cif"
+
+    def append(
+        self,
+        rows: list[dict[str, Any]],
+        structures: Sequence[Any],
+        relaxed: Sequence[Any] | None = None,
+        judged: Literal["design", "relaxed"] = "design",
+    ) -> None:
+        """Write the structures of a finished mini-batch, add their file columns, append the rows.
+
+        ``structures`` are the designs (``structures/<id>.cif``); ``relaxed`` (optional) their relaxed cells
+        (``relaxed/<id>.cif``). The ``cif`` column and the POSCAR are the structure that ``success`` judges
+        (``judged``); the other one is named in ``design_cif`` or ``relaxed_cif``.
+        """
         self.create()
-        for row, structure in zip(rows, structures, strict=True):
-            cif, poscar = self.cif_name(row["id"]), self.poscar_name(row["id"])
-            (self.path / cif).write_text(to_cif(structure))
-            (self.path / poscar).write_text(to_poscar(structure, f"{row['id']} {row['formula']}"))
+        if relaxed is not None:
+            (self.path / RELAXED_DIR).mkdir(parents=True, exist_ok=True)
+        for i, (row, structure) in enumerate(zip(rows, structures, strict=True)):
+            design_cif = self.cif_name(row["id"])
+            (self.path / design_cif).write_text(to_cif(structure))
+            judged_structure, cif = structure, design_cif
+            if relaxed is not None:
+                relaxed_cif = self.relaxed_name(row["id"])
+                (self.path / relaxed_cif).write_text(to_cif(relaxed[i]))
+                if judged == "relaxed":
+                    judged_structure, cif = relaxed[i], relaxed_cif
+                    row["design_cif"] = design_cif
+                else:
+                    row["relaxed_cif"] = relaxed_cif
+            poscar = self.poscar_name(row["id"])
+            (self.path / poscar).write_text(to_poscar(judged_structure, f"{row['id']} {row['formula']}"))
             row["cif"] = cif
             row["poscar"] = poscar
         header = self.columns is None
@@ -206,6 +235,12 @@ class RunDirectory:
             self.columns = list(rows[0])
         with self.result_csv.open("a" if not header else "w", encoding="utf-8") as handle:
             handle.write(csv_text(rows, self.columns, header))
+
+    def write_relaxed(self, rows: list[dict[str, Any]], structures: Sequence[Any]) -> None:
+        """Write ``relaxed/<id>.cif`` of re-checked rows (``smoacs evaluate --relax`` / ``smoacs relax``)."""
+        (self.path / RELAXED_DIR).mkdir(parents=True, exist_ok=True)
+        for row, structure in zip(rows, structures, strict=True):
+            (self.path / self.relaxed_name(row["id"])).write_text(to_cif(structure))
 
     def rewrite(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite result.csv whole, with every column any row has (e.g. after the relaxation check)."""
@@ -251,6 +286,10 @@ class RunDirectory:
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
             raise ConfigError(f"{self.run_json} is unreadable: no config section")
         return meta
+
+    def read_design(self, row: dict[str, Any], n_atoms: int) -> Any:  # noqa: ANN401
+        """The unrelaxed design of a result row (``structures/<id>.cif``), sites in run order."""
+        return read_cif(self.path / self.cif_name(row["id"]), n_atoms)
 
     def read_structure(self, row: dict[str, Any], n_atoms: int) -> Any:  # noqa: ANN401
         """The structure of a result row (its ``cif`` column, else ``structures/<id>.cif``), sites in run order."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from smoacs.chem.elements import N_ELEMENTS
+from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.neighbors import NeighborList, build_neighbor_list
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, SoftDesign
@@ -104,12 +105,14 @@ class OptimizationResult(Provenance):
         predictor_time_s: time inside predictor forward passes and the backward pass.
         rebuild_time_s: time spent rebuilding neighbour lists.
         n_mutated: candidates replaced by copy-and-mutate.
+        geometry_time_s: time inside the geometry driver's energy (physics in the loop; 0 without one).
     """
 
     wall_time_s: float = 0.0
     predictor_time_s: float = 0.0
     rebuild_time_s: float = 0.0
     n_mutated: int = 0
+    geometry_time_s: float = 0.0
 
 
 class _MutationNoise:
@@ -137,8 +140,34 @@ class _MutationNoise:
         return torch.cat(self.logits)
 
 
+def _geometry_cut(soft: SoftDesign) -> SoftDesign:
+    """The same realisation with the gradient to lattice and coordinates cut (composition keeps its gradient)."""
+    c = soft.crystals
+    crystals = CrystalBatch(c.lattice.detach(), c.frac_coords.detach(), c.species_probs, c.crystal_idx, c.n_atoms)
+    return replace(soft, crystals=crystals)
+
+
+class GeometryDriver(Protocol):
+    """Physics in the loop: an energy whose gradient moves the geometry in place of the property losses.
+
+    With a driver, lattice and coordinate parameters follow ``energy`` (e.g. a universal potential's total energy,
+    eV) on every ``every``-th step, while the property losses move only the composition (they are evaluated on the
+    geometry with its gradient cut). ``rebuild`` is called with the predictors' neighbour rebuilds.
+    """
+
+    every: int
+
+    def energy(self, crystals: CrystalBatch) -> Tensor: ...
+
+    def rebuild(self, crystals: CrystalBatch) -> None: ...
+
+
 class DesignOptimizer:
-    """Optimises a :class:`DesignSpace` against objectives through frozen predictors."""
+    """Optimises a :class:`DesignSpace` against objectives through frozen predictors.
+
+    ``geometry`` (optional) is a :class:`GeometryDriver`: the geometry then follows its energy and only the
+    composition follows the objectives (physics in the loop); without it every parameter follows the objectives.
+    """
 
     def __init__(
         self,
@@ -147,9 +176,14 @@ class DesignOptimizer:
         objectives: Sequence[Objective],
         settings: OptimizerSettings | None = None,
         seed: int = 0,
+        geometry: GeometryDriver | None = None,
     ) -> None:
         if not objectives:
             raise ValueError("at least one objective is required")
+        if geometry is not None and geometry.every < 1:
+            raise ValueError(f"geometry driver: every must be ≥ 1, got {geometry.every}")
+        self.geometry = geometry
+        self.geometry_time = 0.0
         self.space = space
         self.predictors = list(predictors)
         self.objectives = list(objectives)
@@ -180,6 +214,8 @@ class DesignOptimizer:
         crystals = soft.crystals.detach()
         for predictor in self.predictors:
             predictor.rebuild(crystals)
+        if self.geometry is not None:
+            self.geometry.rebuild(crystals)
         self._distance_graph = build_neighbor_list(
             crystals.lattice, crystals.frac_coords, crystals.crystal_idx, crystals.n_atoms, self.settings.min_distance_cutoff
         )
@@ -195,6 +231,17 @@ class DesignOptimizer:
             soft.crystals, soft.site_radius, self.space.site_roles, self._distance_graph, self.settings.min_distance_cutoff
         )
         return {**values, **derived_values(inputs)}
+
+    def _geometry_energy(self, soft: SoftDesign) -> Tensor:
+        """``[B]`` the driver's energy of the soft crystals; its gradient reaches lattice and coordinates only."""
+        assert self.geometry is not None
+        start = time.perf_counter()
+        crystals = soft.crystals
+        energy = self.geometry.energy(
+            CrystalBatch(crystals.lattice, crystals.frac_coords, crystals.species_probs.detach(), crystals.crystal_idx, crystals.n_atoms)
+        )
+        self.geometry_time += time.perf_counter() - start
+        return energy
 
     def _quarantine(self, step: int, loss: Tensor) -> None:
         bad_loss = ~torch.isfinite(loss) & self.active
@@ -225,13 +272,19 @@ class DesignOptimizer:
             soft = self.space.realize(temperature)
             if step in rebuild_at or self._distance_graph is None:
                 self._rebuild(soft)
-            values = self.values(soft)
+            values = self.values(soft if self.geometry is None else _geometry_cut(soft))
             loss = total_loss(self.objectives, values)
             self.adam.zero_grad()
             objective = torch.where(self.active & torch.isfinite(loss), loss, torch.zeros_like(loss)).sum()
+            energy = None
+            if self.geometry is not None and step % self.geometry.every == 0:
+                energy = self._geometry_energy(soft)
+                objective = objective + torch.where(self.active & torch.isfinite(energy), energy, 0.0).sum()
             start = time.perf_counter()
             objective.backward()
             self.predictor_time += time.perf_counter() - start
+            if energy is not None:  # a non-finite energy quarantines its crystal like a non-finite loss
+                loss = torch.where(torch.isfinite(energy.detach()), loss, torch.full_like(loss, float("nan")))
             self._quarantine(step, loss.detach())
             self.adam.step(cosine_scale(step, s.steps, s.lr_floor), self.active)
             detached = {key: value.detach() for key, value in values.items()}
@@ -303,4 +356,5 @@ class DesignOptimizer:
             predictor_time_s=self.predictor_time,
             rebuild_time_s=self.rebuild_time,
             n_mutated=self.n_mutated,
+            geometry_time_s=self.geometry_time,
         )

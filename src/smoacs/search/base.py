@@ -1,6 +1,6 @@
 """The search protocol: what every search method takes and returns.
 
-A search method is a function ``(space, predictors, objectives, settings, seed, callbacks) -> SearchResult`` that
+A search method is a function ``(space, predictors, objectives, settings, seed, callbacks, geometry) -> SearchResult`` that
 changes the :class:`~smoacs.design.space.DesignSpace` in place (its final state is what gets evaluated) and reports
 where each candidate came from (:class:`~smoacs.design.provenance.Provenance`). Methods are listed by name in
 :data:`smoacs.search.METHODS`.
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
+from smoacs.optimize.loop import GeometryDriver
 from smoacs.predictors.base import Predictor
 
 
@@ -58,4 +59,5 @@ class SearchMethod(Protocol):
         settings: Any,  # noqa: ANN401 - each method has its own settings dataclass
         seed: int,
         callbacks: Sequence[Callable[[Any], None]] = (),
+        geometry: GeometryDriver | None = None,
     ) -> SearchResult: ...

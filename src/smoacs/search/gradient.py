@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
-from smoacs.optimize.loop import DesignOptimizer, OptimizerSettings, StepRecord
+from smoacs.optimize.loop import DesignOptimizer, GeometryDriver, OptimizerSettings, StepRecord
 from smoacs.predictors.base import Predictor
 from smoacs.search.base import SearchResult
 
@@ -18,13 +18,16 @@ def search(
     settings: OptimizerSettings,
     seed: int,
     callbacks: Sequence[Callable[[StepRecord], None]] = (),
+    geometry: GeometryDriver | None = None,
 ) -> SearchResult:
     """Optimise ``space`` in place with :class:`~smoacs.optimize.loop.DesignOptimizer`; ``callbacks`` get each step."""
-    result = DesignOptimizer(space, predictors, objectives, settings, seed=seed).run(callbacks)
+    result = DesignOptimizer(space, predictors, objectives, settings, seed=seed, geometry=geometry).run(callbacks)
     timings = {
         "optimize_s": result.wall_time_s,
         "predictor_s": result.predictor_time_s,
         "rebuild_s": result.rebuild_time_s,
         "n_mutated": result.n_mutated,
     }
+    if geometry is not None:
+        timings["geometry_s"] = result.geometry_time_s
     return SearchResult(result, timings)

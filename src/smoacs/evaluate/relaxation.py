@@ -1,0 +1,180 @@
+"""The relaxation stage: relax every discrete candidate (batched), re-predict and re-check it on the relaxed cell.
+
+With physics on (``physics.potential``, or ``smoacs relax`` / ``smoacs evaluate --relax``) the **relaxed** structure
+is the one judged: ``success`` is every criterion on the relaxed cell (windows re-predicted there, tolerance,
+neutrality, minimum distance, the template's geometry — a perovskite must still be one) **and** a converged
+relaxation (``converged_ok``). The verdict on the unrelaxed design stays in ``unrelaxed_success`` with its predictions
+as ``unrelaxed_<property>``. With physics off and ``evaluation.relax`` set, it is the other way round: ``success``
+keeps its plain meaning and the relaxed verdict is ``relaxed_success`` / ``relaxed_<property>``.
+
+Columns of the relaxation itself: ``relax_status`` (converged / step_limit / failed), ``relax_reason``,
+``relax_steps``, ``relax_fmax`` (eV/Å, the convergence measure), ``volume_change`` (V_relaxed / V − 1),
+``energy_per_atom`` (eV/atom, the potential's) and ``pressure`` (GPa) at the relaxed geometry. A failed relaxation is
+a reported row (not a success), never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from smoacs.crystal.batch import CrystalBatch
+from smoacs.errors import ConfigError
+from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageOutput
+from smoacs.evaluate.evaluator import Evaluation, EvaluationSettings, check_candidates
+from smoacs.objectives.terms import Objective
+from smoacs.physics.relax import RelaxSettings, relax
+from smoacs.physics.settings import POTENTIALS
+from smoacs.predictors.base import Predictor
+from smoacs.predictors.potential import Potential
+
+#: Columns the relaxation adds to every row.
+RELAX_COLUMNS = ("relax_status", "relax_reason", "relax_steps", "relax_fmax", "volume_change", "energy_per_atom", "pressure")
+
+
+def check_relaxer(name: str | None) -> None:
+    """Raise :class:`ConfigError` for an unknown relaxation potential or a missing optional dependency."""
+    if name is None:
+        return
+    if name not in POTENTIALS:
+        raise ConfigError(f"relax: unknown potential {name!r}; allowed: {', '.join(POTENTIALS)}")
+    try:
+        import chgnet  # noqa: F401
+    except ImportError:
+        raise ConfigError('relaxation with chgnet needs the chgnet package: pip install "smoacs[relax]"') from None
+
+
+@dataclass
+class RelaxationCheck:
+    """How candidates are relaxed and which verdict is the headline.
+
+    Attributes:
+        potential: the batched potential.
+        settings: FIRE settings (``fmax`` eV/Å, ``max_steps``).
+        verdict: True: ``success`` is the relaxed verdict (physics on); False: it stays the unrelaxed one.
+        batch_size: structures relaxed together.
+        elapsed_s: seconds spent relaxing so far (accumulated over calls).
+    """
+
+    potential: Potential
+    settings: RelaxSettings
+    verdict: bool = True
+    batch_size: int = 256
+    elapsed_s: float = 0.0
+
+
+def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Candidates, StageOutput]:
+    """The relaxed candidates (same sites, float64, coordinates wrapped) and the relaxation's columns and criterion."""
+    start = time.perf_counter()
+    crystals = candidates.crystals
+    parts = [_relax_chunk(crystals, rows, check) for rows in _chunks(crystals.n_crystals, check.batch_size)]
+    check.elapsed_s += time.perf_counter() - start
+    lattice = torch.cat([p[0] for p in parts]).to(crystals.lattice)
+    frac = torch.cat([p[1] for p in parts]).to(crystals.frac_coords)
+    columns: dict[str, np.ndarray] = {}
+    for key in RELAX_COLUMNS:
+        columns[key] = np.concatenate([p[2][key] for p in parts])
+    relaxed = CrystalBatch(lattice, torch.remainder(frac, 1.0), crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
+    output = StageOutput(columns=columns, criteria={"converged_ok": columns["relax_status"] == "converged"})
+    return replace(candidates, crystals=relaxed), output
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _select(crystals: CrystalBatch, rows: slice) -> CrystalBatch:
+    offsets = crystals.atom_offsets
+    first = int(offsets[rows.start])
+    last = int(offsets[rows.stop - 1] + crystals.n_atoms[rows.stop - 1])
+    idx = crystals.crystal_idx[first:last] - rows.start
+    return CrystalBatch(
+        crystals.lattice[rows], crystals.frac_coords[first:last], crystals.species_probs[first:last], idx,
+        crystals.n_atoms[rows],
+    )  # fmt: skip
+
+
+def _relax_chunk(crystals: CrystalBatch, rows: slice, check: RelaxationCheck) -> tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]:
+    """Relax one chunk; a chunk the potential cannot evaluate keeps its geometry and fails every row."""
+    chunk = _select(crystals, rows)
+    n = chunk.n_crystals
+    try:
+        result = relax(chunk, check.potential, check.settings)
+    except Exception as exc:  # noqa: BLE001 - a failed relaxation is a reported row, never fatal
+        reason = f"{type(exc).__name__}: {exc}"
+        nan = np.full(n, np.nan)
+        columns = {
+            "relax_status": np.array(["failed"] * n, dtype=object), "relax_reason": np.array([reason] * n, dtype=object),
+            "relax_steps": np.zeros(n, dtype=np.int64), "relax_fmax": nan, "volume_change": nan,
+            "energy_per_atom": nan, "pressure": nan,
+        }  # fmt: skip
+        return chunk.lattice, chunk.frac_coords, columns
+    columns = {
+        "relax_status": np.array(result.status, dtype=object),
+        "relax_reason": np.array(result.reason, dtype=object),
+        "relax_steps": result.steps.cpu().numpy().astype(np.int64),
+        "relax_fmax": result.fmax.double().cpu().numpy(),
+        "volume_change": result.volume_change.double().cpu().numpy(),
+        "energy_per_atom": result.energy_per_atom.double().cpu().numpy(),
+        "pressure": result.pressure.double().cpu().numpy(),
+    }
+    return result.crystals.lattice, result.crystals.frac_coords, columns
+
+
+def _constant(output: StageOutput) -> EvaluationStage:
+    def stage(candidates: Candidates, context: Any) -> StageOutput:  # noqa: ANN401, ARG001
+        return output
+
+    return stage
+
+
+def evaluate_with_relaxation(
+    candidates: Candidates,
+    predictors: Sequence[Predictor],
+    objectives: Sequence[Objective],
+    settings: EvaluationSettings,
+    oracles: Sequence[Predictor] = (),
+    stages: Sequence[EvaluationStage] = (),
+    *,
+    check: RelaxationCheck,
+) -> Evaluation:
+    """Check the candidates as they are and relaxed; rows carry the headline verdict and the other one (module doc).
+
+    Same signature as :func:`~smoacs.evaluate.evaluator.check_candidates` plus ``check``, so it can replace it.
+    """
+    relaxed, output = relax_candidates(candidates, check)
+    with_relax = [*stages, _constant(output)]
+    plain_ = check_candidates(candidates, predictors, objectives, settings, () if check.verdict else oracles, stages)
+    relaxed_ = check_candidates(relaxed, predictors, objectives, settings, oracles if check.verdict else (), with_relax)
+    main, other, prefix = (relaxed_, plain_, "unrelaxed") if check.verdict else (plain_, relaxed_, "relaxed")
+    properties = [p.info.property for p in predictors]
+    for row, alt in zip(main.rows, other.rows, strict=True):
+        extra = {f"{prefix}_success": alt["success"], **{f"{prefix}_{p}": alt[p] for p in properties}}
+        if not check.verdict:
+            extra.update({key: alt[key] for key in (*RELAX_COLUMNS, "converged_ok")})
+        _insert_after(row, "success", extra)
+    main.arrays[f"{prefix}_lattice"] = other.arrays["lattice"]
+    main.arrays[f"{prefix}_frac_coords"] = other.arrays["frac_coords"]
+    main.arrays[f"{prefix}_success"] = other.arrays["success"]
+    if check.verdict:
+        main.design_structures = other.structures
+        main.relaxed_structures = main.structures
+    else:
+        main.design_structures = main.structures
+        main.relaxed_structures = other.structures
+    return main
+
+
+def _insert_after(row: dict[str, Any], key: str, extra: dict[str, Any]) -> None:
+    """Insert ``extra`` right after ``key``, in place, keeping the order of the other columns."""
+    items = list(row.items())
+    at = [k for k, _ in items].index(key) + 1
+    row.clear()
+    row.update(items[:at])
+    row.update(extra)
+    row.update(items[at:])

@@ -1,0 +1,60 @@
+"""The ``physics`` section of a run: the universal potential in the loop and the final relaxation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from smoacs.errors import ConfigError
+
+#: Potentials a run can use (registry names of predictors that implement the ``Potential`` protocol).
+POTENTIALS = ("chgnet",)
+#: ``physics.potential`` value of the plain SMOACS behaviour (no potential, nothing relaxed unless asked).
+NO_PHYSICS = "none"
+
+
+@dataclass(frozen=True)
+class PhysicsSettings:
+    """Physics in the design loop and in the verdict (``--physics``).
+
+    With a potential, the geometry parameters follow its energy while the composition follows the objectives
+    (:class:`smoacs.physics.loop.PotentialGeometry`), every final candidate is relaxed (cell and positions, batched
+    FIRE) and ``success`` is the verdict on the **relaxed** structure; the unrelaxed verdict is kept as
+    ``unrelaxed_success``. With ``"none"`` the run is plain SMOACS.
+
+    Attributes:
+        potential: ``"chgnet"`` or ``"none"``.
+        every: the potential moves the geometry on every this many optimiser steps (1: every step).
+        fmax: convergence threshold of the final relaxation, eV/Å (ASE's measure, atoms and cell).
+        max_steps: step limit of the final relaxation; a structure that has not converged by then is not a success.
+        batch_size: structures relaxed together.
+    """
+
+    potential: str = "chgnet"
+    every: int = 1
+    fmax: float = 0.05
+    max_steps: int = 300
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.potential not in (*POTENTIALS, NO_PHYSICS):
+            raise ConfigError(
+                f"physics.potential must be one of {', '.join((*POTENTIALS, NO_PHYSICS))}, got {self.potential!r}"
+            )
+        if self.every < 1:
+            raise ConfigError(f"physics.every must be ≥ 1, got {self.every}")
+        if not self.fmax > 0:
+            raise ConfigError(f"physics.fmax must be > 0 eV/Å, got {self.fmax}")
+        if self.max_steps < 1:
+            raise ConfigError(f"physics.max_steps must be ≥ 1, got {self.max_steps}")
+        if self.batch_size < 1:
+            raise ConfigError(f"physics.batch_size must be ≥ 1, got {self.batch_size}")
+
+    @property
+    def enabled(self) -> bool:
+        """True when a potential is in the loop and in the verdict."""
+        return self.potential != NO_PHYSICS
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for run.json."""
+        return asdict(self)
