@@ -16,16 +16,28 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def test_presets(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["presets"]) == 0
-    out = capsys.readouterr().out
-    assert "perovskite-bandgap" in out and "perovskite-bulk-modulus" in out and "default 2.5" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["preset", "--target", "default"]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert {"perovskite-bandgap", "perovskite-bulk-modulus"} <= set(rows)
+    column = lines[0].index("default")  # an aligned table: every value starts under its header
+    assert {line[column:].split()[0] for line in rows.values()} >= {"2.5", "160"}
+    for header in ("--target", "description"):
+        at = lines[0].index(header)
+        assert all(line[at - 1] == " " and line[at] != " " for line in rows.values()), header
 
 
 def test_predictors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predictors"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["name", "property", "unit"]
-    names = [line.split()[0] for line in lines[1:]]
+    names = [line.split()[0] for line in lines[2:] if line.strip() and not line.startswith(" ")]
     assert {"cgcnn-band-gap", "cgcnn-formation-energy", "cgcnn-bulk-modulus"} <= set(names)
+    column = lines[0].index("property")
+    rows = [line for line in lines[2:] if line.split() and line.split()[0] in names]
+    assert all(line[column:].split()[0] in ("band_gap", "formation_energy", "bulk_modulus") or line[column - 1] == " "
+               for line in rows)  # fmt: skip
+    assert {line[column:].split()[0] for line in rows if line.startswith("cgcnn-band-gap ")} == {"band_gap"}
 
 
 def _garbage(tmp_path: Path) -> str:
@@ -50,7 +62,7 @@ def _huge_perovskite(tmp_path: Path) -> str:
         (["--preset", "perovskite-bandgap", "--target", "-1"], "band-gap target must be ≥ 0"),
         (["--preset", "perovskite-bulk-modulus", "--target", "0"], "bulk-modulus target must be > 0"),
         (["--preset", "perovskite-bandgap", "--length-bounds", "10", "2"], "length bounds"),
-        (["--preset", "perovskite-bandgap", "--length-bounds", "4", "5"], "template length range"),
+        (["--preset", "perovskite-bandgap", "--length-bounds", "8", "9"], "template length range"),
         (["--preset", "perovskite-bandgap", "--candidates", "0"], "candidates must be ≥ 1"),
         (["--preset", "perovskite-bandgap", "--templates", "GARBAGE"], "cannot read template file"),
         (["--preset", "perovskite-bandgap", "--templates", "MISSING"], "template path does not exist"),

@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+#: The value of a quantity over successes when there is none (written as an empty cell).
+NOT_MEASURED = ""
+
 
 def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[str, Any]:
     """One summary row.
@@ -18,6 +21,7 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     successes ("" when no reference set was used); ``n_unique_success``, ``n_novel_success`` are the counts.
     For every oracle-checked property: ``<property>_oracle_agreement``, the fraction of successes that the oracle
     also places inside the criterion, and ``<property>_oracle_mae``, the mean |prediction − oracle| over successes.
+    Quantities over successes are empty (``""``, :data:`NOT_MEASURED`) when there is no success: nothing was measured.
     """
     n = len(rows)
     successes = [row for row in rows if row["success"]]
@@ -30,12 +34,12 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     if rows and "unique" in rows[0]:
         n_unique = sum(bool(row["unique"]) for row in successes)
         summary["n_unique_success"] = n_unique
-        summary["unique_success_rate"] = n_unique / len(successes) if successes else 0.0
+        summary["unique_success_rate"] = n_unique / len(successes) if successes else NOT_MEASURED
     if rows and "novel" in rows[0]:
         assessed = any(row["novel"] != "" for row in rows)
         n_novel = sum(row["novel"] is True for row in successes)
         summary["n_novel_success"] = n_novel if assessed else ""
-        summary["novel_success_rate"] = (n_novel / len(successes) if successes else 0.0) if assessed else ""
+        summary["novel_success_rate"] = (n_novel / len(successes) if successes else NOT_MEASURED) if assessed else ""
     summary["n_quarantined"] = sum(bool(row.get("quarantined")) for row in rows)
     if successes and "relaxed_success" in successes[0]:  # relaxation check (smoacs.evaluate.relax)
         relaxed = [row for row in successes if not row.get("relax_error")]
@@ -49,6 +53,6 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         prop = key[: -len("_oracle")]
         agree = [bool(row[f"{key}_ok"]) for row in successes]
         error = [abs(row[key] - row[prop]) for row in successes]
-        summary[f"{prop}_oracle_agreement"] = sum(agree) / len(agree) if agree else 0.0
-        summary[f"{prop}_oracle_mae"] = sum(error) / len(error) if error else 0.0
+        summary[f"{prop}_oracle_agreement"] = sum(agree) / len(agree) if agree else NOT_MEASURED
+        summary[f"{prop}_oracle_mae"] = sum(error) / len(error) if error else NOT_MEASURED
     return summary
