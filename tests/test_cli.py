@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -153,3 +154,91 @@ def test_predictor_flags_errors(flags: list[str], message: str, capsys: pytest.C
     code = main(["run", "--preset", "perovskite-bandgap", *flags, "--steps", "1", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0]
+
+
+# ---- never lose a run (issue 9) -------------------------------------------------------------------------------------
+TINY = ["--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu", "--no-oracle",
+        "--no-progress"]  # fmt: skip
+
+
+def test_default_out_is_unique_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *TINY]) == 0
+    assert main(["run", *TINY, "--seed", "1"]) == 0
+    assert main(["run", *TINY]) == 0  # the same seed again: a new directory, the first run untouched
+    out = capsys.readouterr().out
+    runs = sorted(p.name for p in Path("runs").iterdir())
+    assert runs == ["perovskite-bandgap-2.5-s0", "perovskite-bandgap-2.5-s0-2", "perovskite-bandgap-2.5-s1"]
+    assert "wrote runs/perovskite-bandgap-2.5-s0-2/" in out
+    first = json.loads(Path("runs/perovskite-bandgap-2.5-s0/run.json").read_text())
+    assert first["config"]["out"] == "runs/perovskite-bandgap-2.5-s0" and first["config"]["seed"] == 0
+
+
+def test_a_run_json_is_not_rerun_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "first"
+    assert main(["run", *TINY, "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["run", str(out / "run.json"), "--no-progress"]) == 0
+    assert f"wrote {tmp_path / 'first-2'}/" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert main(["run", str(out / "run.json"), "--out", str(out), "--no-progress"]) == 2  # explicit: refused
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out} already holds a run" in err[0] and "--overwrite" in err[0]
+
+
+def test_overwrite_replaces_the_old_run_and_its_stale_files(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", *TINY, "--candidates", "4", "--batch-size", "2", "--out", str(out)]) == 0
+    assert main(["run", *TINY, "--seed", "3", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.stem for p in (out / "structures").iterdir()) == ["c00000", "c00001"]  # no stale c00002/3
+    assert json.loads((out / "run.json").read_text())["config"]["seed"] == 3
+
+
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_unusable_out_is_one_line(where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "run"
+    assert main(["run", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smoacs: error:") and str(out) in err[0], err
+    assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("place", ["before", "after"])
+def test_verbose_logs_the_stages_with_timings(place: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    import logging
+
+    flags = ["-v", "run", *TINY] if place == "before" else ["run", *TINY, "-v"]
+    with caplog.at_level(logging.INFO, logger="smoacs"):
+        assert main([*flags, "--out", str(tmp_path / "v")]) == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "smoacs.runner"]
+    for stage in ("build_problem", "search_batch (batch 1/1)", "evaluate_batch (batch 1/1)", "finish_run"):
+        assert any(m.startswith(f"{stage}: done in ") and m.endswith(" s") for m in messages), (stage, messages)
+
+
+def test_length_bounds_can_narrow_the_range(tmp_path: Path) -> None:
+    from smoacs.cli import _run_config, build_parser
+
+    args = build_parser().parse_args(["run", "--preset", "perovskite-bandgap", "--length-bounds", "4", "5"])
+    config = _run_config(args)
+    assert config.space.length_bounds == (4.0, 5.0) and config.templates.length_range == (4.0, 5.0)
+    general = build_parser().parse_args(["run", "--preset", "wide-bandgap", "--length-bounds", "2", "9"])
+    assert _run_config(general).space.length_bounds == (2.0, 9.0)  # prototypes: length_range is not used
+
+
+def test_out_of_memory_in_a_batch_is_one_line_with_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import torch
+
+    import smoacs.runner
+
+    def oom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(smoacs.runner, "search_batch", oom)
+    assert main(["run", *TINY, "--out", str(tmp_path / "oom")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smoacs: error: mini-batch 0 failed: OutOfMemoryError: CUDA out of")
+    assert "try a smaller --batch-size" in err[0] and "Traceback" not in err[0]

@@ -1,8 +1,9 @@
 """The ``smoacs`` command: ``run`` (a config file or a preset), ``presets``, ``predictors``, ``predict``,
 ``evaluate``. Each subcommand is a small function of its args.
 
-User errors (bad values, unreadable files, unknown names) print one line ``smoacs: error: …`` and exit with 2;
-no traceback.
+User errors (bad values, unreadable files, unknown names, an output directory that holds another run, a failed
+mini-batch — out of memory suggests a smaller ``--batch-size``) print one line ``smoacs: error: …`` and exit with 2;
+no traceback (``-v`` logs the stages with their timings, and a failed mini-batch's traceback).
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif summary.get("n_candidates"):
         print("no successes")
     for index, message in result.failures.items():
-        print(f"mini-batch {index} failed: {message}", file=sys.stderr)
-    return 0 if not result.failures else 1
+        print(f"smoacs: error: mini-batch {index} failed: {message}", file=sys.stderr)
+    return 0 if not result.failures else EXIT_USAGE
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -347,7 +347,8 @@ def run_batches(
                     evaluation = evaluate_batch(problem, index, space, result)
             except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
                 failures[index] = failure_message(exc, problem.config.batch_size)
-                log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
+                log.info("mini-batch %d failed: %s", index, failures[index])  # reported by the caller (failures)
+                log.info("mini-batch %d traceback:\n%s", index, traceback.format_exc())  # shown with -v
                 continue
             timings.append({"batch": index, "wall_s": time.perf_counter() - batch_start, **result.timings})
             with _stage("write_batch", label), display.stage(f"{label}: matching and writing"):
