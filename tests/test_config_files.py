@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -324,3 +325,45 @@ def test_run_example_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     expected = expected.with_overrides(candidates=2, batch_size=2, device="cpu", out=str(out_dir), steps=3)
     assert RunConfig.from_dict(meta["config"]) == expected
     assert load_config(out_dir / "run.json") == expected  # a run.json is itself a config file
+
+
+# ---- one source of truth for the target; every documented override (issue 9) ----------------------------------------
+def test_target_is_derived_from_the_objective(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--preset", "perovskite-bandgap", "--target", "1.5", "--dump-config"]) == 0
+    dumped = capsys.readouterr().out
+    assert "\ntarget:" not in dumped  # only the objective states it
+    edited = dumped.replace("target: 1.5", "target: 3.0")
+    config = load_config(_write(tmp_path, edited))
+    assert config.target == 3.0 and config.objectives[0] == Window("band_gap", 3.0, 0.04, 0.2)
+    old_style = {**BASE, "target": 2.0}  # an older dumped file or run.json: accepted when it agrees
+    assert config_from_dict(old_style).target == 2.0
+
+
+def test_report_title_follows_the_objective() -> None:
+    from smoacs.evaluate.evaluator import EvaluationSettings
+    from smoacs.evaluate.rerun import report_info
+
+    config = build_config("perovskite-bandgap", 1.5).to_dict()
+    info = report_info(config, EvaluationSettings(), np.zeros(5), "none", "result.csv")
+    assert info["title"] == "smoacs run: perovskite-bandgap, target band_gap = 1.5"
+
+
+def test_with_overrides_accepts_every_documented_override() -> None:
+    config = build_config("perovskite-bandgap", out="runs/x")
+    changed = config.with_overrides(
+        steps=30, candidates=8, batch_size=4, seed=3, device="cpu", out="runs/y", length_bounds=(2.5, 9.0),
+        templates="some/dir", relax="chgnet", top_ratio=0.5, optimizer={"lr_lattice": 0.01}, angle_range=(80.0, 100.0),
+    )  # fmt: skip
+    assert changed.optimizer.steps == 30 and changed.optimizer.copy_mutate_steps == ()  # 50, 100, 150 ≥ 30
+    assert changed.optimizer.lr_lattice == 0.01 and changed.optimizer.top_ratio == 0.5
+    assert (changed.candidates, changed.batch_size, changed.seed, changed.device, changed.out) == (8, 4, 3, "cpu", "runs/y")
+    assert changed.space.length_bounds == (2.5, 9.0) and changed.templates.path == "some/dir"
+    assert changed.evaluation.relax == "chgnet" and changed.evaluation.angle_range == (80.0, 100.0)
+    assert config.with_overrides(steps=120).optimizer.copy_mutate_steps == (50, 100)
+    assert config.with_overrides(steps=60, copy_mutate_steps=(10,)).optimizer.copy_mutate_steps == (10,)
+    with pytest.raises(TypeError, match="'stepz' is not a setting"):
+        config.with_overrides(stepz=3)
+    with pytest.raises(TypeError, match=r"'min_distance_cutoff' is in several sections \(optimizer, evaluation\)"):
+        config.with_overrides(min_distance_cutoff=3.0)
+    with pytest.raises(ConfigError, match="optimizer: steps must be ≥ 1"):
+        config.with_overrides(steps=0)
