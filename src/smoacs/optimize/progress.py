@@ -60,6 +60,11 @@ class ProgressDisplay:
         self._progress: Any = None
         self._durations: list[float] = []
 
+    @property
+    def bar(self) -> Any:  # noqa: ANN401 - rich.progress.Progress
+        """The rich progress bar on a terminal (inside the context), else None."""
+        return self._progress
+
     def __enter__(self) -> ProgressDisplay:
         if self.enabled and not self.plain:
             from rich.progress import (
