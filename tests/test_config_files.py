@@ -367,3 +367,18 @@ def test_with_overrides_accepts_every_documented_override() -> None:
         config.with_overrides(min_distance_cutoff=3.0)
     with pytest.raises(ConfigError, match="optimizer: steps must be ≥ 1"):
         config.with_overrides(steps=0)
+
+
+def test_config_md_lists_every_dumped_key(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md").read_text()
+    example = doc[doc.index("## Complete example") : doc.index("## Objective terms")]
+    for name in ("perovskite-bandgap", "wide-bandgap"):
+        assert main(["run", "--preset", name, "--dump-config"]) == 0
+        dumped = yaml.safe_load(capsys.readouterr().out)
+        for key, value in dumped.items():
+            assert re.search(rf"^{key}:", example, re.M), key
+            if isinstance(value, dict) and key not in ("predictors", "oracles"):
+                for sub in value:
+                    assert re.search(rf"^\s+{sub}:", example, re.M), f"{key}.{sub}"
