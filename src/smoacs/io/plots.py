@@ -32,7 +32,7 @@ def plot_history(
     success: np.ndarray | None = None,
     units: Mapping[str, str] | None = None,
 ) -> list[int]:
-    """Plot ``history[key]`` (``[steps, B]``) of the ``n_best`` candidates with the lowest final loss.
+    """Plot ``history[key]`` (``[steps, B]``) of ``n_best`` candidates: the successes, then the lowest final loss.
 
     Args:
         path: the PNG written.
@@ -45,7 +45,7 @@ def plot_history(
         units: property → unit for the axis labels (derived quantities have theirs).
 
     Returns:
-        The columns drawn, best first.
+        The columns drawn, in legend order.
     """
     import matplotlib
 
@@ -58,7 +58,8 @@ def plot_history(
     n = final_loss.shape[0]
     names = list(ids) if ids is not None else [f"#{i}" for i in range(n)]
     won = np.asarray(success, dtype=bool) if success is not None else np.zeros(n, dtype=bool)
-    order = np.argsort(np.nan_to_num(final_loss, nan=np.inf), kind="stable")[:n_best]
+    ranked = np.argsort(np.nan_to_num(final_loss, nan=np.inf), kind="stable")
+    order = np.concatenate([ranked[won[ranked]], ranked[~won[ranked]]])[:n_best]  # successes first, then by loss
     panels = (["loss"] if "loss" in history else []) + [o.key for o in terms]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.6 * len(panels)), sharex=True, squeeze=False)
     colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(order), 1)))
@@ -79,7 +80,7 @@ def plot_history(
                 axis.axhline(value, color="k", ls=line, lw=1)
             axis.set_ylabel(_label(key, units or {}))
     axes[-1, 0].set_xlabel("optimisation step")
-    axes[0, 0].set_title(f"{len(order)} best candidates (lowest final loss); solid + ★ = success, dashed = not")
+    axes[0, 0].set_title(f"{len(order)} candidates (successes, then lowest final loss); solid + ★ = success, dashed = not")
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="candidate id", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
