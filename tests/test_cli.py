@@ -69,9 +69,10 @@ def _huge_perovskite(tmp_path: Path) -> str:
         (["--preset", "perovskite-bandgap", "--templates", "MISSING"], "template path does not exist"),
         (["--preset", "perovskite-bandgap", "--target", "nan"], "target must be a finite number"),
         (["--preset", "perovskite-bandgap", "--templates", "HUGE"], "outside the length bounds"),
+        (["--preset", "perovskite-bandgap", "--batch-size", "0"], "batch_size must be ≥ 1, got 0"),
     ],
     ids=["preset", "negative-target", "zero-modulus", "length-bounds", "range-outside", "candidates", "garbage",
-         "missing", "nan-target", "template-too-large"],  # fmt: skip
+         "missing", "nan-target", "template-too-large", "batch-size-0"],  # fmt: skip
 )
 def test_user_errors_are_one_line(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
@@ -93,8 +94,9 @@ def test_user_errors_are_one_line(
 
 
 @pytest.mark.parametrize(
-    "args", [["run"], ["run", "--preset", "perovskite-bandgap", "--target", "abc"], ["frobnicate"]],
-    ids=["missing-preset", "non-numeric-target", "unknown-command"],
+    "args", [["run"], ["run", "--preset", "perovskite-bandgap", "--target", "abc"], ["frobnicate"],
+             ["run", "--preset", "perovskite-bandgap", "--device", "gpu"], ["evaluate", "x", "--device", "gpu"]],
+    ids=["missing-preset", "non-numeric-target", "unknown-command", "run-device-gpu", "evaluate-device-gpu"],
 )
 def test_argument_errors_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -242,3 +244,13 @@ def test_out_of_memory_in_a_batch_is_one_line_with_a_hint(tmp_path: Path, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("smoacs: error: mini-batch 0 failed: OutOfMemoryError: CUDA out of")
     assert "try a smaller --batch-size" in err[0] and "Traceback" not in err[0]
+
+
+def test_run_on_an_absent_gpu_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: --device cuda is valid here")
+    assert main(["run", *TINY, "--device", "cuda", "--out", str(tmp_path / "gpu")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] == "smoacs: error: device cuda requested but torch sees no CUDA device; use --device cpu (or auto)"
