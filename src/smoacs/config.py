@@ -50,6 +50,23 @@ class TemplateSettings:
     max_atoms: int = 10
 
 
+
+#: Placeholder predictor of a property that the user must supply (their own model file); see :func:`check_user_models`.
+USER_MODEL = "<your {prop} model>"
+#: How to supply each user model (shown when it is missing).
+USER_MODEL_HINTS = {
+    "e_hull": "a JARVIS E_hull ALIGNN model, e.g. --predictor e_hull=alignn:/path/to/jv_ehull_alignn.zip",
+}
+
+
+def check_user_models(config: RunConfig) -> None:
+    """Stop with one line when a preset's user-model placeholder was not replaced by ``--predictor PROP=...``."""
+    for prop, name in config.predictors.items():
+        if name == USER_MODEL.format(prop=prop):
+            hint = USER_MODEL_HINTS.get(prop, f"--predictor {prop}=FAMILY:PATH")
+            raise ConfigError(f"preset {config.preset} needs your own {prop} model: pass {hint}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A complete run.
@@ -132,6 +149,7 @@ class RunConfig:
         check_relaxer(self.evaluation.relax)
         from smoacs.predictors.registry import predictor_info
 
+        check_user_models(self)
         for prop, name in [*self.predictors.items(), *self.oracles.items()]:
             if predictor_info(name, prop).property != prop:
                 raise ConfigError(f"predictor {name} predicts {predictor_info(name, prop).property}, not {prop}")

@@ -51,7 +51,9 @@ BUILTIN: dict[str, str] = {
     "chgnet": "smoacs.predictors.chgnet:ENTRY",
 }
 #: Path families: family → "module:function" (``from_path(path, property=None, **options) -> Predictor``).
-PATH_FAMILIES: dict[str, str] = {}
+PATH_FAMILIES: dict[str, str] = {
+    "alignn": "smoacs.predictors.alignn:from_path",
+}
 ENTRY_POINT_GROUP = "smoacs.predictors"
 FAMILY_ENTRY_POINT_GROUP = "smoacs.predictor_families"
 

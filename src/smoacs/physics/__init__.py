@@ -1,0 +1,10 @@
+"""Physics on top of the predictors: batched relaxation with an interatomic potential.
+
+Layering: ``physics`` imports ``crystal`` and ``predictors`` only.
+"""
+
+from __future__ import annotations
+
+from smoacs.physics.relax import RelaxOutcome, RelaxResult, RelaxSettings, RelaxStatus, relax, relax_structures
+
+__all__ = ["RelaxOutcome", "RelaxResult", "RelaxSettings", "RelaxStatus", "relax", "relax_structures"]
