@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/smoacs run --preset perovskite-bandgap --target 2.5 --out runs/demo
+	$(BIN)/smoacs run --preset perovskite-bandgap --target 2.5
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q

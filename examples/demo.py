@@ -1,34 +1,34 @@
 """The original SMOACS demo through the Python API: perovskites with a 2.5 ± 0.2 eV band gap and a formation energy
 below −0.5 eV/atom, 16 candidates (about a minute on a laptop CPU).
 
-    python examples/demo.py                                   # 16 candidates, 200 steps, runs/demo
+    python examples/demo.py                                   # 16 candidates, 200 steps, runs/demo (-2, -3, …)
     python examples/demo.py --candidates 4 --steps 10 --out /tmp/demo
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-
 import smoacs
+from smoacs.io.rundir import unique_path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--out", default="runs/demo")
+    parser.add_argument("--out", help="output directory (default: runs/demo, or runs/demo-2, … if that holds a run)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     # The preset sets the objectives: band gap window 2.5 ± 0.2 eV (trained inside ± 0.04), E_f < −0.5 eV/atom,
     # Goldschmidt tolerance in [0.8, 1.0], no atoms closer than 0.5 Å; charge neutrality is built in.
-    config = smoacs.build_config("perovskite-bandgap", target=2.5, out=args.out)
+    out = args.out or str(unique_path("runs/demo"))  # never over an earlier run
+    config = smoacs.build_config("perovskite-bandgap", target=2.5, out=out)
     config = config.with_overrides(
         candidates=args.candidates,
         batch_size=args.candidates,
         seed=args.seed,
-        optimizer=replace(config.optimizer, steps=args.steps),
+        steps=args.steps,  # copy-and-mutate steps beyond it are dropped
     )
     result = smoacs.run(config, progress=False)
 

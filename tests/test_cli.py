@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,16 +17,28 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def test_presets(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["presets"]) == 0
-    out = capsys.readouterr().out
-    assert "perovskite-bandgap" in out and "perovskite-bulk-modulus" in out and "default 2.5" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["preset", "--target", "default"]
+    rows = {line.split()[0]: line for line in lines[2:] if line[:1].strip()}  # not wrapped continuation lines
+    assert {"perovskite-bandgap", "perovskite-bulk-modulus"} <= set(rows)
+    column = lines[0].index("default")  # an aligned table: every value starts under its header
+    assert {line[column:].split()[0] for line in rows.values()} >= {"2.5", "160"}
+    for header in ("--target", "description"):
+        at = lines[0].index(header)
+        assert all(line[at - 1] == " " and line[at] != " " for line in rows.values()), header
 
 
 def test_predictors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predictors"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["name", "property", "unit"]
-    names = [line.split()[0] for line in lines[1:]]
+    names = [line.split()[0] for line in lines[2:] if line.strip() and not line.startswith(" ")]
     assert {"cgcnn-band-gap", "cgcnn-formation-energy", "cgcnn-bulk-modulus"} <= set(names)
+    column = lines[0].index("property")
+    rows = [line for line in lines[2:] if line.split() and line.split()[0] in names]
+    assert all(line[column:].split()[0] in ("band_gap", "formation_energy", "bulk_modulus") or line[column - 1] == " "
+               for line in rows)  # fmt: skip
+    assert {line[column:].split()[0] for line in rows if line.startswith("cgcnn-band-gap ")} == {"band_gap"}
 
 
 def _garbage(tmp_path: Path) -> str:
@@ -50,15 +63,16 @@ def _huge_perovskite(tmp_path: Path) -> str:
         (["--preset", "perovskite-bandgap", "--target", "-1"], "band-gap target must be ≥ 0"),
         (["--preset", "perovskite-bulk-modulus", "--target", "0"], "bulk-modulus target must be > 0"),
         (["--preset", "perovskite-bandgap", "--length-bounds", "10", "2"], "length bounds"),
-        (["--preset", "perovskite-bandgap", "--length-bounds", "4", "5"], "template length range"),
+        (["--preset", "perovskite-bandgap", "--length-bounds", "8", "9"], "template length range"),
         (["--preset", "perovskite-bandgap", "--candidates", "0"], "candidates must be ≥ 1"),
         (["--preset", "perovskite-bandgap", "--templates", "GARBAGE"], "cannot read template file"),
         (["--preset", "perovskite-bandgap", "--templates", "MISSING"], "template path does not exist"),
         (["--preset", "perovskite-bandgap", "--target", "nan"], "target must be a finite number"),
         (["--preset", "perovskite-bandgap", "--templates", "HUGE"], "outside the length bounds"),
+        (["--preset", "perovskite-bandgap", "--batch-size", "0"], "batch_size must be ≥ 1, got 0"),
     ],
     ids=["preset", "negative-target", "zero-modulus", "length-bounds", "range-outside", "candidates", "garbage",
-         "missing", "nan-target", "template-too-large"],  # fmt: skip
+         "missing", "nan-target", "template-too-large", "batch-size-0"],  # fmt: skip
 )
 def test_user_errors_are_one_line(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
@@ -80,8 +94,9 @@ def test_user_errors_are_one_line(
 
 
 @pytest.mark.parametrize(
-    "args", [["run"], ["run", "--preset", "perovskite-bandgap", "--target", "abc"], ["frobnicate"]],
-    ids=["missing-preset", "non-numeric-target", "unknown-command"],
+    "args", [["run"], ["run", "--preset", "perovskite-bandgap", "--target", "abc"], ["frobnicate"],
+             ["run", "--preset", "perovskite-bandgap", "--device", "gpu"], ["evaluate", "x", "--device", "gpu"]],
+    ids=["missing-preset", "non-numeric-target", "unknown-command", "run-device-gpu", "evaluate-device-gpu"],
 )
 def test_argument_errors_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -141,3 +156,101 @@ def test_predictor_flags_errors(flags: list[str], message: str, capsys: pytest.C
     code = main(["run", "--preset", "perovskite-bandgap", *flags, "--steps", "1", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0]
+
+
+# ---- never lose a run (issue 9) -------------------------------------------------------------------------------------
+TINY = ["--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu", "--no-oracle",
+        "--no-progress"]  # fmt: skip
+
+
+def test_default_out_is_unique_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *TINY]) == 0
+    assert main(["run", *TINY, "--seed", "1"]) == 0
+    assert main(["run", *TINY]) == 0  # the same seed again: a new directory, the first run untouched
+    out = capsys.readouterr().out
+    runs = sorted(p.name for p in Path("runs").iterdir())
+    assert runs == ["perovskite-bandgap-2.5-s0", "perovskite-bandgap-2.5-s0-2", "perovskite-bandgap-2.5-s1"]
+    assert "wrote runs/perovskite-bandgap-2.5-s0-2/" in out
+    first = json.loads(Path("runs/perovskite-bandgap-2.5-s0/run.json").read_text())
+    assert first["config"]["out"] == "runs/perovskite-bandgap-2.5-s0" and first["config"]["seed"] == 0
+
+
+def test_a_run_json_is_not_rerun_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "first"
+    assert main(["run", *TINY, "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["run", str(out / "run.json"), "--no-progress"]) == 0
+    assert f"wrote {tmp_path / 'first-2'}/" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert main(["run", str(out / "run.json"), "--out", str(out), "--no-progress"]) == 2  # explicit: refused
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out} already holds a run" in err[0] and "--overwrite" in err[0]
+
+
+def test_overwrite_replaces_the_old_run_and_its_stale_files(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", *TINY, "--candidates", "4", "--batch-size", "2", "--out", str(out)]) == 0
+    assert main(["run", *TINY, "--seed", "3", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.stem for p in (out / "structures").iterdir()) == ["c00000", "c00001"]  # no stale c00002/3
+    assert json.loads((out / "run.json").read_text())["config"]["seed"] == 3
+
+
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_unusable_out_is_one_line(where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "run"
+    assert main(["run", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smoacs: error:") and str(out) in err[0], err
+    assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("place", ["before", "after"])
+def test_verbose_logs_the_stages_with_timings(place: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    import logging
+
+    flags = ["-v", "run", *TINY] if place == "before" else ["run", *TINY, "-v"]
+    with caplog.at_level(logging.INFO, logger="smoacs"):
+        assert main([*flags, "--out", str(tmp_path / "v")]) == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "smoacs.runner"]
+    for stage in ("build_problem", "search_batch (batch 1/1)", "evaluate_batch (batch 1/1)", "finish_run"):
+        assert any(m.startswith(f"{stage}: done in ") and m.endswith(" s") for m in messages), (stage, messages)
+
+
+def test_length_bounds_can_narrow_the_range(tmp_path: Path) -> None:
+    from smoacs.cli import _run_config, build_parser
+
+    args = build_parser().parse_args(["run", "--preset", "perovskite-bandgap", "--length-bounds", "4", "5"])
+    config = _run_config(args)
+    assert config.space.length_bounds == (4.0, 5.0) and config.templates.length_range == (4.0, 5.0)
+    general = build_parser().parse_args(["run", "--preset", "wide-bandgap", "--length-bounds", "2", "9"])
+    assert _run_config(general).space.length_bounds == (2.0, 9.0)  # prototypes: length_range is not used
+
+
+def test_out_of_memory_in_a_batch_is_one_line_with_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import torch
+
+    import smoacs.runner
+
+    def oom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(smoacs.runner, "search_batch", oom)
+    assert main(["run", *TINY, "--out", str(tmp_path / "oom")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smoacs: error: mini-batch 0 failed: OutOfMemoryError: CUDA out of")
+    assert "try a smaller --batch-size" in err[0] and "Traceback" not in err[0]
+
+
+def test_run_on_an_absent_gpu_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: --device cuda is valid here")
+    assert main(["run", *TINY, "--device", "cuda", "--out", str(tmp_path / "gpu")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] == "smoacs: error: device cuda requested but torch sees no CUDA device; use --device cpu (or auto)"

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -54,7 +55,7 @@ def test_round_trip_keeps_tuples_and_every_term_kind(tmp_path: Path) -> None:
                   "formation_energy": "cgcnn-formation-energy", "efermi": "cgcnn-efermi"}  # fmt: skip
     base = build_config("perovskite-bandgap", out="runs/rt")
     config = base.with_overrides(
-        preset="mine", target=None, predictors=predictors, oracles={},
+        preset="mine", predictors=predictors, oracles={},
         objectives=(Window("band_gap", 1.8), Range("tolerance", 0.8, 1.0, 0.02, 5.0), Below("formation_energy", -0.5),
                     Above("min_distance", 0.5), Maximize("bulk_modulus", 100.0, 200.0, 0.01), Minimize("efermi")),
         optimizer=replace(base.optimizer, copy_mutate_steps=(5,), temperature_end=1e-5),
@@ -73,7 +74,8 @@ def test_defaults_and_yaml_exponent_floats(tmp_path: Path) -> None:
     data = {k: v for k, v in BASE.items() if k != "out"}
     path = _write(tmp_path, yaml.safe_dump(data) + "optimizer: {steps: 7, temperature_end: 1e-4}\n", "my-task.yml")
     config = load_config(path)
-    assert config.preset == "my-task" and config.out == "runs/my-task" and config.target is None
+    assert config.preset == "my-task" and config.out == "runs/my-task" and config.target == 2.0  # the window's
+    assert config.optimizer.copy_mutate_steps == ()  # the default steps 50, 100, 150 lie beyond steps: 7
     assert config.optimizer.steps == 7 and config.optimizer.temperature_end == 1e-4
     assert config.candidates == 256 and config.oracles == {}
     assert config.objectives[2] == Range("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
@@ -150,7 +152,7 @@ def _set(path: str, value: Any) -> Any:
 _DELETE = object()
 ALL_KINDS = "allowed kinds: window, range, below, above, maximize, minimize"
 ERRORS = [
-    ("candidatez", 4, "candidatez: unknown key at the top level; allowed keys: preset, target, out, predictors"),
+    ("candidatez", 4, "candidatez: unknown key at the top level; allowed keys: preset, out, predictors"),
     ("predictors", _DELETE, "predictors: missing (required at the top level)"),
     ("objectives", _DELETE, "objectives: missing (required at the top level)"),
     ("candidates", "many", "candidates: expected an integer, got 'many' (a string)"),
@@ -204,6 +206,16 @@ ERRORS = [
     ("optimizer.lr_lattice", -0.1, "optimizer: lr_lattice must be ≥ 0"),
     ("evaluation.angle_range", [95, 85], "angle range (evaluation.angle_range) must satisfy"),
     ("evaluation.check_neutrality", 1, "evaluation.check_neutrality: expected a boolean"),
+    # nonsense values, rejected by RunConfig.validate with the key named (issue 9)
+    ("objectives.0.eval_margin", 0, "objectives[0].eval_margin must be > 0 and ≥ the training margin (0.04)"),
+    ("objectives.0.eval_margin", 0.01, "objectives[0].eval_margin must be > 0 and ≥ the training margin (0.04)"),
+    ("objectives.1.margin", -0.1, "objectives[1].margin must be ≥ 0 (below on formation_energy), got -0.1"),
+    ("optimizer.top_ratio", 1.5, "optimizer.top_ratio must lie in [0, 1], got 1.5"),
+    ("optimizer.top_ratio", -0.5, "optimizer.top_ratio must lie in [0, 1], got -0.5"),
+    ("optimizer.keep_probability", 2.0, "optimizer.keep_probability must lie in [0, 1]"),
+    ("optimizer.rebuild_every", 0, "optimizer.rebuild_every must be ≥ 1"),
+    ("optimizer.copy_mutate_steps", [50, 250], "optimizer.copy_mutate_steps: step(s) [250] lie outside the run's steps"),
+    ("target", 3.0, "target: 3 disagrees with the objectives (main window target: 2.0)"),
 ]  # fmt: skip
 
 
@@ -265,7 +277,9 @@ def test_dump_config_applies_flags_and_reads_files(tmp_path: Path, capsys: pytes
     assert config.oracles == {} and config.objectives[0] == Window("band_gap", 1.5, 0.04, 0.2)
     assert main(["run", str(EXAMPLE), "--steps", "5", "--dump-config"]) == 0
     again = load_config(_write(tmp_path, capsys.readouterr().out))
-    assert again == replace(load_config(EXAMPLE), optimizer=replace(load_config(EXAMPLE).optimizer, steps=5))
+    example = load_config(EXAMPLE)  # --steps drops the copy-and-mutate steps at or beyond the new last step
+    kept = tuple(s for s in example.optimizer.copy_mutate_steps if s < 5)
+    assert again == replace(example, optimizer=replace(example.optimizer, steps=5, copy_mutate_steps=kept))
 
 
 @pytest.mark.parametrize(
@@ -274,7 +288,7 @@ def test_dump_config_applies_flags_and_reads_files(tmp_path: Path, capsys: pytes
         (["run", "FILE", "--target", "2"], "--target applies to --preset only"),
         (["run", "MISSING"], "does not exist"),
         (["run", "BAD"], "objectives[0].kind: unknown objective kind 'windw'"),
-        (["run", "FILE", "--steps", "0"], "--steps: steps must be ≥ 1"),
+        (["run", "FILE", "--steps", "0"], "optimizer: steps must be ≥ 1"),
         (["run", "FILE", "--predictor", "bulk_modulus=cgcnn-bulk-modulus"], "this run has no property 'bulk_modulus'"),
     ],
 )
@@ -308,7 +322,63 @@ def test_run_example_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert {"band_gap", "bulk_modulus", "formation_energy", "bulk_modulus_ok", "bulk_modulus_oracle"} <= set(header)
     meta = json.loads((out_dir / "run.json").read_text())
     expected = load_config(EXAMPLE)
-    expected = expected.with_overrides(candidates=2, batch_size=2, device="cpu", out=str(out_dir),
-                                       optimizer=replace(expected.optimizer, steps=3))  # fmt: skip
+    expected = expected.with_overrides(candidates=2, batch_size=2, device="cpu", out=str(out_dir), steps=3)
     assert RunConfig.from_dict(meta["config"]) == expected
     assert load_config(out_dir / "run.json") == expected  # a run.json is itself a config file
+
+
+# ---- one source of truth for the target; every documented override (issue 9) ----------------------------------------
+def test_target_is_derived_from_the_objective(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--preset", "perovskite-bandgap", "--target", "1.5", "--dump-config"]) == 0
+    dumped = capsys.readouterr().out
+    assert "\ntarget:" not in dumped  # only the objective states it
+    edited = dumped.replace("target: 1.5", "target: 3.0")
+    config = load_config(_write(tmp_path, edited))
+    assert config.target == 3.0 and config.objectives[0] == Window("band_gap", 3.0, 0.04, 0.2)
+    old_style = {**BASE, "target": 2.0}  # an older dumped file or run.json: accepted when it agrees
+    assert config_from_dict(old_style).target == 2.0
+
+
+def test_report_title_follows_the_objective() -> None:
+    from smoacs.evaluate.evaluator import EvaluationSettings
+    from smoacs.evaluate.rerun import report_info
+
+    config = build_config("perovskite-bandgap", 1.5).to_dict()
+    info = report_info(config, EvaluationSettings(), np.zeros(5), "none", "result.csv")
+    assert info["title"] == "smoacs run: perovskite-bandgap, target band_gap = 1.5"
+
+
+def test_with_overrides_accepts_every_documented_override() -> None:
+    config = build_config("perovskite-bandgap", out="runs/x")
+    changed = config.with_overrides(
+        steps=30, candidates=8, batch_size=4, seed=3, device="cpu", out="runs/y", length_bounds=(2.5, 9.0),
+        templates="some/dir", relax="chgnet", top_ratio=0.5, optimizer={"lr_lattice": 0.01}, angle_range=(80.0, 100.0),
+    )  # fmt: skip
+    assert changed.optimizer.steps == 30 and changed.optimizer.copy_mutate_steps == ()  # 50, 100, 150 ≥ 30
+    assert changed.optimizer.lr_lattice == 0.01 and changed.optimizer.top_ratio == 0.5
+    assert (changed.candidates, changed.batch_size, changed.seed, changed.device, changed.out) == (8, 4, 3, "cpu", "runs/y")
+    assert changed.space.length_bounds == (2.5, 9.0) and changed.templates.path == "some/dir"
+    assert changed.evaluation.relax == "chgnet" and changed.evaluation.angle_range == (80.0, 100.0)
+    assert config.with_overrides(steps=120).optimizer.copy_mutate_steps == (50, 100)
+    assert config.with_overrides(steps=60, copy_mutate_steps=(10,)).optimizer.copy_mutate_steps == (10,)
+    with pytest.raises(TypeError, match="'stepz' is not a setting"):
+        config.with_overrides(stepz=3)
+    with pytest.raises(TypeError, match=r"'min_distance_cutoff' is in several sections \(optimizer, evaluation\)"):
+        config.with_overrides(min_distance_cutoff=3.0)
+    with pytest.raises(ConfigError, match="optimizer: steps must be ≥ 1"):
+        config.with_overrides(steps=0)
+
+
+def test_config_md_lists_every_dumped_key(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md").read_text()
+    example = doc[doc.index("## Complete example") : doc.index("## Objective terms")]
+    for name in ("perovskite-bandgap", "wide-bandgap"):
+        assert main(["run", "--preset", name, "--dump-config"]) == 0
+        dumped = yaml.safe_load(capsys.readouterr().out)
+        for key, value in dumped.items():
+            assert re.search(rf"^{key}:", example, re.M), key
+            if isinstance(value, dict) and key not in ("predictors", "oracles"):
+                for sub in value:
+                    assert re.search(rf"^\s+{sub}:", example, re.M), f"{key}.{sub}"

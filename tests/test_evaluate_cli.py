@@ -106,3 +106,28 @@ def test_evaluate_with_relaxation(tiny_run: RunResult, tmp_path: Path, monkeypat
     assert all(abs(float(row["volume_change"])) < 1e-9 for row in successes)  # identity "relaxation"
     summary = _read(run_dir / "evaluation_summary.csv")[0]
     assert float(summary["structure_survival_rate"]) == 1.0
+
+
+def test_another_runs_result_csv_is_a_reference(tiny_run: RunResult, capsys: pytest.CaptureFixture[str]) -> None:
+    from smoacs.evaluate.rerun import evaluate_run
+
+    result = evaluate_run(tiny_run.out_dir, references=[str(tiny_run.out_dir / "result.csv")], device="cpu", write=False)
+    successes = [row for row in result.rows if row["success"]]
+    assert successes and all(row["novel"] is False for row in successes)  # each matches its own CIF
+    assert all(row["reference_match"].startswith("result.csv:c") for row in successes)
+
+
+def test_a_reference_csv_with_bad_paths_is_one_line(tiny_run: RunResult, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    bad = tmp_path / "refs.csv"
+    bad.write_text("id,cif\nx,structures/missing.cif\n")
+    assert main(["evaluate", str(tiny_run.out_dir), "--reference", str(bad), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"smoacs: error: reference file {bad} row 1: the cif column holds")
+
+
+def test_api_successes_have_absolute_paths(tiny_run: RunResult) -> None:
+    for row in tiny_run.successes:
+        assert isinstance(row["cif"], Path) and row["cif"].is_absolute() and row["cif"].is_file()
+        assert row["poscar"].is_absolute() and row["poscar"].is_file()
+    assert all(isinstance(row["cif"], str) and not Path(row["cif"]).is_absolute() for row in tiny_run.rows)

@@ -57,17 +57,20 @@ def test_parse_spec() -> None:
         parse_spec("megnet-efermi:oops")
 
 
-def test_collect_files_expands_directories(folder: Path) -> None:
-    assert [p.name for p in collect_files([folder])] == ["POSCAR", "nacl.cif", "notes.txt"]
+def test_collect_files_expands_directories_to_structure_files(folder: Path) -> None:
+    (folder / "history.png").write_bytes(b"\x89PNG")  # a run directory's other outputs are not read
+    (folder / "result.csv").write_text("id\n")
+    assert [p.name for p in collect_files([folder])] == ["POSCAR", "nacl.cif"]
+    assert [p.name for p in collect_files([folder / "notes.txt"])] == ["notes.txt"]  # a file given by name is kept
 
 
 def test_cli_predict_directory(folder: Path, records: dict[str, dict], capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["predict", "--predictor", "megnet-formation-energy,cgcnn-formation-energy", str(folder)])
     assert status == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "file,megnet-formation-energy,cgcnn-formation-energy,error"
+    assert out.splitlines()[0] == "file,megnet-formation-energy,cgcnn-formation-energy,error,warning"
     rows = {Path(r["file"]).name: r for r in _table(out)}
-    assert set(rows) == {"POSCAR", "nacl.cif", "notes.txt"}
+    assert set(rows) == {"POSCAR", "nacl.cif"}
     key = "mp-2019.4.1/formation_energy.hdf5"
     assert float(rows["nacl.cif"]["megnet-formation-energy"]) == pytest.approx(
         records["NaCl"]["predictions"][key], abs=1e-4
@@ -77,12 +80,53 @@ def test_cli_predict_directory(folder: Path, records: dict[str, dict], capsys: p
     )
     assert float(rows["POSCAR"]["cgcnn-formation-energy"]) < 0
     assert rows["nacl.cif"]["error"] == "" and rows["POSCAR"]["error"] == ""
-    assert rows["notes.txt"]["megnet-formation-energy"] == "" and "unreadable" in rows["notes.txt"]["error"]
+    assert rows["nacl.cif"]["warning"] == ""
+
+
+def test_cli_predict_unreadable_file_row_and_exit_status(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["predict", "-p", "cgcnn-formation-energy", str(folder / "notes.txt")])
+    captured = capsys.readouterr()
+    (row,) = _table(captured.out)
+    assert row["cgcnn-formation-energy"] == "" and "unreadable" in row["error"]
+    assert status == 1 and "smoacs: error: no structure could be read" in captured.err
+
+
+def test_cli_predict_flags_overlapping_atoms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    coincident = Structure(Lattice.cubic(4.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.52]])
+    coincident.to(filename=str(tmp_path / "bad.cif"))
+    assert main(["predict", "-p", "cgcnn-formation-energy", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    (row,) = _table(captured.out)
+    assert "overlapping atoms: two sites 0.080 Å apart" in row["warning"] and row["cgcnn-formation-energy"] != ""
+    assert "smoacs: warning: 1 structure(s) with overlapping atoms" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--device", "gpu"], "invalid choice: 'gpu'"), (["--batch-size", "0"], "must be ≥ 1, got 0"),
+     (["--device", "cuda"], "device cuda requested but torch sees no CUDA device"), ([], "no structure files")],
+    ids=["gpu", "batch-size-0", "cuda-absent", "empty-directory"],
+)  # fmt: skip
+def test_cli_predict_argument_errors_are_one_line(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if flags == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: --device cuda is valid here")
+    (tmp_path / "notes.txt").write_text("nothing\n")
+    try:
+        code = main(["predict", "-p", "cgcnn-formation-energy", *flags, str(tmp_path)])
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("smoacs: error:") and message in err[0], err
 
 
 def test_cli_unknown_predictor(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", "-p", "no-such-model", str(folder)]) == 2
-    assert "unknown predictor" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("smoacs: error:") and "unknown predictor" in err
 
 
 def test_full_precision_and_uncertainty_column(folder: Path) -> None:

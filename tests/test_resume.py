@@ -77,7 +77,8 @@ def test_resume_matches_uninterrupted(
             _interrupt_at(patch, RunDirectory, "write_npz", call)
         with pytest.raises(KeyboardInterrupt):
             run(config, progress=False)
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "running"
+    stopped = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert stopped["status"] == "interrupted" and "KeyboardInterrupt" in stopped["reason"]
     computed = []
     original = smoacs.runner.evaluate_design
     monkeypatch.setattr(smoacs.runner, "evaluate_design", lambda *a, **k: computed.append(a[5]) or original(*a, **k))
@@ -142,3 +143,55 @@ def test_cli_resume(reference: RunResult, tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["run", "--resume", str(out), "--steps", "4"]) == 2
     assert "optimizer.steps differs" in capsys.readouterr().err
     assert main([*args[:-2], "--resume", str(out), "--no-progress"]) == 0  # the same preset and flags: accepted
+
+
+def test_resume_of_a_finished_run_keeps_run_json(tmp_path: Path) -> None:
+    config = _config(tmp_path / "done")
+    run(config, progress=False)
+    before = (tmp_path / "done" / "run.json").read_bytes()
+    resumed = run(config, resume=True, progress=False)
+    assert (tmp_path / "done" / "run.json").read_bytes() == before  # timings and start time kept
+    meta = json.loads(before)
+    assert resumed.summary == meta["summary"] and len(resumed.rows) == N_CANDIDATES
+
+
+def test_resume_keeps_the_timings_of_the_kept_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path / "part")
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, smoacs.runner, "evaluate_design", 3)
+        with pytest.raises(KeyboardInterrupt):
+            run(config, progress=False)
+    first = json.loads((tmp_path / "part" / "run.json").read_text())
+    run(config, resume=True, progress=False)
+    meta = json.loads((tmp_path / "part" / "run.json").read_text())
+    assert meta["resumed"] == {"finished_batches": 2, "previous_started": first["started"]}
+    assert [t["batch"] for t in meta["timings"]["batches"]] == [0, 1, 2]
+
+
+def test_a_run_that_fails_outside_a_batch_records_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(smoacs.runner, "finish_run", broken)
+    with pytest.raises(RuntimeError):
+        run(_config(tmp_path / "bad"), progress=False)
+    meta = json.loads((tmp_path / "bad" / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["reason"] == "RuntimeError: disk full"
+
+
+def test_resume_refuses_another_batch_size(reference: RunResult) -> None:
+    # results depend on the batch size (copy-and-mutate acts within a mini-batch), so it is part of the check
+    with pytest.raises(ConfigError, match=r"config key batch_size differs \(run.json: 2, requested: 3\)"):
+        run(_config(reference.out_dir).with_overrides(batch_size=3), resume=True, progress=False)
+
+
+def test_cli_interrupt_names_the_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    _interrupt_at(monkeypatch, smoacs.runner, "evaluate_design", 1)
+    args = ["run", "--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu",
+            "--no-oracle", "--no-progress"]  # fmt: skip
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "smoacs run --resume runs/perovskite-bandgap-2.5-s0`" in err and "RUN_DIR" not in err
+    assert json.loads(Path("runs/perovskite-bandgap-2.5-s0/run.json").read_text())["status"] == "interrupted"

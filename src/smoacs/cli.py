@@ -1,8 +1,9 @@
 """The ``smoacs`` command: ``run`` (a config file or a preset), ``presets``, ``predictors``, ``predict``,
 ``evaluate``. Each subcommand is a small function of its args.
 
-User errors (bad values, unreadable files, unknown names) print one line ``smoacs: error: …`` and exit with 2;
-no traceback.
+User errors (bad values, unreadable files, unknown names, an output directory that holds another run, a failed
+mini-batch — out of memory suggests a smaller ``--batch-size``) print one line ``smoacs: error: …`` and exit with 2;
+no traceback (``-v`` logs the stages with their timings, and a failed mini-batch's traceback).
 """
 
 from __future__ import annotations
@@ -21,22 +22,36 @@ from smoacs.io.rundir import EVALUATION_CSV, EVALUATION_SUMMARY_CSV, REPORT_MD, 
 from smoacs.predict import add_predict_parser
 
 EXIT_USAGE = 2
+VERBOSE_HELP = "log each stage (problem set-up, search, evaluation, writing, finishing) with its wall time, to stderr"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print an aligned plain-text table (rich, no box characters: it stays greppable and pipes cleanly)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     from smoacs.presets import PRESETS
 
-    for preset in PRESETS.values():
-        print(f"{preset.name:28s} {preset.description}  [--target: {preset.target_name}, default {preset.default_target:g}]")
+    rows = [(p.name, p.target_name, f"{p.default_target:g}", p.description) for p in PRESETS.values()]
+    _table(("preset", "--target", "default", "description"), rows)
     return 0
 
 
 def _cmd_predictors(args: argparse.Namespace) -> int:
     from smoacs.predictors import available_predictors
 
-    print(f"{'name':28s} {'property':18s} {'unit':8s} {'training data':48s} source")
-    for info in available_predictors():
-        print(f"{info.name:28s} {info.property:18s} {info.unit or '-':8s} {info.training_data:48s} {info.source}")
+    rows = [(i.name, i.property, i.unit or "-", i.training_data, i.source) for i in available_predictors()]
+    _table(("name", "property", "unit", "training data", "source"), rows)
     return 0
 
 
@@ -68,16 +83,16 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         if getattr(args, name) is not None
     }
     if args.steps is not None:
-        try:
-            changes["optimizer"] = replace(config.optimizer, steps=args.steps)
-        except ValueError as exc:
-            raise ConfigError(f"--steps: {exc}") from None
+        changes["steps"] = args.steps
     if args.length_bounds is not None:
-        changes["space"] = replace(config.space, length_bounds=tuple(args.length_bounds))
+        changes["length_bounds"] = lo, hi = tuple(args.length_bounds)
+        r_lo, r_hi = config.templates.length_range  # generated templates' range, narrowed to the new bounds
+        if lo < hi and max(r_lo, lo) <= min(r_hi, hi):
+            changes["length_range"] = (max(r_lo, lo), min(r_hi, hi))
     if args.templates is not None:
-        changes["templates"] = replace(config.templates, path=args.templates)
+        changes["templates"] = args.templates
     if getattr(args, "relax", None):
-        changes["evaluation"] = replace(config.evaluation, relax=args.relax)
+        changes["relax"] = args.relax
     if getattr(args, "physics", None):
         changes["physics"] = replace(config.physics, potential=args.physics)
     predictors, oracles = dict(config.predictors), dict(config.oracles)
@@ -105,6 +120,18 @@ def _assignments(values: list[str] | None, flag: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _out_dir(args: argparse.Namespace, config):  # noqa: ANN001, ANN202 - RunConfig
+    """The config with its run directory decided: ``--out`` as given; without it the default (a preset:
+    ``runs/<preset>-<target>-s<seed>``; a file: its ``out``, default ``runs/<name>``) is a base name, made unique
+    with ``-2``, ``-3``, … so that no earlier run is touched (``--overwrite`` reuses the base name)."""
+    from smoacs.io.rundir import unique_path
+
+    if args.resume is not None or args.out is not None:
+        return config
+    base = f"{config.out}-s{config.seed}" if args.preset is not None else config.out
+    return config.with_overrides(out=str(base if args.overwrite else unique_path(base)))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from smoacs.configfile import dump_config
     from smoacs.runner import run
@@ -114,7 +141,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source = f"config file {args.config}" if args.config is not None else f"preset {config.preset}"
         sys.stdout.write(dump_config(config, header=f"resolved from {source} by smoacs {__version__}"))
         return 0
-    result = run(config, progress=not args.no_progress, resume=args.resume is not None)
+    if args.overwrite and args.resume is not None:
+        raise ConfigError("--overwrite and --resume exclude each other: --resume continues the run, --overwrite replaces it")
+    config = _out_dir(args, config)
+    try:
+        result = run(config, progress=not args.no_progress, resume=args.resume is not None, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"smoacs: interrupted; finished mini-batches are in {config.out}/ "
+              f"(`smoacs run --resume {config.out}` continues)", file=sys.stderr)  # fmt: skip
+        return 130
     summary = result.summary
     print(f"wrote {result.out_dir}/ ({summary['n_candidates']} candidates)")
     for key, value in summary.items():
@@ -127,9 +162,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             values = " ".join(f"{p}={row[p]:.3f}" for p in props)
             tolerance = f" t={row['tolerance']:.3f}" if row["tolerance"] == row["tolerance"] else ""  # NaN: no roles
             print(f"  {row['id']} {row['formula']:14s} {values}{tolerance}  {row['cif']}")
+    elif summary.get("n_candidates"):
+        print("no successes")
     for index, message in result.failures.items():
-        print(f"mini-batch {index} failed: {message}", file=sys.stderr)
-    return 0 if not result.failures else 1
+        print(f"smoacs: error: mini-batch {index} failed: {message}", file=sys.stderr)
+    return 0 if not result.failures else EXIT_USAGE
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -162,10 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``smoacs`` command."""
     parser = _Parser(prog="smoacs", description="Inverse design of crystals through pretrained predictors.")
     parser.add_argument("--version", action="version", version=f"smoacs {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    common = argparse.ArgumentParser(add_help=False)  # -v also after the subcommand (default kept from the top)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="optimise candidates for a config file or a preset and write a run directory")
+    run = sub.add_parser(
+        "run", parents=[common], help="optimise candidates for a config file or a preset and write a run directory"
+    )
     run.add_argument(
         "config", nargs="?", metavar="CONFIG",
         help="run configuration file (.yaml, .yml, .toml, or a run.json; see docs/CONFIG.md); or use --preset",
@@ -173,13 +214,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", help="task preset (see `smoacs presets`), instead of a config file")
     run.add_argument("--target", type=float, help="main target value, in the preset's unit (with --preset)")
     run.add_argument("--candidates", type=int, help="number of candidates (default 256)")
-    run.add_argument("--batch-size", type=int, help="candidates optimised together (default 256)")
+    run.add_argument(
+        "--batch-size", type=int,
+        help="candidates optimised together (default 256). Results depend on it as on --seed: copy-and-mutate acts "
+        "within a mini-batch, so another batch size gives other candidates (and --resume refuses a change). "
+        "Lower it after an out-of-memory error",
+    )  # fmt: skip
     run.add_argument("--steps", type=int, help="gradient steps (default 200)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
-    run.add_argument("--out", help="output directory (default runs/<preset>-<target>, or the file's out)")
+    run.add_argument(
+        "--out",
+        help="output directory; it must not hold another run (see --overwrite, --resume). Default: "
+        "runs/<preset>-<target>-s<seed> (a file: its out), with -2, -3, … appended when that already holds a run",
+    )  # fmt: skip
+    run.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the run in the output directory (its run files are deleted first)",
+    )  # fmt: skip
     run.add_argument("--templates", help="CIF/POSCAR file or directory to use as templates")
-    run.add_argument("--length-bounds", type=float, nargs=2, metavar=("MIN", "MAX"), help="lattice length bounds, Å")
+    run.add_argument(
+        "--length-bounds", type=float, nargs=2, metavar=("MIN", "MAX"),
+        help="lattice length bounds, Å (the generated templates' initial range is narrowed to fit inside)",
+    )  # fmt: skip
     run.add_argument(
         "--predictor", action="append", metavar="PROP=NAME",
         help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its oracle",
@@ -207,14 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.set_defaults(func=_cmd_run, usage_error=run.error)
 
-    presets = sub.add_parser("presets", help="list presets")
+    presets = sub.add_parser("presets", parents=[common], help="list presets")
     presets.set_defaults(func=_cmd_presets)
-    predictors = sub.add_parser("predictors", help="list predictors")
+    predictors = sub.add_parser("predictors", parents=[common], help="list predictors")
     predictors.set_defaults(func=_cmd_predictors)
-    add_predict_parser(sub)
+    add_predict_parser(sub, parents=[common])
 
     evaluate = sub.add_parser(
-        "evaluate", help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"
+        "evaluate", parents=[common], help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="directory written by `smoacs run`")
     evaluate.add_argument(
@@ -244,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("smoacs").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except SmoacsError as exc:
@@ -254,8 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("smoacs: interrupted; finished mini-batches are on disk (`smoacs run --resume RUN_DIR` continues)",
-              file=sys.stderr)
+        print("smoacs: interrupted", file=sys.stderr)
         return 130
 
 

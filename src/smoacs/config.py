@@ -11,6 +11,7 @@ import dataclasses
 import math
 import types
 from collections.abc import Mapping
+from os import PathLike
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -73,7 +74,6 @@ class RunConfig:
 
     Attributes:
         preset: name of the preset it came from (informational).
-        target: main target value (the preset's unit), or None for presets without one.
         candidates: number of candidates (templates) optimised.
         batch_size: candidates per mini-batch (optimised together, written when finished).
         seed: seeds templates, initial logits, mutations (Python, numpy and torch are seeded from it).
@@ -85,10 +85,12 @@ class RunConfig:
         templates, space, optimizer, evaluation: settings of each stage.
         search: the search method (``gradient``: the optimiser configured by ``optimizer``).
         physics: the universal potential in the loop and in the verdict (``potential: none`` = plain SMOACS).
+
+    Results depend on ``batch_size`` as well as ``seed``: copy-and-mutate acts within a mini-batch, so the same
+    seed with another batch size gives other candidates (``--resume`` refuses a different batch size).
     """
 
     preset: str
-    target: float | None
     out: str
     predictors: dict[str, str]
     objectives: tuple[Objective, ...]
@@ -104,6 +106,13 @@ class RunConfig:
     search: SearchSettings = field(default_factory=SearchSettings)
     physics: PhysicsSettings = field(default_factory=PhysicsSettings)
 
+    @property
+    def target(self) -> float | None:
+        """The main target: the target of the first ``window`` objective (None without one). Derived from the
+        objectives, so that the report title and the optimised objective cannot disagree."""
+        window = next((o for o in self.objectives if o.kind == "window"), None)
+        return None if window is None else float(window.target)  # type: ignore[union-attr]
+
     def validate(self) -> RunConfig:
         """Check cross-field consistency; raise :class:`ConfigError` naming the offending setting."""
         if self.candidates < 1:
@@ -116,7 +125,8 @@ class RunConfig:
         if not 0 < lo < hi:
             raise ConfigError(f"length bounds (space.length_bounds) must satisfy 0 < min < max, got ({lo}, {hi})")
         r_lo, r_hi = self.templates.length_range
-        if not lo <= r_lo <= r_hi <= hi:
+        generated = self.templates.kind == "perovskite" and not self.templates.path  # the only user of length_range
+        if generated and not lo <= r_lo <= r_hi <= hi:
             raise ConfigError(
                 f"template length range (templates.length_range) ({r_lo}, {r_hi}) Å must lie within the length bounds "
                 f"(space.length_bounds) ({lo}, {hi}) Å"
@@ -132,6 +142,8 @@ class RunConfig:
             raise ConfigError("template kind 'files' needs a path (--templates FILE_OR_DIR)")
         if self.templates.max_atoms < 1:
             raise ConfigError(f"templates.max_atoms must be ≥ 1, got {self.templates.max_atoms}")
+        _check_optimizer(self.optimizer)
+        _check_margins(self.objectives)
         from smoacs.evaluate.relaxation import check_relaxer
         from smoacs.search import search_method
 
@@ -163,8 +175,43 @@ class RunConfig:
         return self
 
     def with_overrides(self, **changes: Any) -> RunConfig:
-        """A copy with top-level fields replaced."""
-        return replace(self, **changes)
+        """A copy with settings replaced (not validated: call :meth:`validate`).
+
+        Accepted names: every top-level field (``candidates``, ``batch_size``, ``seed``, ``device``, ``out``,
+        ``predictors``, ``oracles``, ``objectives``, ``preset``); a section (``templates``, ``space``, ``optimizer``,
+        ``evaluation``, ``search``) as its settings object or as a mapping of the fields to change
+        (``optimizer={"steps": 30}``); and any section field whose name is unique across sections, by itself
+        (``steps=30``, ``length_bounds=(2, 9)``, ``relax="chgnet"``, ``top_ratio=0.5``). ``templates`` given as a
+        string or path is the template path (as ``--templates``). A new ``steps`` drops the copy-and-mutate steps at
+        or beyond it unless ``copy_mutate_steps`` is given too. Unknown names raise ``TypeError``.
+        """
+        top = {f.name for f in dataclasses.fields(self)}
+        section_changes: dict[str, dict[str, Any]] = {}
+        direct: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "templates" and isinstance(value, str | PathLike):
+                section_changes.setdefault("templates", {})["path"] = str(value)
+            elif name in SECTIONS and isinstance(value, Mapping):
+                section_changes.setdefault(name, {}).update(value)
+            elif name in top:
+                direct[name] = value
+            else:
+                owners = [s for s, cls in SECTIONS.items() if name in {f.name for f in dataclasses.fields(cls)}]
+                if len(owners) != 1:
+                    problem = "is in several sections (" + ", ".join(owners) + "); pass it as SECTION={...}" if owners else (
+                        "is not a setting; accepted: " + ", ".join(sorted(top | set(OVERRIDE_FIELDS))))
+                    raise TypeError(f"with_overrides: {name!r} {problem}")
+                section_changes.setdefault(owners[0], {})[name] = value
+        optimizer = section_changes.get("optimizer", {})
+        if "steps" in optimizer and "copy_mutate_steps" not in optimizer:
+            base = direct.get("optimizer", self.optimizer)
+            optimizer["copy_mutate_steps"] = tuple(s for s in base.copy_mutate_steps if s < optimizer["steps"])
+        for section, fields in section_changes.items():
+            try:
+                direct[section] = replace(direct.get(section, getattr(self, section)), **fields)
+            except ValueError as exc:
+                raise ConfigError(f"{section}: {exc}") from None
+        return replace(self, **direct)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, not tuples) for run.json: the config-file format of ``docs/CONFIG.md``."""
@@ -176,6 +223,42 @@ class RunConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """Check and build from :meth:`to_dict`'s form (or a parsed config file); ``from_dict(c.to_dict()) == c``."""
         return config_from_dict(data)
+
+
+def _check_optimizer(settings: OptimizerSettings) -> None:
+    """Optimiser settings that make no sense (zero rebuild interval, ratios outside [0, 1], unreachable steps)."""
+    if settings.rebuild_every < 1:
+        raise ConfigError(f"optimizer.rebuild_every must be ≥ 1 (steps between neighbour-list rebuilds), got {settings.rebuild_every}")
+    for name in ("top_ratio", "keep_probability", "lr_floor"):
+        value = getattr(settings, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"optimizer.{name} must lie in [0, 1], got {value}")
+    if settings.mutation_noise < 0:
+        raise ConfigError(f"optimizer.mutation_noise must be ≥ 0, got {settings.mutation_noise}")
+    late = [step for step in settings.copy_mutate_steps if not 0 <= step < settings.steps]
+    if late:
+        raise ConfigError(
+            f"optimizer.copy_mutate_steps: step(s) {late} lie outside the run's steps 0…{settings.steps - 1} "
+            f"(optimizer.steps = {settings.steps}); they would never happen"
+        )
+    if settings.min_distance_cutoff <= 0:
+        raise ConfigError(f"optimizer.min_distance_cutoff must be > 0 Å, got {settings.min_distance_cutoff}")
+
+
+def _check_margins(objectives: tuple[Objective, ...]) -> None:
+    """Margins that make no sense: a window's evaluation margin 0 or tighter than its training margin, negative
+    margins of below/above terms."""
+    for i, objective in enumerate(objectives):
+        margin = getattr(objective, "margin", 0.0)
+        if margin < 0:
+            raise ConfigError(f"objectives[{i}].margin must be ≥ 0 ({objective.kind} on {objective.key}), got {margin}")
+        if objective.kind == "window":
+            eval_margin = objective.eval_margin  # type: ignore[union-attr]
+            if not eval_margin > 0 or eval_margin < margin:
+                raise ConfigError(
+                    f"objectives[{i}].eval_margin must be > 0 and ≥ the training margin ({margin}) of the window on "
+                    f"{objective.key}, got {eval_margin}"
+                )
 
 
 def _plain(value: Any) -> Any:
@@ -198,6 +281,11 @@ SECTIONS: dict[str, type] = {
 #: Quantities every run provides besides its predictors (objectives may constrain them): the derived terms.
 DERIVED_PROPERTIES = tuple(term.key for term in DERIVED_TERMS)
 _REQUIRED_TOP = ("predictors", "objectives")
+#: Section fields accepted by name in :meth:`RunConfig.with_overrides` (unique across sections).
+OVERRIDE_FIELDS = tuple(
+    name for name in dict.fromkeys(f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls))
+    if sum(name in {f.name for f in dataclasses.fields(cls)} for cls in SECTIONS.values()) == 1
+)
 
 
 # ---- checking --------------------------------------------------------------------------------------------------------
@@ -364,16 +452,24 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
     """Check plain config data (a parsed file, or :meth:`RunConfig.to_dict`) and build a validated RunConfig.
 
     ``preset`` defaults to ``default_name`` and ``out`` to ``runs/<preset>``; everything else not given takes the
-    RunConfig defaults.
+    RunConfig defaults, except that default copy-and-mutate steps at or beyond a given ``optimizer.steps`` are
+    dropped (explicit ``copy_mutate_steps`` outside the steps are an error). A top-level ``target`` (files and
+    run.json of earlier versions) must agree with the main window objective, from which it is now derived.
     """
     data = _mapping(data, "config", "run settings")
     top = [f.name for f in dataclasses.fields(RunConfig)]
-    _check_keys(data, top, "", "at the top level", _REQUIRED_TOP)
+    _check_keys(data, [*top, "target"], "", "at the top level", _REQUIRED_TOP)
     hints = get_type_hints(RunConfig)
     kwargs: dict[str, Any] = {}
+    given_target = _coerce(data.get("target"), float | None, "target")  # older files and run.json: derived now
     for key, value in data.items():
+        if key == "target":
+            continue
         if key in SECTIONS:
             kwargs[key] = _section(SECTIONS[key], value, key)
+            if key == "optimizer" and "copy_mutate_steps" not in value:  # the defaults that fall inside its steps
+                steps = kwargs[key].steps
+                kwargs[key] = replace(kwargs[key], copy_mutate_steps=tuple(s for s in kwargs[key].copy_mutate_steps if s < steps))
         elif key in ("predictors", "oracles"):
             kwargs[key] = _predictors(value, key)
         elif key == "objectives":
@@ -385,7 +481,6 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
     if not kwargs["predictors"]:
         raise ConfigError("predictors: at least one predictor is required (property: predictor name)")
     kwargs.setdefault("preset", default_name)
-    kwargs.setdefault("target", None)
     kwargs.setdefault("out", f"runs/{kwargs['preset']}")
     provided = sorted({*kwargs["predictors"], *DERIVED_PROPERTIES})
     first: dict[str, int] = {}
@@ -404,7 +499,13 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
     for prop in kwargs.get("oracles", {}):
         if prop not in kwargs["predictors"]:
             raise ConfigError(f"oracles.{prop}: no predictor of this run provides {prop!r}; oracles re-check optimised properties")
-    return RunConfig(**kwargs).validate()
+    config = RunConfig(**kwargs)
+    if given_target is not None and given_target != config.target:
+        raise ConfigError(
+            f"target: {given_target:g} disagrees with the objectives (main window target: {config.target}); the target "
+            "is read from the window objective (objectives[…].target) — drop the `target` key"
+        )
+    return config.validate()
 
 
 __all__ = ["DERIVED_PROPERTIES", "SECTIONS", "RunConfig", "TemplateSettings", "config_from_dict", "objective_from_dict"]

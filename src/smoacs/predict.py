@@ -6,7 +6,10 @@ Pure functions do the work (:func:`collect_files`, :func:`read_structures`, :fun
 Predictor specs are registry names with optional ``:key=value`` options, e.g. ``megnet-mf-band-gap:fidelity=exp``;
 the spec string is the CSV column name. Values are the predictors' reported values for discrete crystals
 (``final`` where a predictor has one: e.g. the hard-gated band gap), printed with full float precision (``repr``).
-A file that cannot be read, or a structure a predictor rejects, gives a row whose ``error`` column says why.
+A file that cannot be read, or a structure a predictor rejects, gives a row whose ``error`` column says why; a
+structure with overlapping or coincident atoms (two sites closer than 0.5 Å) is predicted but flagged in the
+``warning`` column. Directories contribute their structure files only (by name, as the template loader reads
+them); the exit status is 1 when no structure could be read at all.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import IO, TYPE_CHECKING
 import torch
 
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.errors import SmoacsError
+from smoacs.errors import ConfigError, SmoacsError
 from smoacs.predictors.registry import load_predictor, parse_spec
+from smoacs.runtime import DEVICES, resolve_device
+from smoacs.templates.files import MIN_SITE_DISTANCE, STRUCTURE_SUFFIXES, is_structure_file, shortest_distance
 
 __all__ = ["PredictionRow", "add_predict_parser", "collect_files", "load_predictors", "parse_spec", "predict_files",
            "predict_structures", "read_structures", "run_predict", "write_csv"]  # fmt: skip
@@ -48,21 +53,25 @@ class PredictionRow:
         label: file path, with ``#k`` appended for the k-th structure of a multi-structure file.
         values: column name → value, in the predictor's unit; missing for failed predictions.
         error: what went wrong, or "" when nothing did.
+        warning: why the values may be meaningless (overlapping atoms), or "".
     """
 
     label: str
     values: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    warning: str = ""
 
 
 def collect_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Input files in order: files as given, directories expanded to their visible regular files (sorted, not
-    recursive). Paths that do not exist are kept, so they produce an error row."""
+    """Input files in order: files as given, directories expanded to their visible structure files (by name, see
+    :func:`smoacs.templates.files.is_structure_file`; sorted, not recursive). Paths that do not exist are kept, so
+    they produce an error row."""
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+            out.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                              and is_structure_file(p)))  # fmt: skip
         else:
             out.append(path)
     return out
@@ -179,7 +188,7 @@ def predict_structures(
     Returns:
         One :class:`PredictionRow` per item, in order.
     """
-    rows = [PredictionRow(label) for label, _ in items]
+    rows = [PredictionRow(label, warning=overlap_warning(structure)) for label, structure in items]
     structures = [structure for _, structure in items]
     tasks: list[tuple[str, Predictor, object]] = []
     for column, predictor in predictors.items():
@@ -204,6 +213,14 @@ def predict_structures(
                     message = f"{column}: {_describe(exc)}"
                     rows[i].error = f"{rows[i].error}; {message}" if rows[i].error else message
     return rows
+
+
+def overlap_warning(structure: Structure) -> str:
+    """"" or a warning that two sites are closer than :data:`~smoacs.templates.files.MIN_SITE_DISTANCE` Å."""
+    shortest = shortest_distance(structure)
+    if shortest >= MIN_SITE_DISTANCE:
+        return ""
+    return f"overlapping atoms: two sites {shortest:.3f} Å apart (< {MIN_SITE_DISTANCE} Å); values are not meaningful"
 
 
 def load_predictors(specs: Iterable[str], device: str = "cpu") -> dict[str, Predictor]:
@@ -242,12 +259,12 @@ def predict_files(
 
 
 def write_csv(stream: IO[str], columns: Sequence[str], rows: Iterable[PredictionRow]) -> None:
-    """Write ``file,<columns...>,error`` and one line per row; floats use ``repr`` (round-trip precision)."""
+    """Write ``file,<columns...>,error,warning`` and one line per row; floats use ``repr`` (round-trip precision)."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["file", *columns, "error"])
+    writer.writerow(["file", *columns, "error", "warning"])
     for row in rows:
         cells = [repr(row.values[c]) if c in row.values else "" for c in columns]
-        writer.writerow([row.label, *cells, row.error])
+        writer.writerow([row.label, *cells, row.error, row.warning])
 
 
 def _columns(predictors: dict[str, Predictor], uncertainty: bool) -> list[str]:
@@ -260,25 +277,45 @@ def _columns(predictors: dict[str, Predictor], uncertainty: bool) -> list[str]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Handler of ``smoacs predict``: CSV to stdout; returns 2 for unusable arguments, else 0.
+    """Handler of ``smoacs predict``: CSV to stdout; returns 0, or 1 when no structure could be read.
 
-    Rows with errors do not change the exit status (they are reported in the ``error`` column).
+    Unusable arguments (unknown predictors, an unavailable device) raise :class:`SmoacsError`, which the CLI prints
+    as ``smoacs: error: …`` (exit 2). Rows with errors do not change the exit status unless every row failed to read.
     """
     specs = [spec for group in args.predictor for spec in group.split(",") if spec.strip()]
-    try:
-        predictors = load_predictors(specs, args.device)
-    except SmoacsError as exc:
-        print(f"smoacs predict: {exc}", file=sys.stderr)
-        return 2
-    rows = predict_files(args.files, predictors, args.batch_size, args.device, args.uncertainty)
+    device = str(resolve_device(args.device))
+    predictors = load_predictors(specs, device)
+    files = collect_files(args.files)
+    if not files:
+        raise ConfigError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR, CONTCAR) in {' '.join(args.files)}")
+    rows = predict_files(files, predictors, args.batch_size, device, args.uncertainty)
     write_csv(sys.stdout, _columns(predictors, args.uncertainty), rows)
+    flagged = [row.label for row in rows if row.warning]
+    if flagged:
+        print(f"smoacs: warning: {len(flagged)} structure(s) with overlapping atoms: {', '.join(flagged[:5])}", file=sys.stderr)
+    if not any(row.values for row in rows):
+        print("smoacs: error: no structure could be read or predicted (see the error column)", file=sys.stderr)
+        return 1
     return 0
 
 
-def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def add_predict_parser(
+    subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser] = ()
+) -> argparse.ArgumentParser:
     """Register the ``predict`` subcommand (handler in ``func``) on an argparse subparsers object."""
     parser = subparsers.add_parser(
         "predict",
+        parents=list(parents),
         help="predict properties of structure files (CSV to stdout)",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
@@ -288,8 +325,8 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         "(e.g. megnet-mf-band-gap:fidelity=exp)",
     )  # fmt: skip
     parser.add_argument("files", nargs="+", metavar="FILE", help="CIF, POSCAR or extxyz files, or directories")
-    parser.add_argument("--batch-size", type=int, default=64, help="structures per batch (default 64)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--batch-size", type=_positive, default=64, help="structures per batch (default 64)")
+    parser.add_argument("--device", default="cpu", choices=DEVICES, help="torch device (default cpu; auto: CUDA when available)")
     parser.add_argument(
         "--uncertainty", action="store_true", help="add NAME:std columns for predictors that report a spread"
     )

@@ -52,7 +52,6 @@ def _perovskite(
 ) -> RunConfig:
     config = RunConfig(
         preset=name,
-        target=target,
         out=out,
         predictors=predictors,
         oracles={prop: ORACLES[prop] for prop in predictors if prop in ORACLES},
@@ -98,7 +97,6 @@ GENERAL_TEMPLATES = TemplateSettings(kind="prototypes", max_atoms=10)
 def _general(name: str, target: float, out: str, predictors: dict[str, str], objectives: tuple[Objective, ...]) -> RunConfig:
     return RunConfig(
         preset=name,
-        target=target,
         out=out,
         predictors=predictors,
         oracles={prop: ORACLES[prop] for prop in predictors if prop in ORACLES},

@@ -17,6 +17,8 @@ import logging
 import platform
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import datetime, timezone
@@ -29,7 +31,7 @@ import torch
 from smoacs import __version__
 from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
-from smoacs.errors import TemplateError
+from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
 from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation
@@ -50,7 +52,7 @@ from smoacs.runtime import resolve_device, seed_everything
 from smoacs.search import SearchResult, search_method
 from smoacs.templates.base import Template
 from smoacs.templates.datasets import dataset_templates
-from smoacs.templates.files import load_templates
+from smoacs.templates.files import load_template_set
 from smoacs.templates.packaged import SkippedTemplate
 from smoacs.templates.perovskite import perovskite_templates
 from smoacs.templates.prototypes import prototype_templates
@@ -78,8 +80,13 @@ class RunResult:
 
     @property
     def successes(self) -> list[dict[str, Any]]:
-        """Rows with ``success``."""
-        return [row for row in self.rows if row["success"]]
+        """Rows with ``success``, copied, with ``cif`` and ``poscar`` as absolute :class:`~pathlib.Path` objects
+        (``rows`` keep result.csv's paths, relative to the run directory)."""
+        base = self.out_dir.resolve()
+        return [
+            {**row, **{key: base / row[key] for key in ("cif", "poscar") if row.get(key)}}
+            for row in self.rows if row["success"]
+        ]
 
 
 def build_template_set(config: RunConfig) -> tuple[list[Template], list[SkippedTemplate]]:
@@ -99,7 +106,7 @@ def build_template_set(config: RunConfig) -> tuple[list[Template], list[SkippedT
         _check_lengths(config, library.templates)
         loaded = library.templates
         return [loaded[i % len(loaded)] for i in range(config.candidates)], library.skipped
-    return _build_templates(config), []
+    return _build_templates(config)
 
 
 def _check_lengths(config: RunConfig, templates: list[Template]) -> None:
@@ -112,13 +119,16 @@ def _check_lengths(config: RunConfig, templates: list[Template]) -> None:
             )
 
 
-def _build_templates(config: RunConfig) -> list[Template]:
+def _build_templates(config: RunConfig) -> tuple[list[Template], list[SkippedTemplate]]:
     settings = config.templates
     if settings.path:
-        loaded = load_templates(Path(settings.path), perovskite=settings.kind == "perovskite", supercell=settings.supercell)
+        found = load_template_set(Path(settings.path), perovskite=settings.kind == "perovskite", supercell=settings.supercell)
+        for skipped in found.skipped:
+            log.warning("skipped template %s: %s", skipped.name, skipped.reason)
+        loaded = found.templates
         _check_lengths(config, loaded)
-        return [loaded[i % len(loaded)] for i in range(config.candidates)]
-    return perovskite_templates(config.candidates, config.seed, settings.length_range, settings.supercell)
+        return [loaded[i % len(loaded)] for i in range(config.candidates)], found.skipped
+    return perovskite_templates(config.candidates, config.seed, settings.length_range, settings.supercell), []
 
 
 def _versions() -> dict[str, str]:
@@ -265,26 +275,50 @@ def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: Finis
     return meta
 
 
-def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunResult:
+def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> RunResult:
     """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary.
 
-    ``resume=True`` continues an interrupted run in ``config.out``: its run.json config must equal ``config`` (else
-    ConfigError naming the differing key); finished mini-batches are read back, the others run with the seeds of an
-    uninterrupted run, so the files end up identical to one (see :mod:`smoacs.io.resume`).
+    ``config.out`` must not hold another run's files (:meth:`RunDirectory.prepare`) unless ``resume`` (continue
+    it) or ``overwrite`` (delete its run files first). ``resume=True`` continues an interrupted run in
+    ``config.out``: its run.json config must equal ``config`` (else ConfigError naming the differing key);
+    finished mini-batches are read back, the others run with the seeds of an uninterrupted run, so the files end
+    up identical to one (see :mod:`smoacs.io.resume`); a finished run is returned as it is, run.json untouched.
+    An interrupt (KeyboardInterrupt) or an error outside the mini-batches is recorded in run.json (``status``
+    ``interrupted`` / ``failed`` with ``reason``) before it propagates.
     """
     config.validate()
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other")
     previous = check_config(Path(config.out), config.to_dict()) if resume else None
+    directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
     started = time.perf_counter()
-    problem = build_problem(config)
-    directory = RunDirectory(config.out)
+    with _stage("build_problem"):
+        problem = build_problem(config)
     state = directory.read_finished(problem.ids, previous) if previous is not None else FinishedBatches(0, [])
+    if previous is not None and state.n_batches == len(problem.batches) and not previous.get("failures") and str(
+        previous.get("status", "")
+    ).startswith("finished"):
+        log.info("resume: %s is finished (%d mini-batches); nothing to do", config.out, state.n_batches)
+        return RunResult(directory.path, state.rows, previous.get("summary") or {}, state.structures, {})
     directory = RunDirectory(config.out, columns=state.columns or None).create()
     meta = run_metadata(problem, previous, state)
     directory.write_meta(meta)
     done = RunProgress(directory, state, problem.references)
-    failures, timings = run_batches(problem, done, state.n_batches, progress)
-    summary, relax_s = finish_run(problem, done)
+    timings: list[dict[str, float]] = []
+    if previous is not None:  # the kept mini-batches' timings, as the earlier run measured them
+        timings += [t for t in previous.get("timings", {}).get("batches", []) if t.get("batch", -1) < state.n_batches]
+    try:
+        failures, _ = run_batches(problem, done, state.n_batches, progress, timings)
+        with _stage("finish_run"), ProgressDisplay(config.objectives, enabled=progress) as display:
+            with display.stage("finishing: " + ("relaxation check, " if config.evaluation.relax else "") + "summary, plots, report"):
+                summary, relax_s = finish_run(problem, done)
+    except KeyboardInterrupt:
+        _record_stop(directory, meta, timings, "interrupted", "interrupted by the user (SIGINT / KeyboardInterrupt)")
+        raise
+    except Exception as exc:
+        _record_stop(directory, meta, timings, "failed", f"{type(exc).__name__}: {exc}")
+        raise
     meta.update(
         status="finished" if not failures else "finished with failed mini-batches",
         failures=failures,
@@ -296,28 +330,62 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> RunRe
     return RunResult(directory.path, done.rows, summary, done.structures, failures)
 
 
+def _record_stop(directory: RunDirectory, meta: dict[str, Any], timings: list[dict[str, float]], status: str,
+                 reason: str) -> None:  # fmt: skip
+    """run.json of a run that stopped early: why, when, and the timings of the mini-batches written so far."""
+    stopped = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    meta.update(status=status, reason=reason, stopped=stopped, timings={"batches": timings})
+    directory.write_meta(meta)
+
+
+@contextmanager
+def _stage(name: str, detail: str = "") -> Iterator[None]:
+    """Log a stage's start and its wall time (shown with ``smoacs -v``)."""
+    log.info("%s%s: started", name, f" ({detail})" if detail else "")
+    start = time.perf_counter()
+    yield
+    log.info("%s%s: done in %.2f s", name, f" ({detail})" if detail else "", time.perf_counter() - start)
+
+
 def run_batches(
-    problem: Problem, done: RunProgress, first: int, progress: bool
+    problem: Problem, done: RunProgress, first: int, progress: bool, timings: list[dict[str, float]] | None = None
 ) -> tuple[dict[int, str], list[dict[str, float]]]:
-    """Search, evaluate and write mini-batches ``first``…; (failures: batch → error, per-batch timings)."""
+    """Search, evaluate and write mini-batches ``first``…; (failures: batch → error, per-batch timings).
+
+    ``timings``: a list the per-batch timings are appended to as each batch is written (default: a new one).
+    """
     failures: dict[int, str] = {}
-    timings: list[dict[str, float]] = []
+    timings = [] if timings is None else timings
     n_batches, steps = len(problem.batches), problem.config.optimizer.steps
-    with ProgressDisplay(problem.config.objectives, enabled=progress) as display:
+    with ProgressDisplay(problem.config.objectives, enabled=progress, n_batches=n_batches - first) as display:
         for index in range(first, n_batches):
             batch_start = time.perf_counter()
+            label = f"batch {index + 1}/{n_batches}"
             try:
-                space, result = search_batch(problem, index, [display.callback(f"batch {index + 1}/{n_batches}", steps)])
+                with _stage("search_batch", label):
+                    space, result = search_batch(problem, index, [display.callback(label, steps)])
                 evaluate_start = time.perf_counter()
-                evaluation = evaluate_batch(problem, index, space, result)
+                stage_label = f"{label}: evaluating ({'relaxation, ' if problem.relaxation else ''}re-prediction, checks, oracles)"
+                with _stage("evaluate_batch", label), display.stage(stage_label):
+                    evaluation = evaluate_batch(problem, index, space, result)
                 result.timings["evaluate_s"] = time.perf_counter() - evaluate_start
             except Exception as exc:  # noqa: BLE001 - one failed batch must not lose the others
-                failures[index] = f"{type(exc).__name__}: {exc}"
-                log.error("mini-batch %d failed: %s\n%s", index, exc, traceback.format_exc())
+                failures[index] = failure_message(exc, problem.config.batch_size)
+                log.info("mini-batch %d failed: %s", index, failures[index])  # reported by the caller (failures)
+                log.info("mini-batch %d traceback:\n%s", index, traceback.format_exc())  # shown with -v
                 continue
             timings.append({"batch": index, "wall_s": time.perf_counter() - batch_start, **result.timings})
-            done.add(evaluation)
+            with _stage("write_batch", label), display.stage(f"{label}: matching and writing"):
+                done.add(evaluation)
     return failures, timings
+
+
+def failure_message(exc: BaseException, batch_size: int) -> str:
+    """A failed mini-batch's one-line reason; out-of-memory errors suggest a smaller ``--batch-size``."""
+    message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in str(exc).lower():
+        message += f" — out of memory with {batch_size} candidates per mini-batch; try a smaller --batch-size"
+    return message
 
 
 def finish_run(problem: Problem, done: RunProgress) -> tuple[dict[str, Any], float]:
@@ -329,7 +397,11 @@ def finish_run(problem: Problem, done: RunProgress) -> tuple[dict[str, Any], flo
     if rows:
         stacked_history = {key: np.concatenate(value, axis=1) for key, value in done.histories.items()}
         if "loss" in stacked_history:  # a search method without per-step histories has no curves to draw
-            plot_history(directory.history_png, stacked_history, config.objectives, stacked_history["loss"][-1])
+            units = {prop: predictor_info(name, prop).unit for prop, name in config.predictors.items()}
+            ids = [str(row["id"]) for row in rows]  # histories are in row order (mini-batches concatenated)
+            success = np.array([bool(row["success"]) for row in rows])
+            plot_history(directory.history_png, stacked_history, config.objectives, stacked_history["loss"][-1],
+                         ids=ids, success=success, units=units)  # fmt: skip
         roles = np.concatenate(done.arrays["site_roles"])
         described = describe_references(problem.references)
         info = report_info(config.to_dict(), config.evaluation, roles, described, RESULT_CSV)

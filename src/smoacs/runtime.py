@@ -9,6 +9,9 @@ import torch
 
 from smoacs.errors import ConfigError
 
+#: Device names a run or ``smoacs predict`` accepts.
+DEVICES = ("auto", "cpu", "cuda")
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch."""
@@ -22,5 +25,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda requested but torch sees no CUDA device")
+        raise ConfigError("device cuda requested but torch sees no CUDA device; use --device cpu (or auto)")
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
     return torch.device(name)

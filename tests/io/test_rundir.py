@@ -59,3 +59,65 @@ def test_parse_value_types() -> None:
     assert parse_value("n_atoms", "5") == 5
     assert parse_value("band_gap", "0.5") == 0.5
     assert parse_value("formula", "1") == "1"
+
+
+# ---- safety rules (issue 9) -----------------------------------------------------------------------------------------
+def test_prepare_refuses_a_directory_holding_another_run(tmp_path: Path) -> None:
+    import pytest
+
+    from smoacs.errors import ConfigError
+
+    out = tmp_path / "run"
+    RunDirectory(out).prepare("new")  # a fresh (or empty) directory is fine
+    (out / "notes.txt").write_text("mine")  # files that are not run files do not count
+    RunDirectory(out).prepare("new")
+    (out / RESULT_CSV).write_text("id\n")
+    with pytest.raises(ConfigError, match=r"already holds a run \(result.csv\); .*--resume .*--overwrite"):
+        RunDirectory(out).prepare("new")
+
+
+def test_overwrite_clears_only_the_old_run_files(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    directory = RunDirectory(out).create()
+    directory.append(_batch(0, 0).rows, _batch(0, 0).structures)
+    directory.write_meta({"config": {}})
+    (out / "notes.txt").write_text("mine")
+    assert set(directory.run_files()) == {RUN_JSON, RESULT_CSV, "structures", "poscar"}
+    RunDirectory(out).prepare("overwrite")
+    assert RunDirectory(out).run_files() == [] and (out / "notes.txt").read_text() == "mine"
+
+
+def test_prepare_errors_for_files_and_unwritable_directories(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from smoacs.errors import ConfigError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        RunDirectory(tmp_path / "file").prepare("new")
+    with pytest.raises(ConfigError, match="cannot write to output directory"):
+        RunDirectory(tmp_path / "file" / "below").prepare("new")  # a file in the way of mkdir
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: the mkdir case above covers the error path
+            return
+        with pytest.raises(ConfigError, match="cannot write to output directory"):
+            RunDirectory(locked / "run").prepare("new")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_unique_path_counts_up_past_existing_runs(tmp_path: Path) -> None:
+    from smoacs.io.rundir import unique_path
+
+    base = tmp_path / "runs" / "pbg-2.5-s0"
+    assert unique_path(base) == base
+    RunDirectory(base).write_meta({"config": {}})
+    assert unique_path(base) == base.with_name("pbg-2.5-s0-2")
+    RunDirectory(base.with_name("pbg-2.5-s0-2")).write_meta({"config": {}})
+    base.with_name("pbg-2.5-s0-3").mkdir()  # an empty directory holds no run: used
+    assert unique_path(base) == base.with_name("pbg-2.5-s0-3")

@@ -74,3 +74,59 @@ def test_errors(tmp_path: Path, rock_salt: Structure) -> None:
 def test_perovskite_from_structure_requires_five_sites(rock_salt: Structure) -> None:
     with pytest.raises(TemplateError):
         perovskite_from_structure(rock_salt, "x")
+
+
+# ---- one screen for every template (issue 9) -------------------------------------------------------------------------
+def _overlapping(srtio3: Structure) -> Structure:
+    coords = np.array(srtio3.frac_coords)
+    coords[1] = coords[0] + [0.02, 0.0, 0.0]  # two sites 0.08 Å apart in a 3.9 Å cell
+    return Structure(srtio3.lattice, srtio3.species, coords)
+
+
+@pytest.mark.parametrize("perovskite", [True, False], ids=["perovskite", "general"])
+def test_overlapping_atoms_are_skipped_with_the_reason(perovskite: bool, tmp_path: Path, srtio3: Structure) -> None:
+    from smoacs.templates.files import load_template_set
+
+    srtio3.to(filename=str(tmp_path / "good.cif"))
+    Poscar(_overlapping(srtio3)).write_file(tmp_path / "bad.vasp")
+    found = load_template_set(tmp_path, perovskite=perovskite)
+    assert [t.name for t in found.templates] == ["good"]
+    (skipped,) = found.skipped
+    assert skipped.name == "bad" and "has overlapping atoms: two sites 0.078 Å apart (< 0.5 Å)" in skipped.reason
+    (tmp_path / "good.cif").unlink()
+    with pytest.raises(TemplateError, match=r"no usable template in .*: template bad has overlapping atoms"):
+        load_template_set(tmp_path, perovskite=perovskite)
+
+
+def test_perovskite_templates_are_screened_like_general_ones(srtio3: Structure) -> None:
+    for element in ("Xe", "Cf", "Es"):  # a noble gas, no oxidation states in the table, beyond Cf
+        swapped = srtio3.copy()
+        swapped.replace_species({"Sr": element})
+        messages = []
+        for build in (perovskite_from_structure, general_from_structure):
+            with pytest.raises(TemplateError) as info:
+                build(swapped, "t")
+            messages.append(str(info.value))
+        assert messages[0] == messages[1]
+        if element == "Es":
+            assert messages[0].startswith("template t: unknown element 'Es'")
+        else:
+            assert messages[0] == f"template t ({swapped.composition.reduced_formula}) admits no neutral oxidation pattern"
+
+
+def test_library_records_with_overlapping_atoms_are_skipped(srtio3: Structure) -> None:
+    from smoacs.templates.packaged import general_templates
+
+    bad = _overlapping(srtio3)
+    record = {"name": "bad", "lattice": bad.lattice.matrix.tolist(), "species": [s.symbol for s in bad.species],
+              "frac_coords": bad.frac_coords.tolist()}  # fmt: skip
+    found = general_templates([record])
+    assert found.templates == [] and "overlapping atoms" in found.skipped[0].reason
+
+
+def test_structure_file_names() -> None:
+    from smoacs.templates.files import is_structure_file
+
+    names = ["a.cif", "b.VASP", "POSCAR", "CONTCAR_relaxed", "x.extxyz", "m.mcif"]
+    assert all(is_structure_file(Path(n)) for n in names)
+    assert not any(is_structure_file(Path(n)) for n in ["result.csv", "history.png", "run.json", "notes.txt"])

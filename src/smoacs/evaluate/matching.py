@@ -160,15 +160,40 @@ def _read_csv(path: Path, name: str, out: ReferenceSet) -> None:
         if not reader.fieldnames or "cif" not in reader.fieldnames:
             raise ConfigError(f"reference file {path} has no 'cif' column")
         for number, row in enumerate(reader):
-            text = row["cif"]
+            text = row["cif"] or ""
+            ident = row.get("material_id") or row.get("id") or f"{path.name}:{number}"
+            if "\n" not in text.strip():  # a path (e.g. another run's result.csv: structures/c00000.cif)
+                out.add(f"{name}:{ident}", *_cif_file(path, number, text))
+                continue
             match = _FORMULA_SUM.search(text)
             if match:
                 formula = _reduced(next(g for g in match.groups() if g is not None))
             else:  # no formula line: parse the structure now
-                structure = _parse_cif(text)
+                try:
+                    structure = _parse_cif(text)
+                except Exception as exc:  # noqa: BLE001 - parser errors come in many types
+                    raise ConfigError(f"reference file {path} row {number + 1}: unreadable CIF text ({exc})") from None
                 formula, text = formula_key(structure), structure
-            ident = row.get("material_id") or f"{path.name}:{number}"
             out.add(f"{name}:{ident}", formula, text)
+
+
+def _cif_file(csv_path: Path, number: int, cell: str) -> tuple[str, Any]:
+    """(formula, structure) of a ``cif`` cell that names a file, relative to the CSV's folder (or absolute)."""
+    from smoacs.errors import TemplateError
+    from smoacs.templates.files import read_structure
+
+    file = Path(cell)
+    file = file if file.is_absolute() else csv_path.parent / file
+    if not cell or not file.is_file():
+        raise ConfigError(
+            f"reference file {csv_path} row {number + 1}: the cif column holds neither CIF text nor an existing file "
+            f"({cell!r}, looked for {file})"
+        )
+    try:
+        structure = read_structure(file)
+    except TemplateError as exc:
+        raise ConfigError(f"reference file {csv_path} row {number + 1}: {exc}") from None
+    return formula_key(structure), structure
 
 
 def _read_directory(path: Path, name: str, out: ReferenceSet) -> None:

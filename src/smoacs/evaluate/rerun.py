@@ -239,8 +239,9 @@ def report_info(
     config: dict[str, Any], settings: EvaluationSettings, roles: np.ndarray, references: str, source: str
 ) -> dict[str, Any]:
     """The ``info`` argument of :func:`smoacs.io.report.report_markdown` from a run's config dict."""
-    target = config.get("target")
-    title = f"smoacs run: {config.get('preset', '?')}" + (f", target {target:g}" if isinstance(target, (int, float)) else "")
+    window = next((o for o in config.get("objectives", []) if isinstance(o, dict) and o.get("kind") == "window"), None)
+    target = f", target {window['property']} = {window['target']:g}" if window is not None else ""  # from the objective
+    title = f"smoacs run: {config.get('preset', '?')}{target}"
     return {
         "title": title,
         "source": source,

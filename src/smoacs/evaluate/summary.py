@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+#: The value of a quantity over successes when there is none (written as an empty cell).
+NOT_MEASURED = ""
+
 
 def _finite(value: Any) -> bool:  # noqa: ANN401
     return isinstance(value, int | float) and bool(np.isfinite(value))
@@ -25,6 +28,7 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     With a relaxation stage: ``unrelaxed_success_rate`` (physics on: ``success`` is the relaxed verdict) or
     ``relaxed_success_rate`` (a relaxation check), both over all candidates;
     ``median_abs_volume_change`` (|V_relaxed / V − 1|, all candidates and successes only).
+    Quantities over successes are empty (``""``, :data:`NOT_MEASURED`) when there is no success: nothing was measured.
     """
     n = len(rows)
     successes = [row for row in rows if row["success"]]
@@ -37,12 +41,12 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     if rows and "unique" in rows[0]:
         n_unique = sum(bool(row["unique"]) for row in successes)
         summary["n_unique_success"] = n_unique
-        summary["unique_success_rate"] = n_unique / len(successes) if successes else 0.0
+        summary["unique_success_rate"] = n_unique / len(successes) if successes else NOT_MEASURED
     if rows and "novel" in rows[0]:
         assessed = any(row["novel"] != "" for row in rows)
         n_novel = sum(row["novel"] is True for row in successes)
         summary["n_novel_success"] = n_novel if assessed else ""
-        summary["novel_success_rate"] = (n_novel / len(successes) if successes else 0.0) if assessed else ""
+        summary["novel_success_rate"] = (n_novel / len(successes) if successes else NOT_MEASURED) if assessed else ""
     summary["n_quarantined"] = sum(bool(row.get("quarantined")) for row in rows)
     for verdict in ("unrelaxed_success", "relaxed_success"):  # the other verdict of a relaxation stage
         if rows and verdict in rows[0]:
@@ -58,6 +62,6 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         prop = key[: -len("_oracle")]
         agree = [bool(row[f"{key}_ok"]) for row in successes]
         error = [abs(row[key] - row[prop]) for row in successes]
-        summary[f"{prop}_oracle_agreement"] = sum(agree) / len(agree) if agree else 0.0
-        summary[f"{prop}_oracle_mae"] = sum(error) / len(error) if error else 0.0
+        summary[f"{prop}_oracle_agreement"] = sum(agree) / len(agree) if agree else NOT_MEASURED
+        summary[f"{prop}_oracle_mae"] = sum(error) / len(error) if error else NOT_MEASURED
     return summary

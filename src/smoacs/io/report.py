@@ -122,6 +122,9 @@ def report_markdown(
     counts.append(f"{summary.get('distinct_success_formulas', 0)} distinct formulas")
     lines += ["", "Rates are over all candidates; unique, novel and oracle agreement are over successes. "
               + ", ".join(counts) + ".", ""]  # fmt: skip
+    if not summary.get("n_success"):
+        lines += ["**No successes**: no candidate met every criterion, so the quantities over successes (unique, "
+                  "novel, oracle agreement and error) were not measured (–, empty in the summary CSV).", ""]  # fmt: skip
 
     ranked = rank_candidates(rows, objectives)[:top]
     n_success = sum(_truthy(r["success"]) for r in rows)

@@ -52,7 +52,8 @@ def check_config(out_dir: Path, config_dict: dict[str, Any]) -> dict[str, Any]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume: {out_dir}/run.json is unreadable: {exc}") from None
     new = json.loads(json.dumps(config_dict, default=str))
-    old, new = {k: v for k, v in old.items() if k != "out"}, {k: v for k, v in new.items() if k != "out"}
+    # ``out`` may differ; ``target`` (older run.json files) is derived from the objectives, which are compared
+    old, new = ({k: v for k, v in d.items() if k not in ("out", "target")} for d in (old, new))
     if "search" not in old and "search" in new:  # written before the search section existed: always gradient
         old["search"] = {"method": "gradient"}
     key = _first_difference(old, new)

@@ -12,6 +12,12 @@ Layout (all paths relative to the directory)::
     report.md, history.png   human-readable report and loss/property curves
     evaluation.csv, evaluation_summary.csv   written by ``smoacs evaluate`` (the run's own files stay untouched)
 
+Safety rules (:meth:`RunDirectory.prepare`): a new run never writes into a directory that already holds run files
+(any of :data:`RUN_FILES`) unless it continues that run (``resume``) or replaces it (``overwrite``, which first deletes
+the old run files, and only those); an output path that is a file, or a directory that cannot be written, is a
+one-line error. :func:`unique_path` gives the default output name of a run: the base name, else ``<base>-2``,
+``<base>-3``, … — the first that holds no run files (deterministic for a given disk state).
+
 Reading back: :meth:`RunDirectory.read_structure` (the CIF reader), :meth:`RunDirectory.read_finished` (the finished
 mini-batches of an interrupted run, see :mod:`smoacs.io.resume`), :meth:`RunDirectory.read_run` (what
 ``smoacs evaluate`` needs).
@@ -22,6 +28,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,6 +52,11 @@ REPORT_MD = "report.md"
 HISTORY_PNG = "history.png"
 EVALUATION_CSV = "evaluation.csv"
 EVALUATION_SUMMARY_CSV = "evaluation_summary.csv"
+
+#: Everything a run (or ``smoacs evaluate``) writes into its directory: files, then folders.
+RUN_FILES = (RUN_JSON, RESULT_CSV, SUMMARY_CSV, RESULT_NPZ, REPORT_MD, HISTORY_PNG, EVALUATION_CSV, EVALUATION_SUMMARY_CSV)
+RUN_FOLDERS = (STRUCTURES_DIR, POSCAR_DIR, RELAXED_DIR)
+PrepareMode = Literal["new", "resume", "overwrite"]
 
 _INT = re.compile(r"-?\d+")
 _LABEL = re.compile(r"(\d+)$")
@@ -186,7 +199,49 @@ class RunDirectory:
         (self.path / RELAXED_DIR).mkdir(parents=True, exist_ok=True)
         return self.path / RELAXED_DIR / f"{ident}.cif"
 
+    def run_files(self) -> list[str]:
+        """Names of the run files and folders present in the directory (empty when it does not exist)."""
+        if not self.path.is_dir():
+            return []
+        return [name for name in (*RUN_FILES, *RUN_FOLDERS) if (self.path / name).exists()]
+
     # ---- writing ----------------------------------------------------------------------------------------------
+    def prepare(self, mode: PrepareMode = "new") -> RunDirectory:
+        """Check that a run may write here and make the directory (see the module's safety rules); returns self.
+
+        ``new``: refuse a directory holding run files; ``resume``: it must hold a run; ``overwrite``: delete the old
+        run files first. Errors are :class:`ConfigError` (one line): the path is a file, the directory holds
+        another run, it cannot be created or written.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"output path {self.path} is a file, not a directory; choose another --out")
+        present = self.run_files()
+        if mode == "new" and present:
+            raise ConfigError(
+                f"{self.path} already holds a run ({', '.join(present[:3])}); choose another --out, continue it "
+                f"with --resume {self.path}, or replace it with --overwrite"
+            )
+        if mode == "resume" and RUN_JSON not in present:
+            raise ConfigError(f"cannot resume: {self.path} has no {RUN_JSON} (not a smoacs run directory)")
+        if mode == "overwrite":
+            self.clear()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"cannot write to output directory {self.path}: {exc.strerror or exc}") from None
+        return self
+
+    def clear(self) -> None:
+        """Delete the run files and folders (:data:`RUN_FILES`, :data:`RUN_FOLDERS`); other files stay."""
+        for name in self.run_files():
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+
     def create(self) -> RunDirectory:
         """Create the directory and its structure folders; returns self."""
         (self.path / STRUCTURES_DIR).mkdir(parents=True, exist_ok=True)
@@ -348,6 +403,16 @@ class RunDirectory:
             state.rows.append(row)
             state.structures.append(self.read_structure(row, row["n_atoms"]))
         return state
+
+
+def unique_path(base: str | Path) -> Path:
+    """``base`` if it holds no run files, else the first of ``<base>-2``, ``<base>-3``, … that holds none."""
+    base = Path(base)
+    candidate, counter = base, 1
+    while RunDirectory(candidate).run_files() or (candidate.exists() and not candidate.is_dir()):
+        counter += 1
+        candidate = base.with_name(f"{base.name}-{counter}")
+    return candidate
 
 
 def _trim_arrays(

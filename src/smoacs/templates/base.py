@@ -64,3 +64,19 @@ class Template:
     def is_perovskite(self) -> bool:
         """Whether every site has an A/B/X role."""
         return bool(np.all(self.site_roles != NO_ROLE))
+
+
+@dataclass(frozen=True)
+class SkippedTemplate:
+    """A template source (library entry or file) that was not used, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass
+class TemplateSet:
+    """Usable templates in source order, and the skipped entries among those examined."""
+
+    templates: list[Template] = field(default_factory=list)
+    skipped: list[SkippedTemplate] = field(default_factory=list)

@@ -11,29 +11,14 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import json
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from smoacs.errors import TemplateError
-from smoacs.templates.base import Template
+from smoacs.templates.base import SkippedTemplate, Template, TemplateSet
 from smoacs.templates.files import MAX_COMBOS, general_from_structure
 
-
-@dataclass(frozen=True)
-class SkippedTemplate:
-    """A library entry that was not used, and why."""
-
-    name: str
-    reason: str
-
-
-@dataclass
-class TemplateSet:
-    """Usable templates in library order, and the skipped entries among those examined."""
-
-    templates: list[Template] = field(default_factory=list)
-    skipped: list[SkippedTemplate] = field(default_factory=list)
+__all__ = ["SkippedTemplate", "TemplateSet", "general_templates", "read_library"]
 
 
 @cache
