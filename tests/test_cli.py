@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 import os
 import subprocess
@@ -114,6 +116,13 @@ def test_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, captured.err
     assert f"wrote {out_dir}/ (2 candidates)" in captured.out
     assert (out_dir / "result.csv").read_text().count("\n") == 3
+    with (out_dir / "result.csv").open() as handle:  # physics is the default: judged on the relaxed cells
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        assert row["cif"] == f"relaxed/{row['id']}.cif" and (out_dir / row["cif"]).is_file()
+        assert (out_dir / row["design_cif"]).is_file() and row["relax_status"] in ("converged", "step_limit", "failed")
+        assert row["unrelaxed_success"] in ("True", "False")
+        assert row["success"] == "False" or row["converged_ok"] == "True"
 
 
 def test_module_entry_point(tmp_path: Path) -> None:
@@ -160,7 +169,7 @@ def test_predictor_flags_errors(flags: list[str], message: str, capsys: pytest.C
 
 # ---- never lose a run (issue 9) -------------------------------------------------------------------------------------
 TINY = ["--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu", "--no-oracle",
-        "--no-progress"]  # fmt: skip
+        "--no-progress", "--physics", "none"]  # fmt: skip
 
 
 def test_default_out_is_unique_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -18,6 +18,7 @@ from smoacs.errors import ConfigError
 from smoacs.io.rundir import RunDirectory
 from smoacs.presets import build_config
 from smoacs.runner import RunResult, run
+from smoacs.physics.settings import PhysicsSettings
 
 N_CANDIDATES, BATCH_SIZE, STEPS = 6, 2, 12
 
@@ -26,7 +27,7 @@ def _config(out: Path, seed: int = 0) -> RunConfig:
     config = build_config("perovskite-bandgap", 2.0, str(out))
     optimizer = replace(config.optimizer, steps=STEPS, copy_mutate_steps=(6,), rebuild_every=4)
     return config.with_overrides(candidates=N_CANDIDATES, batch_size=BATCH_SIZE, seed=seed, device="cpu",
-                                 optimizer=optimizer)  # fmt: skip
+                                 optimizer=optimizer, physics=PhysicsSettings(potential="none"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_cli_resume(reference: RunResult, tmp_path: Path, monkeypatch: pytest.Mo
     out = tmp_path / "cli"
     args = ["run", "--preset", "perovskite-bandgap", "--target", "2", "--candidates", str(N_CANDIDATES),
             "--batch-size", str(BATCH_SIZE), "--steps", "3", "--device", "cpu", "--no-oracle", "--no-progress",
-            "--out", str(out)]  # fmt: skip
+            "--physics", "none", "--out", str(out)]  # fmt: skip
     with monkeypatch.context() as patch:
         _interrupt_at(patch, smoacs.runner, "evaluate_design", 3)
         assert main(args) == 130
@@ -190,7 +191,7 @@ def test_cli_interrupt_names_the_run_directory(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     _interrupt_at(monkeypatch, smoacs.runner, "evaluate_design", 1)
     args = ["run", "--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu",
-            "--no-oracle", "--no-progress"]  # fmt: skip
+            "--no-oracle", "--no-progress", "--physics", "none"]  # fmt: skip
     assert main(args) == 130
     err = capsys.readouterr().err
     assert "smoacs run --resume runs/perovskite-bandgap-2.5-s0`" in err and "RUN_DIR" not in err

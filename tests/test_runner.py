@@ -16,6 +16,7 @@ from smoacs.config import RunConfig
 from smoacs.errors import ConfigError
 from smoacs.presets import build_config
 from smoacs.runner import RunResult, run
+from smoacs.physics.settings import PhysicsSettings
 
 N_CANDIDATES, BATCH_SIZE, STEPS = 8, 4, 20
 
@@ -24,7 +25,7 @@ def _config(out: Path, seed: int = 0) -> RunConfig:
     config = build_config("perovskite-bandgap", 2.0, str(out))
     optimizer = replace(config.optimizer, steps=STEPS, copy_mutate_steps=(10,), rebuild_every=5)
     return config.with_overrides(candidates=N_CANDIDATES, batch_size=BATCH_SIZE, seed=seed, device="cpu",
-                                 optimizer=optimizer)  # fmt: skip
+                                 optimizer=optimizer, physics=PhysicsSettings(potential="none"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from smoacs.design.space import DesignSpace
 from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
-from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation
+from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation, load_potential
 from smoacs.evaluate.rerun import report_info, run_references
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
@@ -182,7 +182,7 @@ def build_problem(config: RunConfig) -> Problem:
     ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
     physics = config.physics
     name = physics.potential if physics.enabled else config.evaluation.relax
-    potential: Any = load_predictor(name, device) if name else None
+    potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
     relaxation = None
     if potential is not None:

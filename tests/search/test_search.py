@@ -14,6 +14,7 @@ from smoacs.objectives import Window
 from smoacs.optimize import OptimizerSettings
 from smoacs.search import METHODS, SearchResult, SearchSettings, search_method
 from smoacs.templates import perovskite_templates
+from smoacs.physics.settings import PhysicsSettings
 
 
 def test_gradient_method_searches_in_place_and_reports_provenance() -> None:
@@ -58,13 +59,13 @@ def test_run_uses_the_configured_search_method(tmp_path, monkeypatch: pytest.Mon
 
     seeds = []
 
-    def unchanged(space, predictors, objectives, settings, seed, callbacks=()):  # noqa: ANN001, ANN202, ARG001
+    def unchanged(space, predictors, objectives, settings, seed, callbacks=(), geometry=None):  # noqa: ANN001, ANN202, ARG001
         seeds.append(seed)
         return SearchResult(Provenance.untouched(space.n_crystals), {"search_s": 0.0})
 
     monkeypatch.setitem(METHODS, "unchanged", unchanged)
     config = build_config("perovskite-bandgap", 2.5, str(tmp_path / "run")).with_overrides(
-        candidates=4, batch_size=2, search=SearchSettings("unchanged"), oracles={}
+        candidates=4, batch_size=2, search=SearchSettings("unchanged"), oracles={}, physics=PhysicsSettings("none")
     )
     result = run(config, progress=False)
     assert seeds == [config.seed, config.seed + 1]

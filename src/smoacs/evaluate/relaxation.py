@@ -49,6 +49,14 @@ def check_relaxer(name: str | None) -> None:
         raise ConfigError('relaxation with chgnet needs the chgnet package: pip install "smoacs[relax]"') from None
 
 
+def load_potential(name: str, device: torch.device | str = "cpu") -> Potential:
+    """The batched potential ``name`` (checked with :func:`check_relaxer`) on ``device``."""
+    from smoacs.predictors.registry import load_predictor
+
+    check_relaxer(name)
+    return load_predictor(name, device)  # type: ignore[return-value]  # the POTENTIALS implement Potential
+
+
 @dataclass
 class RelaxationCheck:
     """How candidates are relaxed and which verdict is the headline.

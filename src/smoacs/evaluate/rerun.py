@@ -31,7 +31,8 @@ from smoacs.config import RunConfig
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import Candidates, EvaluationSettings, check_candidates
-from smoacs.evaluate.relaxation import RelaxationCheck, check_relaxer, evaluate_with_relaxation
+from smoacs.evaluate import relaxation as relaxation_module
+from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation
 from smoacs.physics.relax import RelaxSettings
 from smoacs.evaluate.matching import (
     ReferenceSet,
@@ -160,9 +161,8 @@ def evaluate_run(
     relaxer = relax or (physics.potential if physics.enabled else run_config.evaluation.relax)
     check = None
     if relaxer:
-        check_relaxer(relaxer)
         settings_ = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
-        relaxation = RelaxationCheck(load_predictor(relaxer, torch_device), settings_, True, physics.batch_size)
+        relaxation = RelaxationCheck(relaxation_module.load_potential(relaxer, torch_device), settings_, True, physics.batch_size)
         check = partial(evaluate_with_relaxation, check=relaxation)
 
     sizes = np.asarray(arrays["n_atoms"])

@@ -20,8 +20,8 @@ class PotentialGeometry:
     """A potential's total energy (eV) as the geometry's objective in the optimiser.
 
     Args:
-        potential: a batched potential (also an energy-per-atom predictor: ``potential(crystals)`` in eV/atom,
-            differentiable in lattice and coordinates).
+        potential: a batched potential (its energy differentiable in lattice and coordinates with
+            ``create_graph=True``).
         every: apply it on every this many steps.
     """
 
@@ -31,8 +31,7 @@ class PotentialGeometry:
 
     def energy(self, crystals: CrystalBatch) -> Tensor:
         """``[B]`` total energy in eV of the (soft) crystals."""
-        per_atom = self.potential(crystals)  # type: ignore[operator]  # a Potential is also a Predictor
-        return per_atom * crystals.n_atoms.to(per_atom.dtype)
+        return self.potential.compute(crystals, forces=False, stress=False, create_graph=True).energy
 
     def rebuild(self, crystals: CrystalBatch) -> None:
         """Refresh the potential's neighbour graph from the current geometry."""
