@@ -19,6 +19,7 @@ from smoacs import __version__
 from smoacs.errors import ConfigError, SmoacsError
 from smoacs.predictors.registry import predictor_info
 from smoacs.predict import add_predict_parser
+from smoacs.train.cli import add_train_parser
 
 EXIT_USAGE = 2
 
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictors = sub.add_parser("predictors", help="list predictors")
     predictors.set_defaults(func=_cmd_predictors)
     add_predict_parser(sub)
+    add_train_parser(sub)
 
     evaluate = sub.add_parser(
         "evaluate", help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"

@@ -13,7 +13,7 @@ from smoacs.objectives.terms import Objective, objective_to_dict
 from smoacs.optimize.loop import OptimizerSettings
 
 DEVICES = ("auto", "cpu", "cuda")
-TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "files")
+TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "supercon-test", "files")
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class TemplateSettings:
 
     Attributes:
         kind: ``"perovskite"`` (generated ABX3 cells), ``"prototypes"`` (AFLOW prototypes bundled with pymatgen),
-            ``"perov5"`` / ``"supercon"`` (shipped data sets) or ``"files"`` (``path``, as general templates).
+            ``"perov5"`` / ``"supercon"`` / ``"supercon-test"`` (shipped data sets) or ``"files"`` (``path``, as general templates).
             Library kinds are read in name order; templates are cycled when there are fewer than candidates.
         length_range: range (Å) of the seeded random unit-cell lengths of generated perovskites.
         supercell: n for n×n×n perovskite supercells.

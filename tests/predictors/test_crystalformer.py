@@ -87,7 +87,7 @@ def test_official_gradient_is_not_what_we_match(reference: dict) -> None:
 
 
 def test_batched_equals_single_and_chunking(reference: dict, predictor: CrystalformerPredictor) -> None:
-    entries = [e for e in reference["entries"] if e["kind"] == "one_hot"]
+    entries = [e for e in reference["entries"] if e["kind"] == "one_hot" and len(e["frac_coords"]) < 20]  # fast ones
     singles = [_raw(e) for e in entries]
     from smoacs.chem.elements import N_ELEMENTS
 
