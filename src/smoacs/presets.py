@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from smoacs.config import RunConfig, TemplateSettings
 from smoacs.design.space import SpaceSettings
 from smoacs.errors import ConfigError
-from smoacs.objectives.terms import Above, Below, Objective, Range, Window
+from smoacs.objectives.terms import Above, Below, Maximize, Objective, Range, Window
 from smoacs.optimize.loop import OptimizerSettings
 
 #: Shared structural objectives of the perovskite tasks: tolerance factor band and minimum distance.
@@ -130,6 +130,44 @@ def _perovskite_bulk_modulus(target: float, out: str) -> RunConfig:
     return _perovskite("perovskite-bulk-modulus", target, out, predictors, main)
 
 
+#: Shipped Tc models (``smoacs train`` on the JARVIS BCS superconductor train split): optimised one and its oracle.
+TC_PREDICTOR = "cgcnn-supercon-tc"
+TC_ORACLE = "crystalformer-supercon-tc"
+#: The supercon test split (105 structures, at most 14 sites), as the original SMOACS Tc runs.
+SUPERCON_TEMPLATES = TemplateSettings(kind="supercon-test", max_atoms=20)
+
+
+def _superconductor(name: str, target: float, out: str, formation_below: float | None) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"Tc threshold must be ≥ 0 K, got {target}")
+    predictors = {"tc": TC_PREDICTOR}
+    objectives: tuple[Objective, ...] = (Maximize("tc", threshold=target), MIN_DISTANCE)
+    if formation_below is not None:
+        predictors["formation_energy"] = "cgcnn-formation-energy"
+        objectives += (Below("formation_energy", formation_below, margin=0.1, weight=1.0),)
+    return RunConfig(
+        preset=name,
+        target=target,
+        out=out,
+        predictors=predictors,
+        oracles={"tc": TC_ORACLE, **({"formation_energy": ORACLES["formation_energy"]} if formation_below is not None else {})},
+        objectives=objectives,
+        candidates=105,
+        batch_size=105,
+        templates=SUPERCON_TEMPLATES,
+        space=GENERAL_SPACE,
+        optimizer=OptimizerSettings(),
+    )
+
+
+def _superconductor_tc(target: float, out: str) -> RunConfig:
+    return _superconductor("superconductor-tc", target, out, None)
+
+
+def _superconductor_tc_stable(target: float, out: str) -> RunConfig:
+    return _superconductor("superconductor-tc-stable", target, out, 0.0)
+
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
@@ -167,6 +205,20 @@ PRESETS: dict[str, Preset] = {
             "band gap (eV)",
             2.5,
             _bandgap_formation,
+        ),
+        Preset(
+            "superconductor-tc",
+            "supercon test-split structures (105): maximise Tc (success above target), charge neutral, d_min ≥ 0.5 Å",
+            "Tc threshold (K)",
+            5.0,
+            _superconductor_tc,
+        ),
+        Preset(
+            "superconductor-tc-stable",
+            "as superconductor-tc, plus CGCNN formation energy < 0 eV/atom",
+            "Tc threshold (K)",
+            5.0,
+            _superconductor_tc_stable,
         ),
     )
 }

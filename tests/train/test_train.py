@@ -113,3 +113,21 @@ def test_cli_train(tmp_path: Path, table: Path, capsys: pytest.CaptureFixture[st
     assert "trained cgcnn" in out and "skipped 2 unusable rows" in out and "cgcnn:" in out
     assert main(["train", "--data", str(table), "--out", str(tmp_path / "x"), "--target-column", "nope"]) == 2
     assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_fine_tuning_keeps_the_checkpoint_architecture(tmp_path: Path, table: Path) -> None:
+    settings = TrainSettings(epochs=1, batch_size=8, seed=0)
+    result = train_model(table, tmp_path / "cg", arch="cgcnn", transform="negate", init="formation-energy-per-atom",
+                         settings=settings, progress=False)  # fmt: skip
+    assert result.card.hyper_parameters["architecture"] == {"atom_fea_len": 64, "n_conv": 4, "h_fea_len": 32, "n_h": 1}
+    fixture = Path(__file__).parents[1] / "files" / "crystalformer" / "model.ckpt"
+    result = train_model(table, tmp_path / "cf", arch="crystalformer", transform="negate", init=str(fixture),
+                         settings=settings, progress=False)  # fmt: skip
+    tuned = crystalformer_from_path(str(tmp_path / "cf"))
+    assert tuned.config.num_layers == 4 and tuned.config.model_dim == 128
+    scale = tuned.net.encoder.layers[0].self_attn.gauss_scale[0].item()
+    assert scale == pytest.approx(23.5112, rel=1e-5)  # calibration kept, not redone on the new data
+    with pytest.raises(ConfigError, match="exclude each other"):
+        architecture("cgcnn", {"n_conv": 2}, init="formation-energy-per-atom")
+    with pytest.raises(ConfigError, match="classification"):
+        architecture("cgcnn", init="semi-metal-classification")

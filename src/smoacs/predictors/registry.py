@@ -31,6 +31,7 @@ def _ensure_builtin() -> None:
     # Importing the adapter modules registers them; kept lazy so `import smoacs` stays light.
     import smoacs.predictors.cgcnn  # noqa: F401
     import smoacs.predictors.megnet  # noqa: F401
+    import smoacs.predictors.shipped  # noqa: F401
 
 
 def available_predictors() -> list[PredictorInfo]:

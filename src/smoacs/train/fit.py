@@ -119,14 +119,15 @@ def _fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1.0 + step / 4000.0) ** -0.5)
     rng = np.random.default_rng(settings.seed)
     best, best_mae, stale, history = copy.deepcopy(model.state_dict()), float("inf"), 0, []
-    calibrate = getattr(model, "set_calibration", None)
+    # Crystalformer: a fresh network stores the decay-logit statistics of its first training batch (as the official code)
+    calibrate = getattr(model, "set_calibration", None) if not getattr(model, "is_calibrated", lambda: True)() else None
     with _progress(progress, settings.epochs) as bar:
         for epoch in range(settings.epochs):
             model.train()
             losses = []
             for rows in _batches(len(train), settings.batch_size, rng):
                 if calibrate is not None and epoch == 0 and not losses:
-                    calibrate(True)  # Crystalformer: store the decay-logit statistics of the first batch
+                    calibrate(True)
                 batch = arch.collate(train, rows, device)
                 loss = (arch.forward(model, batch) - y_train[rows].to(device)).abs().mean()
                 if calibrate is not None:
@@ -164,6 +165,7 @@ def train_model(
     val: str | Path | None = None,
     test: str | Path | None = None,
     hyper: dict[str, Any] | None = None,
+    init: str | None = None,
     settings: TrainSettings | None = None,
     licence: str = "",
     description: str = "",
@@ -177,7 +179,7 @@ def train_model(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = _device(settings.device)
-    model_arch = architecture(arch, hyper)
+    model_arch = architecture(arch, hyper, init)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -217,8 +219,8 @@ def train_model(
     card = ModelCard(
         arch=model_arch.name, weights=model_arch.weights_file, property=property or target_column, unit=unit,
         target=f"{sign}{target_column}", output_transform="pow10" if transform == "log10" else "none",
-        hyper_parameters={"architecture": model_arch.hyper, "training": asdict(settings), "target_mean": mean,
-                          "target_std": std},
+        hyper_parameters={"architecture": model_arch.hyper, "init": init, "training": asdict(settings),
+                          "target_mean": mean, "target_std": std},
         data={"name": Path(data).name, "train": _describe(table, train_table), "val": _describe(val_table, val_table),
               "test": _describe(test_table, test_table) if test_table is not None else None,
               "split": "explicit --val" if val is not None else f"random {settings.val_fraction:g} of train (seed {settings.seed})"},

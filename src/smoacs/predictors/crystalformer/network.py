@@ -384,6 +384,12 @@ class CrystalformerNet(nn.Module):
         pooled = pooled / n_atoms[:, None].to(h.dtype)
         return self.mlp(pooled)
 
+    def is_calibrated(self) -> bool:
+        """Whether every layer holds decay-logit statistics (``gauss_scale[0] != 0``)."""
+        if not self.config.normalize_gauss:
+            return True
+        return all(bool(layer.self_attn.gauss_scale[0] != 0) for layer in self.encoder.layers)
+
     def set_calibration(self, on: bool) -> None:
         """While on, each forward stores the batch statistics of the decay logits in ``gauss_scale``."""
         for layer in self.encoder.layers:
