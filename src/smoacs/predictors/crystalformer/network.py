@@ -135,6 +135,35 @@ class CrystalformerConfig:
         return -d * self.scale_real[0] if d < 0 else d
 
 
+class _GaussianEncoding(torch.autograd.Function):
+    """``ψ[e, h, k] = Σ_m w[e, m, h] · exp(-((d[e, m] - μ_k) / (√2 σ))²)`` with a hand-written, exact backward.
+
+    Equivalent to the plain expression (and checked against it); it avoids autograd's chain of ``[E, M, K]``
+    temporaries. The basis is rebuilt in place and its derivative in ``d`` is included (which the official
+    implementation omits). First derivatives only.
+    """
+
+    @staticmethod
+    def forward(ctx, dist: Tensor, weights: Tensor, mu: Tensor, inv_width: float) -> Tensor:  # noqa: ANN001
+        basis = (dist[:, :, None] - mu).mul_(inv_width).square_().neg_().exp_()  # [E, M, K]
+        ctx.save_for_backward(dist, weights, basis, mu)
+        ctx.inv_width = inv_width
+        return torch.bmm(weights.transpose(1, 2), basis)  # [E, H, K]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # noqa: ANN001
+        dist, weights, basis, mu = ctx.saved_tensors
+        grad_weights = torch.bmm(basis, grad.transpose(1, 2)) if ctx.needs_input_grad[1] else None
+        grad_dist = None
+        if ctx.needs_input_grad[0]:
+            s = ctx.inv_width
+            t = (dist[:, :, None] - mu).mul_(s)
+            upstream = torch.bmm(weights, grad)  # [E, M, K]
+            grad_dist = upstream.mul_(basis).mul_(t).sum(-1).mul_(-2.0 * s)
+        return grad_dist, grad_weights, None, None
+
+
 def _image_terms(r: Tensor, crys: Tensor, trans: Tensor, a: Tensor, proj: Tensor, mu: Tensor, inv_width: float) -> tuple[Tensor, Tensor]:
     """Image sums of one chunk of edges.
 
@@ -156,8 +185,7 @@ def _image_terms(r: Tensor, crys: Tensor, trans: Tensor, a: Tensor, proj: Tensor
     phi = torch.logsumexp(logits, dim=1)  # [E, H]
     weights = torch.exp(logits - phi[:, None, :])
     dist = torch.sqrt(torch.where(d2 > _DIST_EPS, d2, torch.full_like(d2, _DIST_EPS)))
-    basis = torch.exp(-(((mu - dist[:, :, None]) * inv_width) ** 2))  # [E, M, K]
-    psi = torch.einsum("emh,emk->ehk", weights, basis)
+    psi = _GaussianEncoding.apply(dist, weights, mu, inv_width)  # [E, H, K]
     return phi, torch.einsum("ehk,hdk->ehd", psi, proj)
 
 
