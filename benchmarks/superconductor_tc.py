@@ -36,9 +36,9 @@ THRESHOLDS = (3.0, 5.0, 10.0, 15.0)
 def threshold_rates(rows: list[dict], thresholds: tuple[float, ...] = THRESHOLDS) -> dict[str, dict[str, float]]:
     """Per threshold: valid-and-above rates by the predictor and by the oracle, and the oracle's agreement."""
     n = len(rows)
-    valid = np.array([bool(r.get("neutral_ok", True)) and bool(r.get("min_distance_ok", True)) for r in rows])
-    tc = np.array([float(r["tc"]) for r in rows])
-    oracle = np.array([float(r.get("tc_oracle", np.nan)) for r in rows])
+    valid = np.array([bool(r.get("neutral_ok", True)) and bool(r.get("min_distance_ok", True)) for r in rows], dtype=bool)
+    tc = np.array([float(r["tc"]) for r in rows], dtype=float)
+    oracle = np.array([float(r.get("tc_oracle", np.nan)) for r in rows], dtype=float)
     out = {}
     for t in thresholds:
         above = valid & (tc > t)

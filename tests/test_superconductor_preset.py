@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from smoacs.design import DesignSpace
 from smoacs.errors import ConfigError
 from smoacs.predictors import load_predictor, predictor_info
 from smoacs.presets import TC_ORACLE, TC_PREDICTOR, build_config
@@ -24,6 +25,7 @@ def test_config_and_templates() -> None:
     assert len(templates) == 105 and len(distinct) + len(skipped) == 105 and len(distinct) >= 10
     assert all("neutral" in s.reason for s in skipped)
     assert all(t.name.startswith("supercon-JVASP-") for t in templates)
+    DesignSpace(templates, config.space, seed=0)  # every template fits the space (one cell has a 28.9° angle)
     stable = build_config("superconductor-tc-stable", 3.0, "x").validate()
     assert {o.key for o in stable.objectives} == {"tc", "min_distance", "formation_energy"}
     with pytest.raises(ConfigError, match="Tc threshold"):

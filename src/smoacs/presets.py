@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from smoacs.config import RunConfig, TemplateSettings
 from smoacs.design.space import SpaceSettings
@@ -135,6 +135,8 @@ TC_PREDICTOR = "cgcnn-supercon-tc"
 TC_ORACLE = "crystalformer-supercon-tc"
 #: The supercon test split (105 structures, at most 14 sites), as the original SMOACS Tc runs.
 SUPERCON_TEMPLATES = TemplateSettings(kind="supercon-test", max_atoms=20)
+#: The general space with wider angle limits (one test-split cell has a 28.9° angle).
+SUPERCON_SPACE = replace(GENERAL_SPACE, angle_bounds=(20.0, 160.0))
 
 
 def _superconductor(name: str, target: float, out: str, formation_below: float | None) -> RunConfig:
@@ -155,7 +157,7 @@ def _superconductor(name: str, target: float, out: str, formation_below: float |
         candidates=105,
         batch_size=105,
         templates=SUPERCON_TEMPLATES,
-        space=GENERAL_SPACE,
+        space=SUPERCON_SPACE,
         optimizer=OptimizerSettings(),
     )
 
