@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from smoacs.errors import PredictorError
 
@@ -164,29 +163,116 @@ class _GaussianEncoding(torch.autograd.Function):
         return grad_dist, grad_weights, None, None
 
 
-def _image_terms(r: Tensor, crys: Tensor, trans: Tensor, a: Tensor, proj: Tensor, mu: Tensor, inv_width: float) -> tuple[Tensor, Tensor]:
-    """Image sums of one chunk of edges.
+def _decay_logits(r: Tensor, a: Tensor, trans: Tensor, crys: Tensor) -> tuple[Tensor, Tensor]:
+    """``a d²`` ``[E, M, H]`` and ``d²`` ``[E, M]`` of a chunk of pairs over all images.
 
     Args:
         r: ``[E, 3]`` pair vectors ``pos_j - pos_i``, Å.
-        crys: ``[E]`` crystal of each edge.
-        trans: ``[B, M, 3]`` image translations per crystal, Å.
         a: ``[E, H]`` decay coefficients (negative), Å⁻².
-        proj: ``[H, D, K]`` head-wise projection of the K distance Gaussians.
-        mu: ``[K]`` Gaussian centres, Å.
-        inv_width: ``1 / (√2 σ)``, Å⁻¹.
-
-    Returns:
-        ``φ [E, H]`` (log-sum-exp of ``a d²``) and the projected value encoding ``[E, H, D]``.
+        trans: ``[B, M, 3]`` image translations per crystal, Å.
+        crys: ``[E]`` crystal of each pair.
     """
     diff = r[:, None, :] + trans[crys]  # [E, M, 3]
-    d2 = (diff * diff).sum(-1)  # [E, M]
-    logits = d2[:, :, None] * a[:, None, :]  # [E, M, H]
-    phi = torch.logsumexp(logits, dim=1)  # [E, H]
-    weights = torch.exp(logits - phi[:, None, :])
+    d2 = (diff * diff).sum(-1)
+    return d2[:, :, None] * a[:, None, :], d2
+
+
+def _phi_kernel(r: Tensor, a: Tensor, trans: Tensor, crys: Tensor) -> Tensor:
+    """``φ = log Σ_n exp(a d²_n)`` ``[E, H]``: the position term of the attention logits."""
+    return torch.logsumexp(_decay_logits(r, a, trans, crys)[0], dim=1)
+
+
+def _value_kernel(
+    r: Tensor, a: Tensor, attn: Tensor, proj: Tensor, trans: Tensor, crys: Tensor, mu: Tensor, inv_width: float
+) -> Tensor:
+    """``attn · proj(ψ)`` ``[E, H, D]``: each pair's attention-weighted value position encoding.
+
+    ``ψ_h = Σ_n softmax_n(a_h d²_n) g(d_n)`` with the K Gaussians ``g_k(d) = exp(-((d - μ_k) · inv_width)²)``,
+    projected per head by ``proj [H, D, K]``; ``attn [E, H]`` are the attention weights of the pairs.
+    """
+    logits, d2 = _decay_logits(r, a, trans, crys)
+    weights = torch.softmax(logits, dim=1)  # [E, M, H]
     dist = torch.sqrt(torch.where(d2 > _DIST_EPS, d2, torch.full_like(d2, _DIST_EPS)))
     psi = _GaussianEncoding.apply(dist, weights, mu, inv_width)  # [E, H, K]
-    return phi, torch.einsum("ehk,hdk->ehd", psi, proj)
+    return attn[:, :, None] * torch.einsum("ehk,hdk->ehd", psi, proj)
+
+
+def _backward_chunks(
+    kernel, sliced: list[Tensor], shared: list[Tensor], needs: tuple[bool, ...], consts, grad_of, n: int, chunk: int,
+) -> list[Tensor | None]:  # noqa: ANN001  # fmt: skip
+    """Gradients of a chunked kernel: recompute each chunk with a graph and back-propagate ``grad_of(part)``.
+
+    ``kernel(*sliced[part], *shared, *consts(part))``; ``needs`` flags the sliced then shared inputs needing a gradient.
+    """
+    inputs = [*sliced, *shared]
+    grads = [torch.zeros_like(t) if need else None for t, need in zip(inputs, needs, strict=True)]
+    n_sliced = len(sliced)
+    for k in range(0, n, chunk):
+        part = slice(k, k + chunk)
+        with torch.enable_grad():
+            leaves = [(t[part] if i < n_sliced else t).detach().requires_grad_(need)
+                      for i, (t, need) in enumerate(zip(inputs, needs, strict=True))]  # fmt: skip
+            out = kernel(*leaves, *consts(part))
+            wanted = [leaf for leaf in leaves if leaf.requires_grad]
+            chunk_grads = torch.autograd.grad(out, wanted, grad_of(part), allow_unused=True) if wanted else ()
+        it = iter(chunk_grads)
+        for i, leaf in enumerate(leaves):
+            if not leaf.requires_grad:
+                continue
+            g = next(it)
+            if g is not None:
+                if i < n_sliced:
+                    grads[i][part] += g
+                else:
+                    grads[i] += g
+    return grads
+
+
+class _PhiChunks(torch.autograd.Function):
+    """:func:`_phi_kernel` over chunks of pairs; only the inputs are kept for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, r: Tensor, a: Tensor, trans: Tensor, crys: Tensor, chunk: int) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(r, a, trans, crys)
+        ctx.chunk = chunk
+        return torch.cat([_phi_kernel(r[k : k + chunk], a[k : k + chunk], trans, crys[k : k + chunk])
+                          for k in range(0, len(r), chunk)])  # fmt: skip
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        r, a, trans, crys = ctx.saved_tensors
+        g_r, g_a, g_trans = _backward_chunks(
+            _phi_kernel, [r, a], [trans], tuple(ctx.needs_input_grad[:3]), lambda part: (crys[part],),
+            lambda part: grad[part], len(r), ctx.chunk,
+        )  # fmt: skip
+        return g_r, g_a, g_trans, None, None
+
+
+class _ValueChunks(torch.autograd.Function):
+    """``Σ_j`` of :func:`_value_kernel` into the query atoms ``[N, H, D]``, chunk by chunk (no per-pair tensor kept)."""
+
+    @staticmethod
+    def forward(ctx, r: Tensor, a: Tensor, attn: Tensor, proj: Tensor, trans: Tensor, crys: Tensor, query: Tensor,
+                n_atoms: int, mu: Tensor, inv_width: float, chunk: int) -> Tensor:  # noqa: ANN001  # fmt: skip
+        ctx.save_for_backward(r, a, attn, proj, trans, crys, query, mu)
+        ctx.inv_width, ctx.chunk = inv_width, chunk
+        out = r.new_zeros(n_atoms, *proj.shape[:2])
+        for k in range(0, len(r), chunk):
+            part = slice(k, k + chunk)
+            out.index_add_(0, query[part], _value_kernel(r[part], a[part], attn[part], proj, trans, crys[part], mu, inv_width))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        r, a, attn, proj, trans, crys, query, mu = ctx.saved_tensors
+        grads = _backward_chunks(
+            _value_kernel, [r, a, attn], [proj, trans], tuple(ctx.needs_input_grad[:5]),
+            lambda part: (crys[part], mu, ctx.inv_width), lambda part: grad.index_select(0, query[part]),
+            len(r), ctx.chunk,
+        )  # fmt: skip
+        return (*grads, None, None, None, None, None, None)
 
 
 @dataclass
@@ -301,7 +387,10 @@ class LatticeAttention(nn.Module):
         k = (x @ self.k_proj_weight.T + bk).view(n, h, d)
         v = (x @ self.v_proj_weight.T + bv).view(n, h, d)
         a = self.decay(q)
-        phi, vpe = self._image_sums(pairs, pos, trans, a, chunk)
+        r = pos.index_select(0, pairs.j) - pos.index_select(0, pairs.i)  # [E, 3]
+        a_e = a.index_select(0, pairs.i)  # [E, H]
+        small = len(r) <= chunk  # one chunk: plain autograd (keeps intermediates, saves the recomputation)
+        phi = _phi_kernel(r, a_e, trans, pairs.crys) if small else _PhiChunks.apply(r, a_e, trans, pairs.crys, chunk)
         n_crys, n_max = trans.shape[0], pairs.n_max
 
         def dense(t: Tensor) -> Tensor:  # [N, H, D] -> [B, n_max, H, D]
@@ -314,25 +403,12 @@ class LatticeAttention(nn.Module):
         attn = torch.softmax(logits.view(n_crys, n_max, n_max, h), dim=2)
         out = torch.einsum("bijh,bjhd->bihd", attn, vd).reshape(-1, h, d).index_select(0, pairs.slot)
         attn_e = attn.reshape(-1, h).index_select(0, pairs.flat)
-        out = out.index_add(0, pairs.i, attn_e[:, :, None] * vpe)
-        return self.out_proj(out.reshape(n, h * d))
-
-    def _image_sums(self, pairs: PairIndex, pos: Tensor, trans: Tensor, a: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
-        r = pos.index_select(0, pairs.j) - pos.index_select(0, pairs.i)
-        a_e = a.index_select(0, pairs.i)
         proj, mu = self.pe_dist_proj[0], self.mu.to(pos.dtype)
-        use_checkpoint = torch.is_grad_enabled() and len(r) > chunk
-        phis, vpes = [], []
-        for start in range(0, len(r), chunk):
-            part = slice(start, start + chunk)
-            args = (r[part], pairs.crys[part], trans, a_e[part], proj, mu, self.inv_width)
-            if use_checkpoint:
-                phi, vpe = checkpoint(_image_terms, *args, use_reentrant=False)
-            else:
-                phi, vpe = _image_terms(*args)
-            phis.append(phi)
-            vpes.append(vpe)
-        return torch.cat(phis), torch.cat(vpes)
+        if small:
+            out = out.index_add(0, pairs.i, _value_kernel(r, a_e, attn_e, proj, trans, pairs.crys, mu, self.inv_width))
+        else:
+            out = out + _ValueChunks.apply(r, a_e, attn_e, proj, trans, pairs.crys, pairs.i, n, mu, self.inv_width, chunk)
+        return self.out_proj(out.reshape(n, h * d))
 
 
 class EncoderLayer(nn.Module):
