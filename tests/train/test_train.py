@@ -131,3 +131,14 @@ def test_fine_tuning_keeps_the_checkpoint_architecture(tmp_path: Path, table: Pa
         architecture("cgcnn", {"n_conv": 2}, init="formation-energy-per-atom")
     with pytest.raises(ConfigError, match="classification"):
         architecture("cgcnn", init="semi-metal-classification")
+
+
+def test_mse_loss_records_rmse(tmp_path: Path, table: Path) -> None:
+    settings = TrainSettings(epochs=2, batch_size=8, loss="mse")
+    result = train_model(table, tmp_path / "m", arch="cgcnn", transform="negate", hyper=TINY_CGCNN, test=table,
+                         settings=settings, progress=False)  # fmt: skip
+    metrics = result.card.metrics
+    assert metrics["val_rmse"] >= metrics["val_mae"] and metrics["test_rmse"] >= metrics["test_mae"]
+    assert result.card.hyper_parameters["training"]["loss"] == "mse"
+    with pytest.raises(ConfigError, match="loss"):
+        train_model(table, tmp_path / "x", settings=TrainSettings(loss="huber"), progress=False)  # type: ignore[arg-type]

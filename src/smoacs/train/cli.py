@@ -27,7 +27,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     settings = TrainSettings(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-        val_fraction=args.val_fraction, seed=args.seed, device=args.device, threads=args.threads,
+        val_fraction=args.val_fraction, seed=args.seed, device=args.device, threads=args.threads, loss=args.loss,
     )  # fmt: skip
     result = train_model(
         args.data, args.out, arch=args.arch, structure_column=args.structure_column, target_column=args.target_column,
@@ -36,7 +36,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )  # fmt: skip
     metrics = result.card.metrics
-    figures = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.endswith("mae"))
+    figures = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.endswith(("mae", "rmse")))
     print(f"trained {result.card.arch} in {result.card.training_time_s:.0f} s ({metrics['epochs_run']} epochs, best "
           f"{metrics['best_epoch']}): {figures}")  # fmt: skip
     skipped = sum(len((result.card.data.get(s) or {}).get("skipped", [])) for s in ("train", "val", "test"))
@@ -68,6 +68,8 @@ def add_train_parser(sub: Any) -> None:
     train.add_argument("--patience", type=int, default=40, help="early-stopping patience in epochs (default 40)")
     train.add_argument("--batch-size", type=int, default=32, help="structures per step (default 32)")
     train.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
+    train.add_argument("--loss", choices=("l1", "mse"), default="l1",
+                       help="l1 (default; early stopping on val MAE) or mse (on val RMSE; for zero-inflated targets)")
     train.add_argument("--seed", type=int, default=0, help="seed of split, init and shuffling (default 0)")
     train.add_argument("--hyper", action="append", metavar="KEY=VALUE",
                        help="architecture hyper-parameter (official Crystalformer names, or cgcnn2 arguments); JSON values")
