@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,3 +50,14 @@ def test_tiny_run(tmp_path: Path) -> None:
     assert {"tc", "tc_oracle", "tc_ok", "neutral_ok", "min_distance_ok"} <= set(row)
     assert all(row["neutral_ok"] for row in result.rows)
     assert all(bool(r["tc_ok"]) == (r["tc"] > 5.0) for r in result.rows)
+
+
+def test_tiny_run_through_crystalformer(tmp_path: Path) -> None:
+    """Crystalformer as the optimised predictor (no neighbour list, chunked image sums) runs end to end."""
+    config = build_config("superconductor-tc", out=str(tmp_path / "cf"))
+    optimizer = replace(config.optimizer, steps=4, copy_mutate_steps=(), rebuild_every=2)
+    config = config.with_overrides(candidates=3, batch_size=3, device="cpu", optimizer=optimizer,
+                                   predictors={"tc": TC_ORACLE}, oracles={"tc": TC_PREDICTOR})  # fmt: skip
+    result = run(config, progress=False)
+    assert len(result.rows) == 3 and not result.failures
+    assert all(math.isfinite(r["tc"]) and math.isfinite(r["tc_oracle"]) for r in result.rows)

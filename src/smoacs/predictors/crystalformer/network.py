@@ -6,12 +6,13 @@ state dict loads as is; the code is written from the paper and the fixture descr
 Every atom attends to every atom of its crystal and to all their periodic images ``n ∈ {-R..R}³`` (``R =
 lattice_range``): the attention logit of the pair (i, j) adds ``φ_ijh = log Σ_n exp(a_ih d²_ijn)``, a Gaussian
 distance decay whose width ``a_ih < 0`` depends on the query, and each value gets a position encoding
-``ψ_ijh = Σ_n softmax_n(a_ih d²_ijn) g(d_ijn)`` (64 Gaussians of the distance, projected per head). The image sums are
-evaluated in chunks of edges under gradient checkpointing, so memory grows as ``edges × heads`` rather than
-``edges × images × (heads + Gaussians)``.
+``ψ_ijh = Σ_n softmax_n(a_ih d²_ijn) g(d_ijn)`` (64 Gaussians of the distance, projected per head). Above ``chunk``
+pairs the image sums run in two chunked passes (the decay term φ; then the attention-weighted value encoding summed
+into the query atoms), custom autograd functions that keep only their inputs and recompute chunk by chunk in the
+backward pass, so memory grows as ``pairs × heads`` rather than ``pairs × images × (heads + Gaussians)``.
 
 Unlike the official custom autograd function, gradients include the derivative of the Gaussian basis with respect to
-the distance, so geometry gradients are exact.
+the distance, so geometry gradients are exact (first derivatives only: the backward passes are not differentiable).
 """
 
 from __future__ import annotations
