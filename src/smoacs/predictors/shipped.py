@@ -7,7 +7,6 @@ MAE, training time) and the training data's licence; ``weights/trained/README.md
 ``cgcnn-supercon-tc``                     BCS superconducting Tc (K), CGCNN, JARVIS supercon train split
 ``crystalformer-supercon-tc``             BCS superconducting Tc (K), Crystalformer, same data (oracle of the first)
 ``cgcnn-perov5-heat-of-formation``        perov-5 heat of formation (eV/atom, GLLB-SC DFT, Castelli's references)
-``cgcnn-perov5-band-gap``                 perov-5 indirect band gap (eV, GLLB-SC: larger than PBE gaps)
 ========================================  ==========================================================================
 """
 
@@ -57,4 +56,3 @@ def _register(name: str, data: str, description: str) -> None:
 _register("cgcnn-supercon-tc", _SUPERCON, "BCS superconducting Tc, CGCNN")
 _register("crystalformer-supercon-tc", _SUPERCON, "BCS superconducting Tc, Crystalformer")
 _register("cgcnn-perov5-heat-of-formation", _PEROV5, "perov-5 heat of formation (not an MP formation energy), CGCNN")
-_register("cgcnn-perov5-band-gap", _PEROV5, "perov-5 indirect band gap, GLLB-SC (not PBE), CGCNN")
