@@ -11,7 +11,7 @@ For every predictor the neighbour list is built (timed separately as "rebuild", 
 
 Usage::
 
-    python benchmarks/predictor_timing.py [--threads 1] [--repeats 5] [--device cpu] [--predictors a,b,...]
+    python benchmarks/predictor_timing.py [--threads 1] [--repeats 5] [--device cpu] [--predictors a,b,...] [--batches perovskite]
 """
 
 from __future__ import annotations
@@ -86,9 +86,12 @@ def _time(fn: Callable[[], None], repeats: int, device: str) -> tuple[float, flo
     return min(samples), statistics.median(samples)
 
 
-def benchmark(names: list[str], repeats: int, device: str) -> list[dict[str, object]]:
+BATCHES = {"perovskite": ("perovskite 256×5", 256, 1), "supercell": ("supercell 32×135", 32, 3)}
+
+
+def benchmark(names: list[str], repeats: int, device: str, which: tuple[str, ...] = tuple(BATCHES)) -> list[dict[str, object]]:
     """One result dict per (batch, predictor): edges, rebuild and forward+backward seconds."""
-    batches = {"perovskite 256×5": (256, 1), "supercell 32×135": (32, 3)}
+    batches = {BATCHES[key][0]: BATCHES[key][1:] for key in which}
     results = []
     predictors = {name: load_predictor(name, device=device) for name in names}
     for label, (n_crystals, reps) in batches.items():
@@ -122,12 +125,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batches", default=",".join(BATCHES), help="perovskite, supercell or both (default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads {torch.get_num_threads()},"
           f" device {args.device}")  # fmt: skip
-    benchmark(args.predictors.split(","), args.repeats, args.device)
+    benchmark(args.predictors.split(","), args.repeats, args.device, tuple(args.batches.split(",")))
 
 
 if __name__ == "__main__":

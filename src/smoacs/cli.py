@@ -20,6 +20,7 @@ from smoacs import __version__
 from smoacs.errors import ConfigError, SmoacsError
 from smoacs.io.rundir import EVALUATION_CSV, EVALUATION_SUMMARY_CSV, REPORT_MD, RunDirectory
 from smoacs.predict import add_predict_parser
+from smoacs.train.cli import add_train_parser
 
 EXIT_USAGE = 2
 VERBOSE_HELP = "log each stage (problem set-up, search, evaluation, writing, finishing) with its wall time, to stderr"
@@ -269,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictors = sub.add_parser("predictors", parents=[common], help="list predictors")
     predictors.set_defaults(func=_cmd_predictors)
     add_predict_parser(sub, parents=[common])
+    add_train_parser(sub)
 
     evaluate = sub.add_parser(
         "evaluate", parents=[common], help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"

@@ -26,7 +26,7 @@ from smoacs.physics.settings import PhysicsSettings
 from smoacs.search.base import SearchSettings
 
 DEVICES = ("auto", "cpu", "cuda")
-TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "files")
+TEMPLATE_KINDS = ("perovskite", "prototypes", "perov5", "supercon", "supercon-test", "files")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TemplateSettings:
 
     Attributes:
         kind: ``"perovskite"`` (generated ABX3 cells), ``"prototypes"`` (AFLOW prototypes bundled with pymatgen),
-            ``"perov5"`` / ``"supercon"`` (shipped data sets) or ``"files"`` (``path``, as general templates).
+            ``"perov5"`` / ``"supercon"`` / ``"supercon-test"`` (shipped data sets) or ``"files"`` (``path``, as general templates).
             Library kinds are read in name order; templates are cycled when there are fewer than candidates.
         length_range: range (Å) of the seeded random unit-cell lengths of generated perovskites.
         supercell: n for n×n×n perovskite supercells.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from smoacs.config import USER_MODEL, RunConfig, TemplateSettings
 from smoacs.design.space import SpaceSettings
 from smoacs.errors import ConfigError
-from smoacs.objectives.terms import Above, Below, Objective, Range, Window
+from smoacs.objectives.terms import Above, Below, Maximize, Objective, Range, Window
 from smoacs.optimize.loop import OptimizerSettings
 
 #: Shared structural objectives of the perovskite tasks: tolerance factor band and minimum distance.
@@ -142,6 +142,45 @@ def _perovskite_bandgap_ehull(target: float, out: str) -> RunConfig:
     return config.with_overrides(objectives=(config.objectives[0], E_HULL_BELOW, TOLERANCE, MIN_DISTANCE))
 
 
+#: Shipped Tc models (``smoacs train`` on the JARVIS BCS superconductor train split): optimised one and its oracle.
+TC_PREDICTOR = "cgcnn-supercon-tc"
+TC_ORACLE = "crystalformer-supercon-tc"
+#: The supercon test split (105 structures, at most 14 sites), as the original SMOACS Tc runs.
+SUPERCON_TEMPLATES = TemplateSettings(kind="supercon-test", max_atoms=20)
+#: The general space with wider angle limits (one test-split cell has a 28.9° angle).
+SUPERCON_SPACE = replace(GENERAL_SPACE, angle_bounds=(20.0, 160.0))
+
+
+def _superconductor(name: str, target: float, out: str, formation_below: float | None) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"Tc threshold must be ≥ 0 K, got {target}")
+    predictors = {"tc": TC_PREDICTOR}
+    objectives: tuple[Objective, ...] = (Maximize("tc", threshold=target), MIN_DISTANCE)
+    if formation_below is not None:
+        predictors["formation_energy"] = "cgcnn-formation-energy"
+        objectives += (Below("formation_energy", formation_below, margin=0.1, weight=1.0),)
+    return RunConfig(
+        preset=name,
+        out=out,
+        predictors=predictors,
+        oracles={"tc": TC_ORACLE, **({"formation_energy": ORACLES["formation_energy"]} if formation_below is not None else {})},
+        objectives=objectives,
+        candidates=105,
+        batch_size=105,
+        templates=SUPERCON_TEMPLATES,
+        space=SUPERCON_SPACE,
+        optimizer=OptimizerSettings(),
+    )
+
+
+def _superconductor_tc(target: float, out: str) -> RunConfig:
+    return _superconductor("superconductor-tc", target, out, None)
+
+
+def _superconductor_tc_stable(target: float, out: str) -> RunConfig:
+    return _superconductor("superconductor-tc-stable", target, out, 0.0)
+
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
@@ -188,6 +227,20 @@ PRESETS: dict[str, Preset] = {
             "band gap (eV)",
             2.5,
             _bandgap_formation,
+        ),
+        Preset(
+            "superconductor-tc",
+            "supercon test-split structures (105): maximise Tc (success above target), charge neutral, d_min ≥ 0.5 Å",
+            "Tc threshold (K)",
+            5.0,
+            _superconductor_tc,
+        ),
+        Preset(
+            "superconductor-tc-stable",
+            "as superconductor-tc, plus CGCNN formation energy < 0 eV/atom",
+            "Tc threshold (K)",
+            5.0,
+            _superconductor_tc_stable,
         ),
     )
 }

@@ -96,7 +96,7 @@ def build_template_set(config: RunConfig) -> tuple[list[Template], list[SkippedT
     are usable; a ``path`` always takes precedence over the kind's own source.
     """
     settings = config.templates
-    if settings.kind in ("prototypes", "perov5", "supercon") and not settings.path:
+    if settings.kind in ("prototypes", "perov5", "supercon", "supercon-test") and not settings.path:
         if settings.kind == "prototypes":
             library = prototype_templates(settings.max_atoms)
         else:

