@@ -187,7 +187,10 @@ def build_problem(config: RunConfig) -> Problem:
     relaxation = None
     if potential is not None:
         settings = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
-        relaxation = RelaxationCheck(potential, settings, verdict=physics.enabled, batch_size=physics.batch_size)
+        relaxation = RelaxationCheck(
+            potential, settings, verdict=physics.enabled, batch_size=physics.batch_size, perturb=physics.perturb,
+            seed=config.seed,
+        )
     return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation)
 
 

@@ -67,6 +67,9 @@ class RelaxationCheck:
         verdict: True: ``success`` is the relaxed verdict (physics on); False: it stays the unrelaxed one.
         batch_size: structures relaxed together.
         elapsed_s: seconds spent relaxing so far (accumulated over calls).
+        perturb: random displacement of every atom before relaxing (Å; 0: none), seeded by ``seed`` and the
+            candidates' ids, so a run and its resume draw the same displacements.
+        seed: the run's seed.
     """
 
     potential: Potential
@@ -74,12 +77,14 @@ class RelaxationCheck:
     verdict: bool = True
     batch_size: int = 256
     elapsed_s: float = 0.0
+    perturb: float = 0.0
+    seed: int = 0
 
 
 def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Candidates, StageOutput]:
     """The relaxed candidates (same sites, float64, coordinates wrapped) and the relaxation's columns and criterion."""
     start = time.perf_counter()
-    crystals = candidates.crystals
+    crystals = _perturbed(candidates, check)
     parts = [_relax_chunk(crystals, rows, check) for rows in _chunks(crystals.n_crystals, check.batch_size)]
     check.elapsed_s += time.perf_counter() - start
     lattice = torch.cat([p[0] for p in parts]).to(crystals.lattice)
@@ -90,6 +95,20 @@ def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Ca
     relaxed = CrystalBatch(lattice, torch.remainder(frac, 1.0), crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
     output = StageOutput(columns=columns, criteria={"converged_ok": columns["relax_status"] == "converged"})
     return replace(candidates, crystals=relaxed), output
+
+
+def _perturbed(candidates: Candidates, check: RelaxationCheck) -> CrystalBatch:
+    """The candidates with every atom displaced by ``check.perturb`` Å in a random direction (seeded)."""
+    crystals = candidates.crystals
+    if check.perturb <= 0:
+        return crystals
+    digits = "".join(ch for ch in (candidates.ids[0] if candidates.ids else "") if ch.isdigit())
+    generator = torch.Generator().manual_seed(check.seed * 1_000_003 + int(digits or 0))
+    direction = torch.randn(crystals.frac_coords.shape, generator=generator, dtype=torch.float64)
+    shift = check.perturb * direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    inverse = torch.linalg.inv(crystals.lattice.double())[crystals.crystal_idx]
+    frac = crystals.frac_coords + torch.einsum("ni,nij->nj", shift, inverse).to(crystals.frac_coords)
+    return CrystalBatch(crystals.lattice, frac, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
 
 
 def _chunks(n: int, size: int) -> list[slice]:

@@ -162,7 +162,10 @@ def evaluate_run(
     check = None
     if relaxer:
         settings_ = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
-        relaxation = RelaxationCheck(relaxation_module.load_potential(relaxer, torch_device), settings_, True, physics.batch_size)
+        potential = relaxation_module.load_potential(relaxer, torch_device)
+        relaxation = RelaxationCheck(
+            potential, settings_, True, physics.batch_size, perturb=physics.perturb, seed=run_config.seed
+        )
         check = partial(evaluate_with_relaxation, check=relaxation)
 
     sizes = np.asarray(arrays["n_atoms"])

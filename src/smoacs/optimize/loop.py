@@ -45,6 +45,10 @@ class OptimizerSettings:
         top_ratio: fraction of unsolved candidates (lowest loss) that may donate, besides the solved ones.
         keep_probability: probability that a candidate chosen for replacement is left as it is.
         min_distance_cutoff: search radius (Å) of the short-range list used for the soft minimum-distance value.
+        mutate_composition: what a copy-and-mutate receiver does with the donor's element logits: ``"restart"``
+            (re-initialised: the composition search restarts on the donor's geometry, as the original), ``"copy"``
+            (the donor's logits plus the same small noise: a near copy of the donor), or ``"auto"`` (``copy`` with
+            physics in the loop, where the geometry belongs to the donor's composition; ``restart`` otherwise).
     """
 
     steps: int = 200
@@ -60,6 +64,7 @@ class OptimizerSettings:
     top_ratio: float = 0.25
     keep_probability: float = 0.1
     min_distance_cutoff: float = 3.0
+    mutate_composition: str = "auto"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -69,6 +74,8 @@ class OptimizerSettings:
         for name in ("lr_lattice", "lr_coords", "lr_composition"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0")
+        if self.mutate_composition not in ("restart", "copy", "auto"):
+            raise ValueError(f"mutate_composition must be restart, copy or auto, got {self.mutate_composition!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""
@@ -333,9 +340,16 @@ class DesignOptimizer:
             self.copied_from[receiver] = donor
         if pairs:
             sources, targets = (torch.as_tensor(side, device=n_atoms.device) for side in zip(*pairs, strict=True))
-            space.copy_crystals(sources, targets, noise.additive(), {"element_logits": noise.fresh_logits()})
+            if self._copies_composition():
+                space.copy_crystals(sources, targets, {**noise.additive(), "element_logits": noise.fresh_logits()})
+            else:
+                space.copy_crystals(sources, targets, noise.additive(), {"element_logits": noise.fresh_logits()})
             self.adam.reset(targets)
             self.n_mutated += len(pairs)
+
+    def _copies_composition(self) -> bool:
+        mode = self.settings.mutate_composition
+        return mode == "copy" or (mode == "auto" and self.geometry is not None)
 
     # ---- driver ---------------------------------------------------------------------------------------------------
     def run(self, callbacks: Sequence[Callable[[StepRecord], None]] = ()) -> OptimizationResult:

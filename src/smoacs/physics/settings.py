@@ -28,6 +28,8 @@ class PhysicsSettings:
         fmax: convergence threshold of the final relaxation, eV/Å (ASE's measure, atoms and cell).
         max_steps: step limit of the final relaxation; a structure that has not converged by then is not a success.
         batch_size: structures relaxed together.
+        perturb: before the final relaxation every atom is displaced by this distance (Å) in a seeded random
+            direction, so that a symmetric cell sitting on a saddle (an unstable cubic perovskite) can leave it; 0: off.
     """
 
     potential: str = "chgnet"
@@ -35,6 +37,7 @@ class PhysicsSettings:
     fmax: float = 0.05
     max_steps: int = 300
     batch_size: int = 256
+    perturb: float = 0.02
 
     def __post_init__(self) -> None:
         if self.potential not in (*POTENTIALS, NO_PHYSICS):
@@ -47,6 +50,8 @@ class PhysicsSettings:
             raise ConfigError(f"physics.fmax must be > 0 eV/Å, got {self.fmax}")
         if self.max_steps < 1:
             raise ConfigError(f"physics.max_steps must be ≥ 1, got {self.max_steps}")
+        if not 0 <= self.perturb < 0.5:
+            raise ConfigError(f"physics.perturb must be in [0, 0.5) Å, got {self.perturb}")
         if self.batch_size < 1:
             raise ConfigError(f"physics.batch_size must be ≥ 1, got {self.batch_size}")
 
