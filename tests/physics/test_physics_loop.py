@@ -78,3 +78,27 @@ def test_driver_applied_every_k_steps_only() -> None:
 
     DesignOptimizer(_space(), [ToyPredictor()], [Window("band_gap", 1.0, 0.01, 0.1)], SETTINGS, geometry=Counting()).run()
     assert len(calls) == 3  # steps 0, 10, 20 of 30
+
+
+def test_with_a_driver_receivers_copy_the_donors_composition() -> None:
+    space = DesignSpace(perovskite_templates(8, seed=3, length_range=(5.5, 6.5)), seed=0)
+    settings = OptimizerSettings(steps=11, copy_mutate_steps=(10,), rebuild_every=5, keep_probability=0.0)
+    optimizer = DesignOptimizer(space, [ToyPredictor()], [Window("band_gap", 1.0, 0.01, 0.1)], settings, geometry=FlatEnergy())
+    optimizer.run()
+    logits = space.element_logits.detach().view(8, 5, -1)
+    copied = [(int(d), r) for r, d in enumerate(optimizer.copied_from) if d >= 0]
+    assert copied, "copy-and-mutate replaced no candidate"
+    for donor, receiver in copied:  # the donor's logits plus the small mutation noise (σ = logit_noise)
+        assert float((logits[receiver] - logits[donor]).abs().max()) < 0.01
+        assert float(logits[donor].abs().max()) > 0.01  # the donor's logits have grown: a copy, not a restart
+
+
+def test_restart_mode_reinitialises_the_receivers_composition() -> None:
+    space = DesignSpace(perovskite_templates(8, seed=3, length_range=(5.5, 6.5)), seed=0)
+    settings = OptimizerSettings(steps=11, copy_mutate_steps=(10,), rebuild_every=5, keep_probability=0.0,
+                                 mutate_composition="restart")  # fmt: skip
+    optimizer = DesignOptimizer(space, [ToyPredictor()], [Window("band_gap", 1.0, 0.01, 0.1)], settings, geometry=FlatEnergy())
+    optimizer.run()
+    receivers = [r for r, d in enumerate(optimizer.copied_from) if d >= 0]
+    start = [int(space.n_atoms[:r].sum()) for r in receivers]
+    assert all(float(space.element_logits[s : s + 5].abs().max()) < 0.1 for s in start)  # fresh (tiny) logits
