@@ -44,9 +44,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from chgnet.model import StructOptimizer
-    from pymatgen.core import Structure
 
     from smoacs.evaluate.rerun import evaluate_run
+    from smoacs.io.rundir import read_cif
+    from smoacs.io.writers import to_cif
 
     with open(args.run_dir / "result.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -65,14 +66,14 @@ def main() -> None:
     start = time.perf_counter()
     converged, volume = {}, {}
     for row in successes:
-        structure = Structure.from_file(args.run_dir / row["cif"])
+        structure = read_cif(args.run_dir / row["cif"], int(row["n_atoms"]))  # sites in the run's order
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = optimizer.relax(perturbed(structure, args.perturb, rng), fmax=0.05, steps=300, relax_cell=True, verbose=False)
         final = result["final_structure"]
         converged[row["id"]] = len(result["trajectory"].energies) < 301
         volume[row["id"]] = final.volume / structure.volume - 1
-        final.to(filename=str(copy / row["cif"]))
+        (copy / row["cif"]).write_text(to_cif(final))  # the package's writer keeps the site order
     relax_s = time.perf_counter() - start
     evaluation = evaluate_run(copy, device="cpu", write=False)
     by_id = {row["id"]: row for row in evaluation.rows}

@@ -33,7 +33,7 @@ class PhysicsSettings:
     """
 
     potential: str = "chgnet"
-    every: int = 1
+    every: int = 2
     fmax: float = 0.05
     max_steps: int = 300
     batch_size: int = 256
