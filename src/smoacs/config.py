@@ -108,10 +108,14 @@ class RunConfig:
 
     @property
     def target(self) -> float | None:
-        """The main target: the target of the first ``window`` objective (None without one). Derived from the
-        objectives, so that the report title and the optimised objective cannot disagree."""
+        """The main target: the target of the first ``window`` objective, else the threshold of the first
+        ``maximize`` objective that has one (None otherwise). Derived from the objectives, so that the report title
+        and the optimised objective cannot disagree."""
         window = next((o for o in self.objectives if o.kind == "window"), None)
-        return None if window is None else float(window.target)  # type: ignore[union-attr]
+        if window is not None:
+            return float(window.target)  # type: ignore[union-attr]
+        threshold = next((o.threshold for o in self.objectives if o.kind == "maximize" and o.threshold is not None), None)  # type: ignore[union-attr]
+        return None if threshold is None else float(threshold)
 
     def validate(self) -> RunConfig:
         """Check cross-field consistency; raise :class:`ConfigError` naming the offending setting."""
