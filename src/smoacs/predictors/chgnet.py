@@ -30,7 +30,7 @@ import contextlib
 import io
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -442,5 +442,47 @@ class CHGNetPotential(torch.nn.Module):
         return self(crystals)
 
 
-#: Registry entry (``BUILTIN`` in :mod:`smoacs.predictors.registry`).
+class CHGNetPressure(CHGNetPotential):
+    """CHGNet's hydrostatic pressure −tr(σ)/3 in GPa as a predictor (an objective term on the potential's output).
+
+    Differentiable in lattice, coordinates and species (second derivatives of the energy), so e.g.
+    ``{kind: range, property: pressure, range: [-1, 1]}`` (with ``predictors: {pressure: chgnet-pressure}``) drives
+    cells towards mechanical equilibrium.
+    """
+
+    def forward(self, crystals: CrystalBatch) -> Tensor:
+        """``[n_crystals]`` pressure, GPa (positive: the cell wants to expand)."""
+        return self.compute(crystals, forces=False, stress=True, create_graph=True).pressure
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Pressure of discrete crystals, GPa."""
+        return self(crystals)
+
+
+class CHGNetMaxForce(CHGNetPotential):
+    """CHGNet's largest residual atomic force in each crystal, eV/Å, as a predictor (e.g. ``kind: below, threshold: 0.1``)."""
+
+    def forward(self, crystals: CrystalBatch) -> Tensor:
+        """``[n_crystals]`` max |F|, eV/Å."""
+        return self.compute(crystals, forces=True, stress=False, create_graph=True).max_force(crystals.crystal_idx)
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Max residual force of discrete crystals, eV/Å."""
+        return self(crystals)
+
+
+def _derived_info(name: str, prop: str, unit: str, description: str) -> PredictorInfo:
+    base = _info("0.3.0")
+    return PredictorInfo(name, prop, unit, base.training_data, base.source, description, base.weights_package, base.weights_version)
+
+
+_PRESSURE = _derived_info("chgnet-pressure", "pressure", "GPa", "CHGNet hydrostatic pressure −tr(σ)/3 (objective term)")
+_MAX_FORCE = _derived_info("chgnet-max-force", "max_force", "eV/Å", "CHGNet largest residual atomic force (objective term)")
+
+#: Registry entries (``BUILTIN`` in :mod:`smoacs.predictors.registry`).
 ENTRY = PredictorEntry(_info("0.3.0"), CHGNetPotential)
+ENTRIES: dict[str, PredictorEntry] = {
+    "chgnet": ENTRY,
+    "chgnet-pressure": PredictorEntry(_PRESSURE, partial(CHGNetPressure, _PRESSURE)),
+    "chgnet-max-force": PredictorEntry(_MAX_FORCE, partial(CHGNetMaxForce, _MAX_FORCE)),
+}

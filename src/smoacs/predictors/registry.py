@@ -49,6 +49,8 @@ BUILTIN: dict[str, str] = {
     "megnet-shear-modulus": "smoacs.predictors.megnet:ENTRIES",
     "megnet-efermi": "smoacs.predictors.megnet:ENTRIES",
     "chgnet": "smoacs.predictors.chgnet:ENTRY",
+    "chgnet-pressure": "smoacs.predictors.chgnet:ENTRIES",
+    "chgnet-max-force": "smoacs.predictors.chgnet:ENTRIES",
     "cgcnn-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "crystalformer-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "cgcnn-perov5-heat-of-formation": "smoacs.predictors.shipped:ENTRIES",
