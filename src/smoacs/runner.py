@@ -34,7 +34,7 @@ from smoacs.design.space import DesignSpace
 from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
-from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation, load_potential
+from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation, load_potential, relaxation_check
 from smoacs.evaluate.rerun import report_info, run_references
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
@@ -44,7 +44,6 @@ from smoacs.io.resume import check_config
 from smoacs.io.rundir import RESULT_CSV, FinishedBatches, RunDirectory
 from smoacs.optimize.progress import ProgressDisplay
 from smoacs.physics.loop import PotentialGeometry
-from smoacs.physics.relax import RelaxSettings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
@@ -184,13 +183,7 @@ def build_problem(config: RunConfig) -> Problem:
     name = physics.potential if physics.enabled else config.evaluation.relax
     potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
-    relaxation = None
-    if potential is not None:
-        settings = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
-        relaxation = RelaxationCheck(
-            potential, settings, verdict=physics.enabled, batch_size=physics.batch_size, perturb=physics.perturb,
-            seed=config.seed,
-        )
+    relaxation = relaxation_check(physics, potential, physics.enabled, config.seed) if potential is not None else None
     return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation)
 
 

@@ -82,6 +82,13 @@ class CrystalBatch:
     def _tensors(self) -> tuple[Tensor, ...]:
         return (self.lattice, self.frac_coords, self.species_probs, self.crystal_idx, self.n_atoms)
 
+    def select(self, chosen: Tensor) -> CrystalBatch:
+        """The crystals where ``chosen`` (``[n_crystals]`` bool) holds, in order, with their atoms."""
+        atoms = chosen[self.crystal_idx]
+        n_atoms = self.n_atoms[chosen]
+        crystal_idx = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), n_atoms)
+        return CrystalBatch(self.lattice[chosen], self.frac_coords[atoms], self.species_probs[atoms], crystal_idx, n_atoms)
+
     def hard_species(self) -> Tensor:
         """``[n_atoms]`` argmax element index per site."""
         return self.species_probs.argmax(dim=-1)

@@ -67,8 +67,9 @@ def _image_ranges(lattice: Tensor, cutoff: Tensor) -> Tensor:
     return torch.ceil(cutoff[:, None] / widths + 0.5).long()
 
 
-def _pairs(n_atoms: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
-    """All ordered (i, j) atom pairs within each crystal, global indices."""
+def all_pairs(n_atoms: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
+    """All ordered (i, j) atom pairs within each crystal (``n_atoms`` and first-atom ``offsets`` per crystal),
+    as global atom indices, crystal by crystal, i-major."""
     counts = n_atoms * n_atoms
     owner = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), counts)
     local = torch.arange(int(counts.sum()), device=n_atoms.device) - torch.repeat_interleave(
@@ -109,7 +110,7 @@ def _candidates(
         chunk_id = torch.div(torch.cumsum(pairs_per_crystal, 0) - pairs_per_crystal, budget, rounding_mode="floor")
         for chunk in torch.unique(chunk_id):
             crystals = members[chunk_id == chunk]
-            center, neighbor = _pairs(n_atoms[crystals], offsets[crystals])
+            center, neighbor = all_pairs(n_atoms[crystals], offsets[crystals])
             cell = lattice[crystal_idx[center]]
             delta = wrapped[neighbor] - wrapped[center]
             nearest = -torch.round(delta)  # image bringing the pair difference into [−½, ½]

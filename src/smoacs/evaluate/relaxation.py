@@ -29,7 +29,7 @@ from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageOutput
 from smoacs.evaluate.evaluator import Evaluation, EvaluationSettings, check_candidates
 from smoacs.objectives.terms import Objective
 from smoacs.physics.relax import RelaxSettings, relax
-from smoacs.physics.settings import POTENTIALS
+from smoacs.physics.settings import POTENTIALS, PhysicsSettings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 
@@ -81,6 +81,12 @@ class RelaxationCheck:
     seed: int = 0
 
 
+def relaxation_check(physics: PhysicsSettings, potential: Potential, verdict: bool, seed: int) -> RelaxationCheck:
+    """The relaxation of a run's final candidates from its ``physics`` settings (fmax, step limit, batch, perturbation)."""
+    settings = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
+    return RelaxationCheck(potential, settings, verdict, physics.batch_size, perturb=physics.perturb, seed=seed)
+
+
 def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Candidates, StageOutput]:
     """The relaxed candidates (same sites, float64, coordinates wrapped) and the relaxation's columns and criterion."""
     start = time.perf_counter()
@@ -115,20 +121,11 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _select(crystals: CrystalBatch, rows: slice) -> CrystalBatch:
-    offsets = crystals.atom_offsets
-    first = int(offsets[rows.start])
-    last = int(offsets[rows.stop - 1] + crystals.n_atoms[rows.stop - 1])
-    idx = crystals.crystal_idx[first:last] - rows.start
-    return CrystalBatch(
-        crystals.lattice[rows], crystals.frac_coords[first:last], crystals.species_probs[first:last], idx,
-        crystals.n_atoms[rows],
-    )  # fmt: skip
-
-
 def _relax_chunk(crystals: CrystalBatch, rows: slice, check: RelaxationCheck) -> tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]:
     """Relax one chunk; a chunk the potential cannot evaluate keeps its geometry and fails every row."""
-    chunk = _select(crystals, rows)
+    chosen = torch.zeros(crystals.n_crystals, dtype=torch.bool, device=crystals.lattice.device)
+    chosen[rows] = True
+    chunk = crystals.select(chosen)
     n = chunk.n_crystals
     try:
         result = relax(chunk, check.potential, check.settings)

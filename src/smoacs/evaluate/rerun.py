@@ -32,8 +32,7 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
 from smoacs.evaluate.evaluator import Candidates, EvaluationSettings, check_candidates
 from smoacs.evaluate import relaxation as relaxation_module
-from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation
-from smoacs.physics.relax import RelaxSettings
+from smoacs.evaluate.relaxation import evaluate_with_relaxation
 from smoacs.evaluate.matching import (
     ReferenceSet,
     MATCH_COLUMNS,
@@ -161,11 +160,8 @@ def evaluate_run(
     relaxer = relax or (physics.potential if physics.enabled else run_config.evaluation.relax)
     check = None
     if relaxer:
-        settings_ = RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps)
         potential = relaxation_module.load_potential(relaxer, torch_device)
-        relaxation = RelaxationCheck(
-            potential, settings_, True, physics.batch_size, perturb=physics.perturb, seed=run_config.seed
-        )
+        relaxation = relaxation_module.relaxation_check(physics, potential, True, run_config.seed)
         check = partial(evaluate_with_relaxation, check=relaxation)
 
     sizes = np.asarray(arrays["n_atoms"])

@@ -208,8 +208,28 @@ def _check_open_ended(term: Maximize | Minimize) -> None:
 _OPPOSITE = {"maximize": "minimize", "minimize": "maximize"}
 
 
+class _OpenEnded:
+    """What :class:`Maximize` and :class:`Minimize` share: no target, an optional threshold and cap."""
+
+    threshold: float | None
+    cap: float | None
+
+    def violation(self, value: float) -> float:
+        """0 (a preference; its criterion, when set, is reported as ``<key>_ok``); inf for NaN."""
+        return _outside(value, 0.0)
+
+    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
+        """0 (no target value)."""
+        return 0.0
+
+    def plot_lines(self) -> tuple[tuple[float, str], ...]:
+        """Horizontal (value, line style) guides for plots: threshold (dashed) and cap (dotted) when set."""
+        lines = [] if self.threshold is None else [(self.threshold, "--")]
+        return tuple(lines + ([] if self.cap is None else [(self.cap, ":")]))
+
+
 @dataclass(frozen=True)
-class Maximize:
+class Maximize(_OpenEnded):
     """Push y up, as far as the predictor allows (or up to ``cap``).
 
     Loss: without ``cap``, ``−weight · y`` (linear, unbounded: a constant gradient ``weight`` forever, and the loss is
@@ -245,22 +265,9 @@ class Maximize:
         """Human-readable criterion."""
         return f"maximize {self.key}" if self.threshold is None else f"maximize {self.key} (> {self.threshold:g})"
 
-    def violation(self, value: float) -> float:
-        """0 (a preference; its criterion, when set, is reported as ``<key>_ok``); inf for NaN."""
-        return _outside(value, 0.0)
-
-    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
-        """0 (no target value)."""
-        return 0.0
-
-    def plot_lines(self) -> tuple[tuple[float, str], ...]:
-        """Horizontal (value, line style) guides for plots: threshold (dashed) and cap (dotted) when set."""
-        lines = [] if self.threshold is None else [(self.threshold, "--")]
-        return tuple(lines + ([] if self.cap is None else [(self.cap, ":")]))
-
 
 @dataclass(frozen=True)
-class Minimize:
+class Minimize(_OpenEnded):
     """Push y down, as far as the predictor allows (or down to ``cap``). The mirror image of :class:`Maximize`.
 
     Loss: without ``cap``, ``weight · y``; with ``cap``, ``weight · max(y − cap, 0)`` (zero at or below the cap).
@@ -291,19 +298,6 @@ class Minimize:
     def describe(self) -> str:
         """Human-readable criterion."""
         return f"minimize {self.key}" if self.threshold is None else f"minimize {self.key} (< {self.threshold:g})"
-
-    def violation(self, value: float) -> float:
-        """0 (a preference; its criterion, when set, is reported as ``<key>_ok``); inf for NaN."""
-        return _outside(value, 0.0)
-
-    def target_offset(self, value: float) -> float:  # noqa: ARG002 - no target
-        """0 (no target value)."""
-        return 0.0
-
-    def plot_lines(self) -> tuple[tuple[float, str], ...]:
-        """Horizontal (value, line style) guides for plots: threshold (dashed) and cap (dotted) when set."""
-        lines = [] if self.threshold is None else [(self.threshold, "--")]
-        return tuple(lines + ([] if self.cap is None else [(self.cap, ":")]))
 
 
 Objective = Window | Range | Below | Above | Maximize | Minimize

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from smoacs.crystal.neighbors import build_neighbor_list
+from smoacs.crystal.neighbors import all_pairs, build_neighbor_list
 
 GraphKind = Literal["legacy", "pure"]
 
@@ -144,17 +144,6 @@ def _jarvis_image_bounds(cells: Tensor, frac: Tensor, crystal_idx: Tensor, n_cry
     return torch.stack([torch.floor(low) - reach, torch.ceil(high) + reach], dim=-1)
 
 
-def _pairs(n_atoms: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
-    """All ordered (centre, neighbour) atom pairs within each listed crystal, global indices."""
-    counts = n_atoms * n_atoms
-    owner = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), counts)
-    local = torch.arange(int(counts.sum()), device=n_atoms.device) - torch.repeat_interleave(
-        torch.cumsum(counts, 0) - counts, counts
-    )
-    size = n_atoms[owner]
-    return offsets[owner] + local // size, offsets[owner] + local % size
-
-
 def _grid(bounds: Tensor) -> Tensor:
     """``[K, 3]`` images of ``itertools.product(*ranges)`` for one ``[3, 2]`` range."""
     axes = [torch.arange(int(lo), int(hi), dtype=torch.float64, device=bounds.device) for lo, hi in bounds.tolist()]
@@ -187,7 +176,7 @@ def jarvis_neighbors(
         chunk_id = torch.div(torch.cumsum(pairs, 0) - pairs, budget, rounding_mode="floor")
         for chunk in torch.unique(chunk_id):
             crystals = members[chunk_id == chunk]
-            center, neighbor = _pairs(n_atoms[crystals], offsets[crystals])
+            center, neighbor = all_pairs(n_atoms[crystals], offsets[crystals])
             cell = matrix[crystal_idx[center]]  # [P, 3, 3]
             coords = _rows_times(images[None, :, :], cell[:, None, :, :]) + cart[neighbor][:, None, :]  # [P, K, 3]
             diff = (coords - cart[center][:, None, :]) ** 2
