@@ -153,8 +153,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 130
     summary = result.summary
     print(f"wrote {result.out_dir}/ ({summary['n_candidates']} candidates)")
-    for key, value in summary.items():
-        print(f"  {key:28s} {value:.3f}" if isinstance(value, float) else f"  {key:28s} {value}")
+    _print_summary(summary)
     best = sorted(result.successes, key=lambda row: row["id"])[:10]
     if best:
         props = list(config.predictors)
@@ -170,6 +169,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if not result.failures else EXIT_USAGE
 
 
+def _print_summary(summary: dict) -> None:  # noqa: ANN001 - one summary row
+    """The summary row, one aligned ``key value`` line each (floats to 3 decimals)."""
+    width = max(map(len, summary), default=0)
+    for key, value in summary.items():
+        print(f"  {key:{width}s} {value:.3f}" if isinstance(value, float) else f"  {key:{width}s} {value}")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from smoacs.evaluate.rerun import evaluate_run
 
@@ -177,8 +183,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     summary = result.summary
     print(f"evaluated {result.run_dir}/ ({summary['n_candidates']} candidates; novelty references: "
           f"{result.references or 'none'})")  # fmt: skip
-    for key, value in summary.items():
-        print(f"  {key:28s} {value:.3f}" if isinstance(value, float) else f"  {key:28s} {value}")
+    _print_summary(summary)
     print(f"wrote {result.run_dir}/{EVALUATION_CSV}, {EVALUATION_SUMMARY_CSV}, {REPORT_MD}")
     return 0
 
