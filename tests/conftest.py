@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# The suite's tensors are tiny: one intra-op thread avoids OpenMP spin-waiting on a shared machine (7x faster here).
+# The environment variable carries it into runs (smoacs.runtime.set_threads), the call into this process's torch.
+os.environ["OMP_NUM_THREADS"] = "1"
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +19,6 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.design import DesignSpace
 from smoacs.predictors.base import PredictorInfo
 
-# The suite's tensors are tiny: one intra-op thread avoids OpenMP spin-waiting on a shared machine (7x faster here).
 torch.set_num_threads(1)
 
 # Elements for random cells: a spread of rows and groups (all have CGCNN features).

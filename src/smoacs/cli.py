@@ -80,7 +80,7 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         config = build_config(args.preset, args.target, args.out)
     changes = {
         name: getattr(args, name)
-        for name in ("candidates", "batch_size", "seed", "device", "out")
+        for name in ("candidates", "batch_size", "seed", "device", "threads", "out")
         if getattr(args, name) is not None
     }
     if args.steps is not None:
@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="gradient steps (default 200)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
+    run.add_argument(
+        "--threads", type=int,
+        help="torch CPU threads (default 0: the cores this process may use); recorded in run.json",
+    )  # fmt: skip
     run.add_argument(
         "--out",
         help="output directory; it must not hold another run (see --overwrite, --resume). Default: "

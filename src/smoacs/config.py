@@ -78,6 +78,7 @@ class RunConfig:
         batch_size: candidates per mini-batch (optimised together, written when finished).
         seed: seeds templates, initial logits, mutations (Python, numpy and torch are seeded from it).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        threads: torch CPU threads of the run (0: the cores this process may use); recorded in run.json.
         out: output directory.
         predictors: property → registered predictor name (optimised through).
         oracles: property → an independent predictor that re-checks the discrete candidates (reported only).
@@ -99,6 +100,7 @@ class RunConfig:
     batch_size: int = 256
     seed: int = 0
     device: str = "auto"
+    threads: int = 0
     templates: TemplateSettings = field(default_factory=TemplateSettings)
     space: SpaceSettings = field(default_factory=SpaceSettings)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
@@ -125,6 +127,8 @@ class RunConfig:
             raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be ≥ 0 (0: the cores this process may use), got {self.threads}")
         lo, hi = self.space.length_bounds
         if not 0 < lo < hi:
             raise ConfigError(f"length bounds (space.length_bounds) must satisfy 0 < min < max, got ({lo}, {hi})")
@@ -181,7 +185,7 @@ class RunConfig:
     def with_overrides(self, **changes: Any) -> RunConfig:
         """A copy with settings replaced (not validated: call :meth:`validate`).
 
-        Accepted names: every top-level field (``candidates``, ``batch_size``, ``seed``, ``device``, ``out``,
+        Accepted names: every top-level field (``candidates``, ``batch_size``, ``seed``, ``device``, ``threads``, ``out``,
         ``predictors``, ``oracles``, ``objectives``, ``preset``); a section (``templates``, ``space``, ``optimizer``,
         ``evaluation``, ``search``) as its settings object or as a mapping of the fields to change
         (``optimizer={"steps": 30}``); and any section field whose name is unique across sections, by itself

@@ -143,7 +143,7 @@ def dump_config(config: RunConfig, header: str | None = None) -> str:
     )
     parts = [
         "\n".join(lines),
-        block(("preset", "out", "candidates", "batch_size", "seed", "device")),
+        block(("preset", "out", "candidates", "batch_size", "seed", "device", "threads")),
         block(("predictors", "oracles")) + objectives,
         block(tuple(SECTIONS)),
     ]

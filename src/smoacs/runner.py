@@ -47,7 +47,7 @@ from smoacs.physics.loop import PotentialGeometry
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
-from smoacs.runtime import resolve_device, seed_everything
+from smoacs.runtime import resolve_device, seed_everything, set_threads
 from smoacs.search import SearchResult, search_method
 from smoacs.templates.base import Template
 from smoacs.templates.datasets import dataset_templates
@@ -288,6 +288,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     previous = check_config(Path(config.out), config.to_dict()) if resume else None
     directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
+    set_threads(config.threads)
     started = time.perf_counter()
     with _stage("build_problem"):
         problem = build_problem(config)
