@@ -96,19 +96,35 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         changes["relax"] = args.relax
     if getattr(args, "physics", None):
         changes["physics"] = replace(config.physics, potential=args.physics)
-    predictors, oracles = dict(config.predictors), dict(config.oracles)
+    predictors, judges = _models(args, dict(config.predictors), dict(config.judge))
+    changes.update(predictors=predictors, judge=judges)
+    return config.with_overrides(**changes).validate()
+
+
+def _models(args: argparse.Namespace, predictors: dict[str, str], judges: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``--predictor``, ``--ensemble``, ``--judge`` (``--oracle``) and ``--no-judge`` applied to the run's models."""
+    from smoacs.predictors.registry import composite_spec
+
     for prop, name in _assignments(args.predictor, "--predictor"):
         if prop not in predictors:
             raise ConfigError(f"--predictor {prop}={name}: this run has no property {prop!r} ({', '.join(predictors)})")
-        if oracles.get(prop) == name:  # swapping models: the preset's model becomes the oracle
-            oracles[prop] = predictors[prop]
+        if judges.get(prop) == name:  # swapping models: the preset's model becomes the judge
+            judges[prop] = predictors[prop]
         predictors[prop] = name
-    for prop, name in _assignments(args.oracle, "--oracle"):
-        oracles[prop] = name
-    if args.no_oracle:
-        oracles = {}
-    changes.update(predictors=predictors, oracles=oracles)
-    return config.with_overrides(**changes).validate()
+    for prop, names in _assignments(args.ensemble, "--ensemble"):
+        if prop not in predictors:
+            raise ConfigError(f"--ensemble {prop}={names}: this run has no property {prop!r} ({', '.join(predictors)})")
+        members = [m.strip() for m in names.split(",")]
+        if len(members) < 2 or not all(members):
+            raise ConfigError(f"--ensemble expects PROPERTY=PREDICTOR,PREDICTOR[,…] (two or more), got {prop}={names}")
+        predictors[prop] = composite_spec("ensemble", members)
+    if args.oracle:
+        print("smoacs: warning: --oracle is deprecated; use --judge (same meaning)", file=sys.stderr)
+    for prop, name in _assignments([*(args.judge or []), *(args.oracle or [])], "--judge"):
+        judges[prop] = name
+    if args.no_judge or args.no_oracle:
+        judges = {}
+    return predictors, judges
 
 
 def _assignments(values: list[str] | None, flag: str) -> list[tuple[str, str]]:
@@ -249,10 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--predictor", action="append", metavar="PROP=NAME",
-        help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its oracle",
+        help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its judge",
     )  # fmt: skip
-    run.add_argument("--oracle", action="append", metavar="PROP=NAME", help="re-check PROP with predictor NAME")
-    run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
+    run.add_argument(
+        "--ensemble", action="append", metavar="PROP=NAME,NAME[,…]",
+        help="optimise PROP through an ensemble of these predictors (e.g. band_gap=cgcnn-band-gap,megnet-band-gap): "
+        "value = their mean, spread = max − min (<PROP>_spread); objectives on PROP require every member "
+        "(docs/CONFIG.md: ensembles)",
+    )  # fmt: skip
+    run.add_argument(
+        "--judge", action="append", metavar="PROP=NAME",
+        help="held-out judge: re-check PROP with predictor NAME, never seen by the optimiser (<PROP>_judge, "
+        "<PROP>_judge_ok, <PROP>_judge_agreement); e.g. band_gap=megnet-mf-band-gap:fidelity=pbe",
+    )  # fmt: skip
+    run.add_argument("--no-judge", action="store_true", help="no held-out judge")
+    run.add_argument("--oracle", action="append", metavar="PROP=NAME", help=argparse.SUPPRESS)  # deprecated: --judge
+    run.add_argument("--no-oracle", action="store_true", help=argparse.SUPPRESS)  # deprecated: --no-judge
     run.add_argument(
         "--physics", choices=("chgnet", "none"),
         help="chgnet (default): the geometry follows CHGNet's energy, every candidate is relaxed (batched) and success "

@@ -39,12 +39,14 @@ class Preset:
     user_models: tuple[str, ...] = ()
 
 
-#: Independent models that re-check each optimised property (reported as oracle agreement, not in success).
-ORACLES = {
+#: Held-out judges: independent models that re-check each optimised property (reported as judge agreement, never in
+#: success or in the loss). See docs/CONFIG.md (ensembles and judges) for why these stay the defaults.
+JUDGES = {
     "band_gap": "megnet-band-gap",
     "formation_energy": "megnet-formation-energy",
     "bulk_modulus": "megnet-bulk-modulus",
 }
+ORACLES = JUDGES
 
 
 def _perovskite(
@@ -54,7 +56,7 @@ def _perovskite(
         preset=name,
         out=out,
         predictors=predictors,
-        oracles={prop: ORACLES[prop] for prop in predictors if prop in ORACLES},
+        judge={prop: JUDGES[prop] for prop in predictors if prop in JUDGES},
         objectives=(main, FORMATION_BELOW, TOLERANCE, MIN_DISTANCE),
         templates=TemplateSettings(kind="perovskite", length_range=(3.0, 7.0), supercell=supercell),
         optimizer=OptimizerSettings(),
@@ -99,7 +101,7 @@ def _general(name: str, target: float, out: str, predictors: dict[str, str], obj
         preset=name,
         out=out,
         predictors=predictors,
-        oracles={prop: ORACLES[prop] for prop in predictors if prop in ORACLES},
+        judge={prop: JUDGES[prop] for prop in predictors if prop in JUDGES},
         objectives=objectives,
         templates=GENERAL_TEMPLATES,
         space=GENERAL_SPACE,
@@ -142,9 +144,11 @@ def _perovskite_bandgap_ehull(target: float, out: str) -> RunConfig:
     return config.with_overrides(objectives=(config.objectives[0], E_HULL_BELOW, TOLERANCE, MIN_DISTANCE))
 
 
-#: Shipped Tc models (``smoacs train`` on the JARVIS BCS superconductor train split): optimised one and its oracle.
+#: Shipped Tc models (``smoacs train`` on the JARVIS BCS superconductor train split): optimised one and its judge.
 TC_PREDICTOR = "cgcnn-supercon-tc"
-TC_ORACLE = "crystalformer-supercon-tc"
+TC_JUDGE = "crystalformer-supercon-tc"
+#: Former names of :data:`JUDGES` and :data:`TC_JUDGE`.
+TC_ORACLE = TC_JUDGE
 #: The supercon test split (105 structures, at most 14 sites), as the original SMOACS Tc runs.
 SUPERCON_TEMPLATES = TemplateSettings(kind="supercon-test", max_atoms=20)
 #: The general space with wider angle limits (one test-split cell has a 28.9° angle).
@@ -163,7 +167,7 @@ def _superconductor(name: str, target: float, out: str, formation_below: float |
         preset=name,
         out=out,
         predictors=predictors,
-        oracles={"tc": TC_ORACLE, **({"formation_energy": ORACLES["formation_energy"]} if formation_below is not None else {})},
+        judge={"tc": TC_JUDGE, **({"formation_energy": JUDGES["formation_energy"]} if formation_below is not None else {})},
         objectives=objectives,
         candidates=105,
         batch_size=105,

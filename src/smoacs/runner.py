@@ -1,6 +1,6 @@
 """Run a configuration end to end, as named stages: build the problem → per mini-batch search → evaluate → write.
 
-* :func:`build_problem` — templates, predictors and oracles, objectives, novelty references, mini-batches;
+* :func:`build_problem` — templates, predictors and judges, objectives, novelty references, mini-batches;
 * :func:`search_batch` — one mini-batch through the configured search method (:data:`smoacs.search.METHODS`);
 * :func:`evaluate_batch` — discretise, re-predict, check, match (:func:`smoacs.evaluate.evaluator.evaluate_design`,
   :func:`smoacs.evaluate.matching.match_and_order`, the same functions ``smoacs evaluate`` uses);
@@ -151,7 +151,7 @@ class Problem:
         device: torch device of spaces and predictors.
         batches: templates of each mini-batch, in run order; ids: the candidate ids of each mini-batch.
         skipped: library templates left out (with reasons).
-        predictors: the optimised predictors; oracles: the independent re-checks.
+        predictors: the optimised predictors; judges: the held-out re-checks (never seen by the optimiser).
         references: novelty reference sets.
         potential: the universal potential (physics on, or a relaxation check), else None.
     """
@@ -162,7 +162,7 @@ class Problem:
     ids: list[list[str]]
     skipped: list[SkippedTemplate]
     predictors: list[Predictor]
-    oracles: list[Predictor]
+    judges: list[Predictor]
     references: list[ReferenceSet]
     potential: Potential | None = None
     geometry: PotentialGeometry | None = None
@@ -170,11 +170,11 @@ class Problem:
 
 
 def build_problem(config: RunConfig) -> Problem:
-    """Templates (split into mini-batches), predictors, oracles and novelty references of ``config``."""
+    """Templates (split into mini-batches), predictors, judges and novelty references of ``config``."""
     device = resolve_device(config.device)
     templates, skipped = build_template_set(config)
     predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
-    oracles = [load_predictor(name, device, prop) for prop, name in config.oracles.items()]
+    judges = [load_predictor(name, device, prop) for prop, name in config.judge.items()]
     references = run_references(config.templates.path)
     size = config.batch_size
     batches = [templates[i : i + size] for i in range(0, len(templates), size)]
@@ -184,7 +184,7 @@ def build_problem(config: RunConfig) -> Problem:
     potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
     relaxation = relaxation_check(physics, potential, physics.enabled, config.seed) if potential is not None else None
-    return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation)
+    return Problem(config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation)
 
 
 def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
@@ -204,7 +204,7 @@ def evaluate_batch(problem: Problem, index: int, space: DesignSpace, result: Sea
     check = partial(evaluate_with_relaxation, check=relaxation) if relaxation is not None else None
     return evaluate_design(
         space, problem.predictors, config.objectives, config.evaluation, result.provenance, problem.ids[index],
-        problem.oracles, configured_stages(config.evaluation), check,
+        problem.judges, configured_stages(config.evaluation), check,
     )  # fmt: skip
 
 
@@ -218,7 +218,7 @@ class RunProgress:
         self.structures: list[Any] = list(state.structures)
         self.arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
         self.histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
-        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
+        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith(("_judge_ok", "_oracle_ok"))]
         self.dedup, self.first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
         for row, structure in zip(self.rows, self.structures, strict=True):  # resumed: the finished successes
             if row["success"]:
@@ -255,7 +255,7 @@ class RunProgress:
 def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: FinishedBatches) -> dict[str, Any]:
     """run.json's content at the start of a run (``status: running``)."""
     config = problem.config
-    names = [*config.predictors.items(), *config.oracles.items()]
+    names = [*config.predictors.items(), *config.judge.items()]
     meta: dict[str, Any] = {
         "config": config.to_dict(),
         "versions": _versions(),
@@ -362,7 +362,7 @@ def run_batches(
                 with _stage("search_batch", label):
                     space, result = search_batch(problem, index, [display.callback(label, steps)])
                 evaluate_start = time.perf_counter()
-                stage_label = f"{label}: evaluating ({'relaxation, ' if problem.relaxation else ''}re-prediction, checks, oracles)"
+                stage_label = f"{label}: evaluating ({'relaxation, ' if problem.relaxation else ''}re-prediction, checks, judges)"
                 with _stage("evaluate_batch", label), display.stage(stage_label):
                     evaluation = evaluate_batch(problem, index, space, result)
                 result.timings["evaluate_s"] = time.perf_counter() - evaluate_start
