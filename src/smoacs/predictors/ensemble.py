@@ -121,17 +121,22 @@ class Ensemble(torch.nn.Module):
         # Modules are registered so that .to(), .eval() and parameters() reach them; others are moved in to().
         self._modules_list = torch.nn.ModuleList(m for m in self.members if isinstance(m, torch.nn.Module))
 
-    def stacked(self, crystals: CrystalBatch, final: bool = False) -> Tensor:
-        """``[n_members, B]`` member values in ``info.unit`` (``final``: each member's reported value)."""
+    def member_values(self, crystals: CrystalBatch, final: bool = False) -> list[Tensor]:
+        """Each member's ``[B]`` value in ``info.unit`` (``final``: each member's reported value)."""
         rows = [member.final(crystals) if final else member(crystals) for member in self.members]
-        return torch.stack([row.to(rows[0].dtype) for row in rows])
+        return [row.to(rows[0].dtype) for row in rows]
+
+    def stacked(self, crystals: CrystalBatch, final: bool = False) -> Tensor:
+        """``[n_members, B]`` member values in ``info.unit``."""
+        return torch.stack(self.member_values(crystals, final))
 
     def named_values(self, crystals: CrystalBatch, final: bool = False) -> dict[str, Tensor]:
         """``<property>``, ``<property>_spread`` and ``<property>_m<i>`` of every member, each ``[B]``."""
-        stacked = self.stacked(crystals, final)
+        rows = self.member_values(crystals, final)
+        stacked = torch.stack(rows)
         prop = self.info.property
         out = {prop: combine(stacked, self.value), spread_key(prop): spread_of(stacked, self.spread)}
-        out.update({member_key(prop, i): row for i, row in enumerate(stacked)})
+        out.update({member_key(prop, i): row for i, row in enumerate(rows)})
         return out
 
     def forward(self, crystals: CrystalBatch) -> Tensor:
