@@ -95,6 +95,8 @@ def _runs(args: argparse.Namespace) -> list[dict]:
     cases = [("perovskite-bandgap", 2.5), ("wide-bandgap", 4.0)]
     report = []
     for preset, target in cases:
+        if args.presets and preset not in args.presets:
+            continue
         for label, (spec, agreement) in VARIANTS.items():
             if args.only and label not in args.only:
                 continue
@@ -105,8 +107,7 @@ def _runs(args: argparse.Namespace) -> list[dict]:
                 predictors={**config.predictors, "band_gap": spec}, judge={**config.judge, "band_gap": JUDGE},
                 objectives=objectives,
             )  # fmt: skip
-            if args.physics == "none":
-                config = config.with_overrides(physics={"potential": "none"})
+            config = config.with_overrides(physics={"potential": args.physics})
             start = time.perf_counter()
             result = smoacs.run(config, progress=False, overwrite=True)
             wall = time.perf_counter() - start
@@ -136,6 +137,7 @@ def main() -> None:
     parser.add_argument("--physics", choices=("none", "chgnet"), default="none")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", help="runs: only these variants")
+    parser.add_argument("--presets", nargs="*", help="runs: only these presets")
     parser.add_argument("--tag", default="", help="runs: suffix of the result file")
     parser.add_argument("--out", default="runs/bench-ensembles")
     args = parser.parse_args()
