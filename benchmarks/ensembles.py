@@ -74,19 +74,25 @@ def _matrix(limit: int | None, batch: int, threads: int) -> dict:
         timings[label] = time.perf_counter() - start
         print(f"{label}: {timings[label]:.1f} s", flush=True)
     labels = list(values)
+    dft = values[labels[0]]
+    subsets = {"all": np.ones(len(dft), dtype=bool), "dft_gap_ge_0.5": dft >= 0.5, "dft_gap_2.3_2.7": np.abs(dft - 2.5) <= 0.2}
     pairs = []
-    for a in labels:
-        for b in labels:
-            x, y = values[a], values[b]
-            ok = np.isfinite(x) & np.isfinite(y)
-            diff = np.abs(x[ok] - y[ok])
-            pairs.append({
-                "a": a, "b": b, "n": int(ok.sum()), "mae_ev": float(diff.mean()),
-                "agree_0.2": float((diff <= AGREE_EV).mean()),
-                "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() > 2 else math.nan,
-            })  # fmt: skip
+    for subset, mask in subsets.items():
+        for a in labels:
+            for b in labels:
+                x, y = values[a], values[b]
+                ok = np.isfinite(x) & np.isfinite(y) & mask
+                diff = np.abs(x[ok] - y[ok])
+                pairs.append({
+                    "subset": subset, "a": a, "b": b, "n": int(ok.sum()), "mae_ev": float(diff.mean()),
+                    "agree_0.2": float((diff <= AGREE_EV).mean()),
+                    "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() > 2 else math.nan,
+                })  # fmt: skip
+    np.savez_compressed(HERE / "results" / "ensembles_matrix_predictions.npz", material_id=frame["material_id"].to_numpy(),
+                        **{label: value for label, value in values.items()})  # fmt: skip
     return {"n_structures": len(structures), "models": labels, "pairs": pairs, "predict_s": timings,
-            "threads": threads, "agree_within_ev": AGREE_EV}  # fmt: skip
+            "threads": threads, "agree_within_ev": AGREE_EV,
+            "subset_sizes": {k: int(v.sum()) for k, v in subsets.items()}}  # fmt: skip
 
 
 def _runs(args: argparse.Namespace) -> list[dict]:

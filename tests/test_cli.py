@@ -143,10 +143,10 @@ def test_predictor_swap_makes_the_preset_model_the_judge() -> None:
     from smoacs.cli import _run_config, build_parser
 
     args = build_parser().parse_args(
-        ["run", "--preset", "perovskite-bandgap", "--predictor", "band_gap=megnet-band-gap"]
+        ["run", "--preset", "perovskite-bandgap", "--predictor", "band_gap=megnet-mf-band-gap:fidelity=pbe"]
     )
     config = _run_config(args)
-    assert config.predictors["band_gap"] == "megnet-band-gap"
+    assert config.predictors["band_gap"] == "megnet-mf-band-gap:fidelity=pbe"
     assert config.judge["band_gap"] == "cgcnn-band-gap"
     assert config.judge["formation_energy"] == "megnet-formation-energy"
 
@@ -159,7 +159,8 @@ def test_predictor_swap_makes_the_preset_model_the_judge() -> None:
         (["--predictor", "tc=cgcnn-band-gap"], "no property 'tc'"),
         (["--judge", "band_gap=cgcnn-band-gap"], "must be held out: cgcnn-band-gap is optimised through"),
         (["--judge", "bulk_modulus=megnet-bulk-modulus"], "no predictor of this run provides"),
-        (["--ensemble", "band_gap=cgcnn-band-gap,megnet-band-gap"], "must be held out: megnet-band-gap is optimised"),
+        (["--ensemble", "band_gap=cgcnn-band-gap,megnet-mf-band-gap:fidelity=pbe"],
+         "must be held out: megnet-mf-band-gap:fidelity=pbe is optimised"),
         (["--ensemble", "band_gap=cgcnn-band-gap"], "two or more"),
         (["--ensemble", "tc=cgcnn-band-gap,megnet-band-gap"], "no property 'tc'"),
     ],

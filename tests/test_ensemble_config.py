@@ -40,6 +40,10 @@ def test_the_issue_command_line() -> None:
     assert config.objectives[0] == Window("band_gap", 2.5, 0.04, 0.2)  # agreement "all": every member in the window
 
 
+def test_the_default_judge_is_held_out_from_the_issue_ensemble() -> None:
+    assert _config(ISSUE_FLAGS[:2]).judge["band_gap"] == JUDGE  # no --judge needed: the preset's judge is in no ensemble
+
+
 def test_yaml_shorthand_equals_the_spec_and_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(BASE))

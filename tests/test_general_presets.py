@@ -17,7 +17,7 @@ def test_configs() -> None:
     wide = build_config("wide-bandgap", out="x").validate()
     assert wide.target == 4.0 and wide.templates.kind == "prototypes" and wide.templates.max_atoms == 10
     assert {o.key for o in wide.objectives} == {"band_gap", "min_distance"}
-    assert wide.judge == {"band_gap": "megnet-band-gap"}
+    assert wide.judge == {"band_gap": "megnet-mf-band-gap:fidelity=pbe"}
     both = build_config("bandgap-formation", 2.5, "x").validate()
     assert {o.key for o in both.objectives} == {"band_gap", "formation_energy", "min_distance"}
     assert set(both.judge) == {"band_gap", "formation_energy"}

