@@ -10,7 +10,7 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import PredictorError
 from smoacs.predictors.base import PredictorInfo, predictor_values
 from smoacs.predictors.ensemble import Ensemble, build_ensemble, combine, spread_of
-from smoacs.predictors.registry import load_predictor, predictor_info, read_spec, spec_key, spec_members
+from smoacs.predictors.registry import load_predictor, predictor_info, read_spec, spec_key, spec_members, split_specs
 from conftest import ToyPredictor
 
 
@@ -87,6 +87,9 @@ def test_real_members_final_values(srtio3: Structure, rock_salt: Structure) -> N
     torch.testing.assert_close(values["band_gap"], expected.mean(0))
     torch.testing.assert_close(ensemble.final(crystals), expected.mean(0))
     torch.testing.assert_close(values["band_gap_spread"], (expected[0] - expected[1]).abs())
+    value, spread = ensemble.predict_with_uncertainty(crystals)  # type: ignore[attr-defined]
+    torch.testing.assert_close(value, values["band_gap"])
+    torch.testing.assert_close(spread, values["band_gap_spread"])
     assert isinstance(ensemble, Ensemble) and ensemble.info.property == "band_gap" and ensemble.info.unit == "eV"
     assert not any(p.requires_grad for p in ensemble.parameters())  # loaded frozen, members included
 
@@ -102,6 +105,7 @@ def test_spec_form_and_info() -> None:
     assert spec_members(spec) == ("cgcnn-band-gap", "megnet-mf-band-gap:fidelity=hse")
     assert spec_members("cgcnn-band-gap") == ("cgcnn-band-gap",)
     assert spec_key("megnet-mf-band-gap: fidelity=pbe") == spec_key("megnet-mf-band-gap:fidelity=pbe")
+    assert split_specs("a, ensemble[b,c:x=1]:value=median,d") == ["a", "ensemble[b,c:x=1]:value=median", "d"]
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,14 @@ class Ensemble(torch.nn.Module):
         """``[B]`` combined value of the members' reported values."""
         return combine(self.stacked(crystals, final=True), self.value)
 
+    def predict_with_uncertainty(self, crystals: CrystalBatch) -> tuple[Tensor, Tensor]:
+        """``([B], [B])`` combined value and spread (range or sd, as configured) of the members' reported values;
+        ``smoacs predict --uncertainty`` writes the spread as the ``<spec>:std`` column."""
+        with torch.no_grad():
+            self.rebuild(crystals)
+            stacked = self.stacked(crystals, final=True)
+        return combine(stacked, self.value), spread_of(stacked, self.spread)
+
     def rebuild(self, crystals: CrystalBatch) -> None:
         """Rebuild every member's discrete state (neighbour graphs)."""
         for member in self.members:

@@ -221,6 +221,18 @@ def composite_spec(name: str, members: list[str] | tuple[str, ...], **options: o
     return f"{name}[{','.join(m.strip() for m in members)}]{tail}"
 
 
+def split_specs(text: str) -> list[str]:
+    """Comma-separated specs, commas inside ``[…]`` (an ensemble's members) kept: ``"a,ensemble[b,c]"`` → 2 specs."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
 def spec_members(spec: str) -> tuple[str, ...]:
     """The member specs of a composite spec, or ``(spec,)`` for any other."""
     parsed = read_spec(spec)
