@@ -1,0 +1,150 @@
+"""What DFT already knows about the successes (issue 16), and how the shipped band-gap models fare on perov-5's DFT gaps.
+
+Two parts, both written to ``benchmarks/results/known_values.json`` (merged, so either can be rerun alone):
+
+* ``runs``: ``perovskite-bandgap`` at 0.5 and 2.5 eV, plain (``physics: none``) and with CHGNet in the loop (the
+  default physics), and ``superconductor-tc`` (plain and physics); per run: successes, successes with a known value,
+  matched by structure vs composition, and per property how many the reference value confirms / contradicts.
+* ``calibration``: each shipped band-gap model on the perov-5 test split (3,785 cells; GLLB-SC gaps, Castelli et al.):
+  MAE, MAE over DFT metals and over DFT semiconductors, and how often a DFT metal (gap 0) is called a semiconductor
+  (predicted gap > 0.1 eV, and > 0.5 eV).
+
+    python benchmarks/known_values.py runs [--candidates 256] [--physics-candidates 256] [--steps 200]
+    python benchmarks/known_values.py calibration [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "known_values.json"
+#: The shared data directory: $SMOACS_SHARED_DATA, else ``../shared/data`` beside the checkout, else /work/shared/data.
+DATA = next(
+    (p for p in (Path(os.environ.get("SMOACS_SHARED_DATA", "")), HERE.parent.parent / "shared" / "data",
+                 Path("/work/shared/data")) if str(p) != "." and (p / "perov5_test.csv.gz").is_file()),
+    HERE.parent.parent / "shared" / "data",
+)  # fmt: skip
+BAND_GAP_MODELS = (
+    "cgcnn-band-gap",
+    "megnet-band-gap",
+    "megnet-mf-band-gap:fidelity=pbe",
+    "megnet-mf-band-gap:fidelity=gllb",
+    "megnet-mf-band-gap:fidelity=hse",
+    "megnet-mf-band-gap:fidelity=exp",
+)
+METAL_THRESHOLDS = (0.1, 0.5)  # eV: a prediction above this is "a semiconductor"
+RUNS = (
+    ("perovskite-bandgap", 0.5, "none"),
+    ("perovskite-bandgap", 2.5, "none"),
+    ("perovskite-bandgap", 0.5, "chgnet"),
+    ("perovskite-bandgap", 2.5, "chgnet"),
+    ("superconductor-tc", 5.0, "none"),
+    ("superconductor-tc", 5.0, "chgnet"),
+)
+KEYS = ("n_candidates", "n_success", "n_novel_success", "n_success_known", "n_success_known_structure",
+        "n_success_known_composition", "n_success_known_contradicted")  # fmt: skip
+
+
+def _merge(part: str, payload: object) -> None:
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[part] = payload
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def runs(args: argparse.Namespace) -> None:
+    """The preset runs and their known-value counts."""
+    import smoacs
+    from smoacs.physics.settings import PhysicsSettings
+    from smoacs.runner import run
+
+    out = []
+    for preset, target, physics in RUNS:
+        candidates = args.candidates if physics == "none" else args.physics_candidates
+        config = smoacs.build_config(preset, target, f"{args.out}/{preset}-{target:g}-{physics}")
+        config = config.with_overrides(
+            candidates=candidates, batch_size=min(candidates, config.batch_size), steps=args.steps, seed=0,
+            threads=args.threads, physics=PhysicsSettings(potential=physics) if physics == "none"
+            else config.physics,
+        )  # fmt: skip
+        start = time.perf_counter()
+        result = run(config, progress=False, overwrite=True)
+        wall = time.perf_counter() - start
+        summary = result.summary
+        entry = {"preset": preset, "target": target, "physics": physics, "wall_s": round(wall, 1)}
+        entry.update({k: summary.get(k) for k in KEYS})
+        entry.update({k: v for k, v in summary.items() if "_reference_" in k or k.endswith("_oracle_agreement")})
+        known = [r for r in result.rows if r["success"] and r.get("reference_match")]
+        entry["known_successes"] = [
+            {k: r.get(k) for k in ("id", "formula", "reference_id", "reference_match", *(c for c in r if "_reference" in c))}
+            for r in known if any(isinstance(r.get(c), float) for c in r if c.endswith("_reference"))
+        ]
+        out.append(entry)
+        print(json.dumps({k: v for k, v in entry.items() if k != "known_successes"}), flush=True)
+        _merge("runs", out)
+
+
+def calibration(args: argparse.Namespace) -> None:
+    """Band-gap models against perov-5 test-split GLLB-SC gaps."""
+    import numpy as np
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    from smoacs.predict import load_predictors, predict_structures
+
+    frame = pd.read_csv(DATA / "perov5_test.csv.gz")
+    if args.limit:
+        frame = frame.iloc[: args.limit]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        items = [(str(m), Structure.from_str(c, fmt="cif")) for m, c in zip(frame["material_id"], frame["cif"], strict=True)]
+    dft = frame["ind_gap"].to_numpy(dtype=float)  # the fundamental gap (indirect ≤ direct)
+    metal = dft <= 0.0
+    out = {"n": len(items), "n_dft_metals": int(metal.sum()), "thresholds_eV": list(METAL_THRESHOLDS), "models": []}
+    for spec in BAND_GAP_MODELS:
+        start = time.perf_counter()
+        predictors = load_predictors([spec])
+        rows = predict_structures(predictors, items, batch_size=256)
+        pred = np.array([row.values.get(spec, np.nan) for row in rows], dtype=float)
+        ok = np.isfinite(pred)
+        error = np.abs(pred - dft)
+        entry = {
+            "model": spec,
+            "n_predicted": int(ok.sum()),
+            "mae": float(np.mean(error[ok])),
+            "mae_dft_metals": float(np.mean(error[ok & metal])),
+            "mae_dft_semiconductors": float(np.mean(error[ok & ~metal])),
+            "median_pred_dft_metals": float(np.median(pred[ok & metal])),
+            "wall_s": round(time.perf_counter() - start, 1),
+        }
+        for threshold in METAL_THRESHOLDS:
+            entry[f"metal_called_semiconductor_{threshold:g}"] = float(np.mean(pred[ok & metal] > threshold))
+            entry[f"semiconductor_called_metal_{threshold:g}"] = float(np.mean(pred[ok & ~metal] <= threshold))
+        out["models"].append(entry)
+        print(json.dumps(entry), flush=True)
+        _merge("calibration", out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="part", required=True)
+    r = sub.add_parser("runs")
+    r.add_argument("--candidates", type=int, default=256)
+    r.add_argument("--physics-candidates", type=int, default=256)
+    r.add_argument("--steps", type=int, default=200)
+    r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--out", default="runs/bench-known")
+    c = sub.add_parser("calibration")
+    c.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    runs(args) if args.part == "runs" else calibration(args)
+
+
+if __name__ == "__main__":
+    main()
