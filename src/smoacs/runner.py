@@ -225,7 +225,7 @@ class RunProgress:
         self.structures: list[Any] = list(state.structures)
         self.arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
         self.histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
-        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
+        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith(("_oracle_ok", "_reference_ok"))]
         self.dedup, self.first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
         for row, structure in zip(self.rows, self.structures, strict=True):  # resumed: the finished successes
             if row["success"]:
