@@ -11,6 +11,7 @@ Two parts, both written to ``benchmarks/results/known_values.json`` (merged, so 
 
     python benchmarks/known_values.py runs [--candidates 256] [--physics-candidates 256] [--steps 200]
     python benchmarks/known_values.py calibration [--limit N]
+    python benchmarks/known_values.py report        # results/known_values.md from the JSON
 """
 
 from __future__ import annotations
@@ -131,6 +132,55 @@ def calibration(args: argparse.Namespace) -> None:
         _merge("calibration", out)
 
 
+def _pct(value: object) -> str:
+    return "–" if value in (None, "") else f"{100 * float(value):.0f} %"  # type: ignore[arg-type]
+
+
+def report(args: argparse.Namespace) -> None:  # noqa: ARG001
+    """``results/known_values.md`` from ``results/known_values.json``."""
+    data = json.loads(RESULTS.read_text())
+    lines = ["# What DFT already knows about the successes (`benchmarks/known_values.py`)", ""]
+    if "runs" in data:
+        lines += ["| preset | target | physics | candidates | successes | with a known value | by structure | by "
+                  "composition | contradicted | band gap: confirmed / contradicted / undecided | E_f (heat of formation):"
+                  " confirmed / contradicted / undecided | Tc: confirmed / contradicted / undecided | oracle agreement "
+                  "(gap or Tc) | wall s |", "|" + "---|" * 14]  # fmt: skip
+        for e in data["runs"]:
+            cells = []
+            for p in ("band_gap", "formation_energy", "tc"):
+                n = e.get(f"{p}_reference_n")
+                cells.append("–" if n is None else f"{e[f'{p}_reference_confirmed']} / {e[f'{p}_reference_contradicted']}"
+                             f" / {e[f'{p}_reference_undecided']} of {n}")  # fmt: skip
+            oracle = e.get("band_gap_oracle_agreement", e.get("tc_oracle_agreement"))
+            lines.append(f"| {e['preset']} | {e['target']:g} | {e['physics']} | {e['n_candidates']} | {e['n_success']} | "
+                         f"{e['n_success_known']} | {e['n_success_known_structure']} | {e['n_success_known_composition']}"
+                         f" | {e['n_success_known_contradicted']} | {' | '.join(cells)} | {_pct(oracle)} | {e['wall_s']} |")  # fmt: skip
+        lines += ["", "Known successes (reference entry, match, reference values):", ""]
+        for e in data["runs"]:
+            for k in e["known_successes"]:
+                values = ", ".join(f"{c[: -len('_reference')]} {k[c]:.3g} ({k.get(c + '_theory', '')}"
+                                   f"{', ok' if k.get(c + '_ok') is True else ', contradicted' if k.get(c + '_ok') is False else ''})"
+                                   for c in k if c.endswith("_reference") and isinstance(k[c], float))  # fmt: skip
+                lines.append(f"- {e['preset']} {e['target']:g} {e['physics']}: {k['id']} {k['formula']} = "
+                             f"{k['reference_id']} ({k['reference_match']}): {values}")  # fmt: skip
+        lines.append("")
+    if "calibration" in data:
+        c = data["calibration"]
+        t = c["thresholds_eV"]
+        lines += [f"Band-gap models on the perov-5 test split ({c['n']} cells, {c['n_dft_metals']} DFT metals; "
+                  "GLLB-SC gaps, Castelli et al.):", "",
+                  "| model | MAE (eV) | MAE on DFT metals | MAE on DFT semiconductors | median prediction for DFT metals "
+                  f"| DFT metal called a semiconductor (> {t[0]:g} eV) | (> {t[1]:g} eV) | DFT semiconductor called a "
+                  f"metal (≤ {t[0]:g} eV) |", "|" + "---|" * 8]  # fmt: skip
+        for m in c["models"]:
+            lines.append(f"| `{m['model']}` | {m['mae']:.3f} | {m['mae_dft_metals']:.3f} | {m['mae_dft_semiconductors']:.3f}"
+                         f" | {m['median_pred_dft_metals']:.3f} | {_pct(m[f'metal_called_semiconductor_{t[0]:g}'])} | "
+                         f"{_pct(m[f'metal_called_semiconductor_{t[1]:g}'])} | {_pct(m[f'semiconductor_called_metal_{t[0]:g}'])} |")  # fmt: skip
+        lines.append("")
+    (RESULTS.parent / "known_values.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -142,8 +192,9 @@ def main() -> None:
     r.add_argument("--out", default="runs/bench-known")
     c = sub.add_parser("calibration")
     c.add_argument("--limit", type=int, default=0)
+    sub.add_parser("report")
     args = parser.parse_args()
-    runs(args) if args.part == "runs" else calibration(args)
+    {"runs": runs, "calibration": calibration, "report": report}[args.part](args)
 
 
 if __name__ == "__main__":
