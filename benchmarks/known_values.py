@@ -11,7 +11,8 @@ Two parts, both written to ``benchmarks/results/known_values.json`` (merged, so 
 
     python benchmarks/known_values.py runs [--candidates 256] [--physics-candidates 256] [--steps 200]
     python benchmarks/known_values.py calibration [--limit N]
-    python benchmarks/known_values.py report        # results/known_values.md from the JSON
+    python benchmarks/known_values.py every-candidate   # known values of every candidate of the finished runs
+    python benchmarks/known_values.py report            # results/known_values.md from the JSON
 """
 
 from __future__ import annotations
@@ -132,6 +133,37 @@ def calibration(args: argparse.Namespace) -> None:
         _merge("calibration", out)
 
 
+def every_candidate(args: argparse.Namespace) -> None:
+    """Known values of *every* candidate of the finished plain runs (``known_values: all``; no re-prediction: the
+    judged structures are read back and matched)."""
+    from smoacs.config import RunConfig
+    from smoacs.evaluate.known import known_summary
+    from smoacs.evaluate.matching import match_and_order
+    from smoacs.evaluate.rerun import run_known_values, run_references
+    from smoacs.io.rundir import RunDirectory
+
+    out = []
+    for preset, target, physics in RUNS:
+        path = Path(f"{args.out}/{preset}-{target:g}-{physics}")
+        if not (path / "result.csv").is_file():
+            continue
+        directory = RunDirectory(path)
+        files = directory.read_run()
+        config = RunConfig.from_dict(files.config).with_overrides(known_values="all")
+        sizes = files.arrays["n_atoms"]
+        rows = [{"id": r["id"], "success": r["success"] == "True", "formula": r["formula"]} for r in files.rows]
+        structures = [directory.read_structure(r, int(n)) for r, n in zip(files.rows, sizes, strict=True)]
+        references = run_references(config.templates.path, config.evaluation.references)
+        rows = match_and_order(rows, structures, references, known=run_known_values(config, references))
+        candidates = [{**r, "success": True} for r in rows]  # counts over every candidate
+        summary = known_summary(candidates)
+        entry = {"preset": preset, "target": target, "physics": physics, "n_candidates": len(rows)}
+        entry.update({k: v for k, v in summary.items() if k.startswith("n_") or k.endswith(("_n", "_contradicted"))})
+        out.append(entry)
+        print(json.dumps(entry), flush=True)
+    _merge("every_candidate", out)
+
+
 def _pct(value: object) -> str:
     return "–" if value in (None, "") else f"{100 * float(value):.0f} %"  # type: ignore[arg-type]
 
@@ -192,9 +224,11 @@ def main() -> None:
     r.add_argument("--out", default="runs/bench-known")
     c = sub.add_parser("calibration")
     c.add_argument("--limit", type=int, default=0)
+    e = sub.add_parser("every-candidate")
+    e.add_argument("--out", default="runs/bench-known")
     sub.add_parser("report")
     args = parser.parse_args()
-    {"runs": runs, "calibration": calibration, "report": report}[args.part](args)
+    {"runs": runs, "calibration": calibration, "every-candidate": every_candidate, "report": report}[args.part](args)
 
 
 if __name__ == "__main__":
