@@ -335,7 +335,7 @@ def known_sentences(rows: Sequence[dict[str, Any]], summary: Mapping[str, Any]) 
             continue
         valued = [row for row in successes if _has(row.get(f"{prop}_reference"))]
         theory = _theories(valued, prop)
-        text = (f"{prop}: {n} of {n_success} successes have a {theory} value; it confirms the criterion for "
+        text = (f"{prop}: {n} of {n_success} successes have a reference value ({theory}); it confirms the criterion for "
                 f"{summary[f'{prop}_reference_confirmed']}, contradicts it for {summary[f'{prop}_reference_contradicted']}"
                 f" and cannot decide for {summary[f'{prop}_reference_undecided']} (theory mapping: docs/KNOWN_VALUES.md).")  # fmt: skip
         lines.append(text)

@@ -193,6 +193,7 @@ def parse_value(text: str | float | None, prop: ReferenceProperty, where: str) -
 __all__ = [
     "ALIASES",
     "BUILTIN_PROPERTIES",
+    "JARVIS_TC",
     "PROPERTY_DIMENSIONS",
     "UNITS",
     "ReferenceProperty",
@@ -200,6 +201,7 @@ __all__ = [
     "check_unit",
     "convert",
     "parse_declaration",
+    "parse_value",
     "split_spec",
     "theory_family",
 ]
