@@ -278,6 +278,11 @@ def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: Finis
     return meta
 
 
+def _current_form(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored run.json config in today's form: settings added since it was written take their defaults."""
+    return RunConfig.from_dict(stored).to_dict()
+
+
 def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> RunResult:
     """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary.
 
@@ -292,7 +297,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     config.validate()
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other")
-    previous = check_config(Path(config.out), config.to_dict()) if resume else None
+    previous = check_config(Path(config.out), config.to_dict(), _current_form) if resume else None
     directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
     set_threads(config.threads)
