@@ -13,6 +13,7 @@ import torch
 from smoacs.chem.elements import ELEMENTS
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
+from smoacs.errors import ConfigError
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, DiscreteDesign
 from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageContext
@@ -31,12 +32,23 @@ class EvaluationSettings:
         check_neutrality: require a neutral per-atom assignment from the super-common oxidation states.
         min_distance_cutoff: search radius (Å) of the exact minimum-distance computation.
         relax: relax every success with this universal potential and re-check it (``"chgnet"``), or None.
+        references: novelty and known-value reference sets (``perov5``, ``supercon``, ``prototypes``, a directory,
+            a CSV with a ``cif`` column, with property declarations ``PATH:COLUMN=UNIT@THEORY``); None: every
+            built-in set whose data is present.
+        known_values: which candidates get reference values of a matched entry (:mod:`smoacs.evaluate.known`):
+            ``successes`` or ``all``.
     """
 
     angle_range: tuple[float, float] = (85.0, 95.0)
     check_neutrality: bool = True
     min_distance_cutoff: float = 4.0
     relax: str | None = None
+    references: tuple[str, ...] | None = None
+    known_values: str = "successes"
+
+    def __post_init__(self) -> None:
+        if self.known_values not in ("successes", "all"):
+            raise ConfigError(f"evaluation.known_values must be 'successes' or 'all', got {self.known_values!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""

@@ -42,6 +42,7 @@ from smoacs.evaluate.matching import (
     match_and_order,
     reference_set,
 )
+from smoacs.evaluate.known import KnownValues, known_values
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.rundir import EVALUATION_CSV, RunDirectory
@@ -101,6 +102,15 @@ def run_references(
     return references
 
 
+def run_known_values(config: RunConfig, references: Sequence[ReferenceSet]) -> KnownValues:
+    """The reference-value columns of a run (:func:`smoacs.evaluate.known.known_values` with the run's predictors,
+    their units, its objectives and ``evaluation.known_values``)."""
+    from smoacs.predictors.registry import predictor_info
+
+    units = {prop: predictor_info(name, prop).unit for prop, name in config.predictors.items()}
+    return known_values(references, config.predictors, units, config.objectives, config.evaluation.known_values)
+
+
 def _pattern(text: str, symbols: Sequence[str], ident: str) -> list[int]:
     ions = [_ION.match(token) for token in text.split()]
     if len(ions) != len(symbols) or not all(ions):
@@ -128,19 +138,24 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     write: bool = True,
     relax: str | None = None,
+    known_values: str | None = None,
 ) -> RunEvaluation:
     """Recompute criteria, uniqueness, novelty and the summary of a finished run (see the module docstring).
 
     Args:
         run_dir: the run directory.
-        references: novelty reference specs (``perov5``, ``supercon``, ``prototypes``, a directory); default every
-            built-in set whose data is present. The run's own template files are always included when readable.
+        references: novelty and known-value reference specs (``perov5``, ``supercon``, ``prototypes``, a directory, a
+            CSV with property declarations ``PATH:COLUMN=UNIT@THEORY``); default the run's ``evaluation.references``
+            (itself defaulting to every built-in set whose data is present). The run's own template files are always
+            included when readable.
         device: ``auto``, ``cpu`` or ``cuda``.
         data_dir: where built-in reference sets are looked for.
         write: write evaluation.csv, evaluation_summary.csv and report.md.
         relax: relax every candidate's design (``structures/<id>.cif``) with this potential (``"chgnet"``, batched)
             and judge the relaxed cells (``success`` = the relaxed verdict, ``unrelaxed_success`` the other; relaxed
             CIFs in ``relaxed/``); default: the run's own physics potential, else its ``evaluation.relax``.
+        known_values: ``successes`` or ``all`` (which rows get reference values); default the run's
+            ``evaluation.known_values``.
     """
     from smoacs.io.report import write_report
     from smoacs.predictors.registry import load_predictor
@@ -150,12 +165,16 @@ def evaluate_run(
     files = directory.read_run()
     config, csv_rows, arrays = files.config, files.rows, files.arrays
     run_config = RunConfig.from_dict(config)  # the same validation as `smoacs run FILE`
+    if known_values is not None:
+        run_config = run_config.with_overrides(known_values=known_values)
     objectives = list(run_config.objectives)
     settings = run_config.evaluation
     torch_device = resolve_device(device)
     predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
     judges = [load_predictor(name, torch_device, prop) for prop, name in run_config.judge.items()]
-    refs = run_references(run_config.templates.path, references, data_dir)
+    specs = references if references is not None else run_config.evaluation.references
+    refs = run_references(run_config.templates.path, specs, data_dir)
+    known = run_known_values(run_config, refs)
     physics = run_config.physics
     relaxer = relax or (physics.potential if physics.enabled else run_config.evaluation.relax)
     check = None
@@ -220,7 +239,7 @@ def evaluate_run(
         structures.extend(evaluation.structures)
         criteria = evaluation.criteria
 
-    rows = match_and_order(rows, structures, refs)
+    rows = match_and_order(rows, structures, refs, known=known)
     summary = summarize(rows, criteria)
     described = describe_references(refs)
     result = RunEvaluation(run_dir, rows, summary, described, structures)
@@ -251,4 +270,4 @@ def report_info(
     }
 
 
-__all__ = ["MATCH_COLUMNS", "RunEvaluation", "evaluate_run", "formula_key", "run_references"]
+__all__ = ["MATCH_COLUMNS", "RunEvaluation", "evaluate_run", "formula_key", "run_known_values", "run_references"]

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from smoacs.evaluate.known import known_summary
+
 #: The value of a quantity over successes when there is none (written as an empty cell).
 NOT_MEASURED = ""
 
@@ -29,6 +31,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     With a relaxation stage: ``unrelaxed_success_rate`` (physics on: ``success`` is the relaxed verdict) or
     ``relaxed_success_rate`` (a relaxation check), both over all candidates;
     ``median_abs_volume_change`` (|V_relaxed / V − 1|, all candidates and successes only).
+    With reference values (:func:`smoacs.evaluate.known.known_summary`): ``n_success_known`` and its split by
+    structure / composition match, and per property how many known values confirm or contradict the criterion.
     Quantities over successes are empty (``""``, :data:`NOT_MEASURED`) when there is no success: nothing was measured.
     """
     n = len(rows)
@@ -68,4 +72,5 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     for key in sorted({k for row in rows for k in row if k.endswith("_spread")}):
         spreads = [row[key] for row in successes if _finite(row[key])]
         summary[f"{key}_median"] = float(np.median(spreads)) if spreads else NOT_MEASURED
+    summary.update(known_summary(rows))  # reference values of matched entries (smoacs.evaluate.known)
     return summary

@@ -1,6 +1,6 @@
 """Predictor registry: declarative tables from names (and path families) to factories, resolved lazily.
 
-Three ways to name a predictor (a *spec*), wherever one is accepted (config ``predictors``/``oracles``, ``--predictor``,
+Three ways to name a predictor (a *spec*), wherever one is accepted (config ``predictors``/``judge``, ``--predictor``,
 ``smoacs predict``):
 
 * ``NAME`` — a registered predictor, e.g. ``cgcnn-band-gap``;
