@@ -15,9 +15,10 @@ member order). The optimiser and the evaluation read :meth:`named_values` (throu
 the histories and ``result.csv``; an objective with ``agreement: all`` (the default) requires and pushes every member
 (:mod:`smoacs.objectives.terms`).
 
-Members stay independent models: each builds (or, through :class:`~smoacs.predictors.base.GraphPredictor`'s shared
-cache, reuses) its own neighbour graph in :meth:`rebuild`. A per-step featurisation cache shared by members plugs in
-below this class (in the members' graph construction); nothing here depends on how members get their graphs.
+Members stay independent models: each gets its neighbour graph in its own :meth:`rebuild`. The ensemble hands every
+member the very batch it was given, so members on the same graph share it (and its edge lengths and bond
+expansion) through the batch's per-step :class:`~smoacs.crystal.cache.FeatureCache`, as separate predictors do;
+nothing here depends on how members get their graphs.
 """
 
 from __future__ import annotations
