@@ -45,10 +45,10 @@ def group_labels(site_roles: np.ndarray) -> np.ndarray:
 
 def group_compositions(symbols: Sequence[str], groups: Sequence[str]) -> list[GroupComposition]:
     """The groups of one candidate, in order of first appearance (perovskites: A, B, X). Ties for the host go to the
-    lighter element."""
+    lighter element. Sites without a group ("") are their own element's group (nothing on them is a substituent)."""
     members: dict[str, list[str]] = {}
     for symbol, group in zip(symbols, groups, strict=True):
-        members.setdefault(str(group), []).append(symbol)
+        members.setdefault(str(group) or f"({symbol})", []).append(symbol)
     out = []
     for name, elements in members.items():
         ranked = sorted(Counter(elements).items(), key=lambda item: (-item[1], element_index(item[0])))
@@ -62,7 +62,7 @@ def host_formula(symbols: Sequence[str], groups: Sequence[str], compositions: Se
     from pymatgen.core import Composition
 
     host = {c.name: c.host for c in compositions}
-    return Composition(Counter(host[str(g)] for g in groups)).reduced_formula
+    return Composition(Counter(host[str(g) or f"({s})"] for s, g in zip(symbols, groups, strict=True))).reduced_formula
 
 
 def describe(host: str, compositions: Sequence[GroupComposition]) -> str:
@@ -71,7 +71,7 @@ def describe(host: str, compositions: Sequence[GroupComposition]) -> str:
     for group in compositions:
         if group.substituents:
             listed = ", ".join(f"{element} {fraction:.2f}" for element, fraction in group.substituents)
-            parts.append(f"{listed} on {group.name}" if group.name else listed)
+            parts.append(f"{listed} on {group.name}")
     return f"{host} : {'; '.join(parts)}" if parts else host
 
 
