@@ -8,9 +8,12 @@ chemist would accept). Then the first ``--relax`` successes of each variant are 
 ``smoacs evaluate --relax chgnet`` on a copy of the run holding only those candidates (a reduced count: a 135-atom
 relaxation costs minutes per cell on this CPU), giving the success rate after relaxation.
 
-Writes ``benchmarks/results/alloys_<target>.json`` and prints a Markdown table.
+Writes ``benchmarks/results/alloys_<target>.json`` and prints a Markdown table. On a shared machine the two
+variants can run as two processes (``--variant limited`` / ``--variant free``, each writing its own part) and be
+merged with ``--collect``.
 
-    python benchmarks/alloys.py [--target 4.0] [--candidates 32] [--steps 200] [--relax 4] [--relax-steps 150]
+    python benchmarks/alloys.py [--target 4.0] [--candidates 32] [--steps 200] [--relax 3] [--relax-steps 100]
+    python benchmarks/alloys.py --variant limited & python benchmarks/alloys.py --variant free; python benchmarks/alloys.py --collect
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"A=1,B=2,X=1": {"max_species": "A=1,B=2,X=1"}, "no limit": {}}
+SLUGS = {"A=1,B=2,X=1": "limited", "no limit": "free"}
 
 
 def run_variant(name: str, target: float, candidates: int, steps: int, out: Path) -> dict:
@@ -136,32 +140,41 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=4.0)
     parser.add_argument("--candidates", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--relax", type=int, default=4, help="successes per variant relaxed with CHGNet (0: none)")
-    parser.add_argument("--relax-steps", type=int, default=150, help="FIRE steps at most per relaxation")
+    parser.add_argument("--relax", type=int, default=3, help="successes per variant relaxed with CHGNet (0: none)")
+    parser.add_argument("--relax-steps", type=int, default=100, help="FIRE steps at most per relaxation")
     parser.add_argument("--runs", default="runs/bench-alloys", help="where the run directories go")
+    parser.add_argument("--variant", choices=sorted(SLUGS.values()), help="run one variant only (its own part file)")
+    parser.add_argument("--collect", action="store_true", help="merge the variants' part files and print the table")
     args = parser.parse_args()
+    if args.collect:
+        parts = [json.loads(_path(args.target, slug).read_text()) for slug in SLUGS.values()]
+        results = {**parts[0], "variants": {k: v for part in parts for k, v in part["variants"].items()}}
+        _path(args.target).write_text(json.dumps(results, indent=2, default=str))
+        _table(results)
+        return
     import torch
 
     torch.set_num_threads(1)
     results: dict = {"target": args.target, "candidates": args.candidates, "steps": args.steps, "threads": 1,
                      "physics": "none", "variants": {}}  # fmt: skip
-    for name in VARIANTS:
-        out = Path(args.runs) / ("limited" if VARIANTS[name] else "free")
+    names = [name for name in VARIANTS if args.variant in (None, SLUGS[name])]
+    for name in names:
+        out = Path(args.runs) / SLUGS[name]
         record = run_variant(name, args.target, args.candidates, args.steps, out)
         record["limits_check"] = limits_check(out, "A=1,B=2,X=1")
         results["variants"][name] = record
-        _write(results, args.target)
-    for name in VARIANTS:
-        out = Path(args.runs) / ("limited" if VARIANTS[name] else "free")
+        _path(args.target, args.variant).write_text(json.dumps(results, indent=2, default=str))
+    for name in names:
         if args.relax:
+            out = Path(args.runs) / SLUGS[name]
             results["variants"][name]["relaxation"] = relax_successes(out, args.relax, args.relax_steps)
-            _write(results, args.target)
+            results["variants"][name]["relaxation"]["max_steps"] = args.relax_steps
+            _path(args.target, args.variant).write_text(json.dumps(results, indent=2, default=str))
     _table(results)
 
 
-def _write(results: dict, target: float) -> None:
-    path = HERE / "results" / f"alloys_{target:g}.json"
-    path.write_text(json.dumps(results, indent=2, default=str))
+def _path(target: float, part: str | None = None) -> Path:
+    return HERE / "results" / (f"alloys_{target:g}.json" if part is None else f"alloys_{target:g}_{part}.json")
 
 
 def _table(results: dict) -> None:
