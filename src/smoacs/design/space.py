@@ -16,6 +16,12 @@ Parametrisation (per crystal c, site i, oxidation pattern k, element e):
 
 ``discretize`` takes ``k* = argmax P(k)`` and ``e*_i = argmax_e P(e | i, k*)``, so every output is charge-neutral
 under its chosen pattern by construction.
+
+Sublattice limits (``SpaceSettings.sublattices``, docs/DESIGN.md §5c): the sites of a group with ``max_species = k``
+share k slots instead of using their own element logits, ``P(e | i, k) = Σ_s P(s | i) · P(e | group, slot s, k)``
+(slot 0 the host); a slot may only take elements allowed at every site of its group, so neutrality stays exact and a
+discrete cell holds at most k elements on the group. Minority-fraction windows add a soft penalty
+(``SoftDesign.penalty``) and are met exactly at discretisation by a projection (``_shared_species``).
 """
 
 from __future__ import annotations
@@ -454,7 +460,7 @@ class DesignSpace(nn.Module):
         logits = INIT_TEMPERATURE * torch.log(share)
         logits = torch.where((self.site_group >= 0)[:, None], logits, torch.zeros_like(logits))
         noise = self.settings.logit_noise * torch.randn(logits.shape, generator=generator)
-        return logits + noise
+        return logits + noise.to(logits.device)
 
     def composition_parameters(self) -> tuple[str, ...]:
         """Names of the composition parameters besides ``element_logits`` and ``combo_logits`` (the optimiser adds
@@ -471,7 +477,7 @@ class DesignSpace(nn.Module):
         donors = torch.as_tensor(donors, device=self.n_atoms.device).long()
         shape = (len(donors), self.n_groups, self.n_slots, N_ELEMENTS)
         slot_logits = self.settings.logit_noise * torch.randn(shape, generator=generator)
-        initial = self._initial_slot_choice(generator).to(self.n_atoms.device)
+        initial = self._initial_slot_choice(generator)
         return {"slot_logits": slot_logits, "slot_choice": initial[self.site_rows(donors)]}
 
     @property

@@ -56,6 +56,8 @@ def check_config(out_dir: Path, config_dict: dict[str, Any]) -> dict[str, Any]:
     old, new = ({k: v for k, v in d.items() if k not in ("out", "target")} for d in (old, new))
     if "search" not in old and "search" in new:  # written before the search section existed: always gradient
         old["search"] = {"method": "gradient"}
+    if isinstance(old.get("space"), dict) and "sublattices" not in old["space"]:  # before sublattice limits: none
+        old["space"] = {**old["space"], "sublattices": {}}
     key = _first_difference(old, new)
     if key is not None:
         was, now = _lookup(old, key), _lookup(new, key)
