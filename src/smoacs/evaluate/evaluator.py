@@ -227,8 +227,6 @@ def check_candidates(
             "id": candidates.ids[i],
             "template": candidates.template_names[i],
             "formula": structure.composition.reduced_formula,
-            "host": hosts[i],
-            "design": designs[i],
             "n_atoms": int(sizes[i]),
             "success": bool(success[i]),
         }
@@ -236,6 +234,7 @@ def check_candidates(
         row.update({key: bool(flags[i]) for key, flags in criteria.items()})
         row.update({key: column[i].item() for key, column in oracle.items()})
         pattern = ox_pattern[offsets[i] : offsets[i] + sizes[i]]
+        row["host"], row["design"] = hosts[i], designs[i]
         if candidates.limits:
             row["composition_reason"] = composition_reasons[i]
         row["oxidation_states"] = assignments[i]

@@ -135,13 +135,13 @@ def report_markdown(
     props = list(info.get("predictors", {}))
     oracle_props = [p for p in info.get("oracles", {}) if rows and f"{p}_oracle" in rows[0]]
     with_design = bool(rows) and "design" in rows[0]
-    header = ["id", "design" if with_design else "formula", "success", *props, *(f"{p} (oracle)" for p in oracle_props), "tolerance",
+    header = ["id", "formula", "success", *(["design (host : substituents)"] if with_design else []), *props, *(f"{p} (oracle)" for p in oracle_props), "tolerance",
               "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
     body = []
     for row in ranked:
         cif = row.get("cif", "")
         body.append(
-            [row["id"], str(row["design"] if with_design else row["formula"]), _cell(row["success"]), *(_cell(row.get(p)) for p in props),
+            [row["id"], str(row["formula"]), _cell(row["success"]), *([str(row["design"])] if with_design else []), *(_cell(row.get(p)) for p in props),
              *(_cell(row.get(f"{p}_oracle")) for p in oracle_props), _cell(row.get("tolerance")),
              _cell(row.get("min_distance")), _cell(row.get("unique")) if _truthy(row["success"]) else "–",
              (_cell(row.get("novel")) if _truthy(row["success"]) else "–")
