@@ -35,7 +35,9 @@ def test_host_ties_go_to_the_lighter_element_and_plain_cells_are_the_host() -> N
     group = group_compositions(["Pb", "Ge"], ["B", "B"])[0]
     assert (group.host, group.substituents) == ("Ge", (("Pb", 0.5),))
     assert describe_designs([["Sr", "Ti", "O", "O", "O"]], [["A", "B", "X", "X", "X"]])[1] == ["SrTiO3"]
-    assert describe_designs([["Zn", "S", "Se", "S"]], [["", "", "", ""]])[:2] == (["ZnSeS2"], ["ZnSeS2"])  # no groups
+    assert describe_designs([["Zn", "S", "Se", "S"]], [["", "", "", ""]])[:2] == (["ZnS2Se"], ["ZnS2Se"])  # no groups
+    tl_mg = ["Tl", "Mg", "Cl", "Cl", "Cl"] * 2
+    assert describe_designs([tl_mg], [["A", "B", "X", "X", "X"] * 2])[0] == ["TlMgCl3"]  # A, B, X order
 
 
 def test_composition_check_gives_reasons() -> None:

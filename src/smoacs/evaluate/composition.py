@@ -9,6 +9,7 @@ host formula replaces every site by its group's host (``CsPbI3``); the descripti
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -58,11 +59,12 @@ def group_compositions(symbols: Sequence[str], groups: Sequence[str]) -> list[Gr
 
 
 def host_formula(symbols: Sequence[str], groups: Sequence[str], compositions: Sequence[GroupComposition]) -> str:
-    """Reduced formula of the cell with every site replaced by its group's host (``CsPbI3``)."""
-    from pymatgen.core import Composition
-
+    """Reduced formula of the cell with every site replaced by its group's host, elements in site-group order
+    (A, B, X for perovskites: ``TlMgCl3``, not pymatgen's electronegativity order ``MgTlCl3``)."""
     host = {c.name: c.host for c in compositions}
-    return Composition(Counter(host[str(g) or f"({s})"] for s, g in zip(symbols, groups, strict=True))).reduced_formula
+    counts = Counter(host[str(g) or f"({s})"] for s, g in zip(symbols, groups, strict=True))  # insertion: site order
+    divisor = math.gcd(*counts.values())
+    return "".join(f"{element}{n // divisor if n // divisor > 1 else ''}" for element, n in counts.items())
 
 
 def describe(host: str, compositions: Sequence[GroupComposition]) -> str:
