@@ -154,27 +154,18 @@ def report_markdown(
     lines += [f"## Top candidates ({min(top, len(rows))} of {len(rows)}; {n_success} successes)", ""]
     props = list(info.get("predictors", {}))
     oracle_props = [p for p in info.get("oracles", {}) if rows and f"{p}_oracle" in rows[0]]
-<<<<<<< HEAD
     known_props = [p for p in props if rows and f"{p}_reference" in rows[0]]
-    header = ["id", "formula", "success", *props, *(f"{p} (oracle)" for p in oracle_props),
-              *(f"{p} (reference)" for p in known_props), "tolerance", "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
-=======
     with_design = bool(rows) and "design" in rows[0]
-    header = ["id", "formula", "success", *(["design (host : substituents)"] if with_design else []), *props, *(f"{p} (oracle)" for p in oracle_props), "tolerance",
+    header = ["id", "formula", "success", *(["design (host : substituents)"] if with_design else []), *props,
+              *(f"{p} (oracle)" for p in oracle_props), *(f"{p} (reference)" for p in known_props), "tolerance",
               "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
->>>>>>> alloys
     body = []
     for row in ranked:
         cif = row.get("cif", "")
         body.append(
-<<<<<<< HEAD
-            [row["id"], str(row["formula"]), _cell(row["success"]), *(_cell(row.get(p)) for p in props),
-             *(_cell(row.get(f"{p}_oracle")) for p in oracle_props),
+            [row["id"], str(row["formula"]), _cell(row["success"]), *([str(row["design"])] if with_design else []),
+             *(_cell(row.get(p)) for p in props), *(_cell(row.get(f"{p}_oracle")) for p in oracle_props),
              *(_known_cell(row, p) for p in known_props), _cell(row.get("tolerance")),
-=======
-            [row["id"], str(row["formula"]), _cell(row["success"]), *([str(row["design"])] if with_design else []), *(_cell(row.get(p)) for p in props),
-             *(_cell(row.get(f"{p}_oracle")) for p in oracle_props), _cell(row.get("tolerance")),
->>>>>>> alloys
              _cell(row.get("min_distance")), _cell(row.get("unique")) if _truthy(row["success"]) else "–",
              (_cell(row.get("novel")) if _truthy(row["success"]) else "–")
              + (f" (= {row['reference_id']})" if row.get("reference_match") == "structure" else ""),
