@@ -107,6 +107,12 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         changes["known_values"] = args.known_values
     if getattr(args, "physics", None):
         changes["physics"] = replace(config.physics, potential=args.physics)
+    if args.max_species or args.dopant_fraction or args.allowed_elements:
+        from smoacs.design.sublattices import parse_limits
+
+        changes["sublattices"] = parse_limits(
+            config.space.sublattices, args.max_species, args.dopant_fraction, args.allowed_elements or ()
+        )
     predictors, judges = _models(args, dict(config.predictors), dict(config.judge))
     changes.update(predictors=predictors, judge=judges)
     return config.with_overrides(**changes).validate()
@@ -276,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--length-bounds", type=float, nargs=2, metavar=("MIN", "MAX"),
         help="lattice length bounds, Å (the generated templates' initial range is narrowed to fit inside)",
+    )  # fmt: skip
+    run.add_argument(
+        "--max-species", metavar="GROUP=N,…",
+        help="at most N distinct elements per sublattice (A, B, X of perovskites; a general template's own elements), "
+        "e.g. A=1,B=2,X=1: a host and substituents sharing each sublattice (docs/DESIGN.md)",
+    )  # fmt: skip
+    run.add_argument(
+        "--dopant-fraction", metavar="GROUP=MIN:MAX,…",
+        help="window on each sublattice's minority fraction (sites not held by its most common element), e.g. "
+        "B=0.0:0.25; needs --max-species GROUP≥2",
+    )  # fmt: skip
+    run.add_argument(
+        "--allowed-elements", action="append", metavar="GROUP=El,…",
+        help="elements a sublattice may hold, e.g. X=Cl,Br,I (repeatable, one sublattice each)",
     )  # fmt: skip
     run.add_argument(
         "--predictor", action="append", metavar="PROP=NAME",

@@ -31,6 +31,7 @@ import torch
 from smoacs import __version__
 from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
+from smoacs.design.sublattices import check_group_names
 from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
@@ -176,6 +177,9 @@ def build_problem(config: RunConfig) -> Problem:
     """Templates (split into mini-batches), predictors, judges and novelty references of ``config``."""
     device = resolve_device(config.device)
     templates, skipped = build_template_set(config)
+    if config.space.sublattices:  # names and feasibility of the limits, as one line before any search
+        check_group_names(templates, config.space.sublattices)
+        DesignSpace(list({t.name: t for t in templates}.values()), config.space)
     predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
     judges = [load_predictor(name, device, prop) for prop, name in config.judge.items()]
     references = run_references(config.templates.path, config.evaluation.references)

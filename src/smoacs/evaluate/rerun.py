@@ -81,6 +81,22 @@ def criteria_text(settings: EvaluationSettings, perovskite: bool) -> list[str]:
     return out
 
 
+def limits_text(limits: dict[str, dict[str, Any]]) -> list[str]:
+    """The sublattice limits (``space.sublattices`` of a config dict) in words for report.md, one line each."""
+    out = []
+    for name, limit in limits.items():
+        parts = []
+        if limit.get("max_species") is not None:
+            parts.append(f"at most {limit['max_species']} element{'s' if limit['max_species'] > 1 else ''}")
+        if limit.get("allowed"):
+            parts.append("from " + ", ".join(limit["allowed"]))
+        if limit.get("fraction") is not None:
+            lo, hi = limit["fraction"]
+            parts.append(f"minority fraction (sites not held by the host) in [{lo:g}, {hi:g}]")
+        out.append(f"sublattice {name}: {', '.join(parts) or 'no limit'} (composition_ok)")
+    return out
+
+
 def run_references(
     templates_path: str | None, specs: Sequence[str] | None = None, data_dir: str | Path | None = None
 ) -> list[ReferenceSet]:
@@ -190,6 +206,9 @@ def evaluate_run(
     frac0 = np.asarray(arrays["template_frac_coords"], dtype=np.float64)
     bound = np.asarray(arrays["coord_bound"], dtype=np.float64)
     roles = np.asarray(arrays["site_roles"])
+    groups = np.asarray(arrays["site_groups"], dtype=object) if "site_groups" in arrays else None
+    if groups is not None and len(groups) != len(roles):  # e.g. a run resumed across versions
+        groups = None
     batch_size = run_config.batch_size
 
     rows: list[dict[str, Any]] = []
@@ -222,6 +241,8 @@ def evaluate_run(
             template_names=[row["template"] for row in chunk],
             copied_from=[row.get("copied_from", "") for row in chunk],
             quarantine={i: row["quarantined"] for i, row in enumerate(chunk) if row.get("quarantined")},
+            site_groups=groups[sites] if groups is not None else None,
+            limits=dict(run_config.space.sublattices),
         )
         evaluation = (check or check_candidates)(
             candidates, predictors, objectives, settings, judges, configured_stages(settings)
@@ -265,7 +286,8 @@ def report_info(
         "source": source,
         "predictors": dict(config.get("predictors", {})),
         "judge": dict(config.get("judge", config.get("oracles", {}))),  # "oracles": run.json of earlier versions
-        "criteria": criteria_text(settings, bool(np.any(np.asarray(roles) >= 0))),
+        "criteria": criteria_text(settings, bool(np.any(np.asarray(roles) >= 0)))
+        + limits_text(config.get("space", {}).get("sublattices") or {}),
         "references": references,
     }
 

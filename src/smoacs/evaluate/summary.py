@@ -21,7 +21,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     """One summary row.
 
     Rates are over all candidates (quarantined ones count as failures). ``distinct_success_formulas`` counts
-    distinct reduced formulas among successes. When the rows carry the structure-matching columns
+    distinct reduced formulas among successes, ``distinct_success_hosts`` distinct host compositions (each site
+    group's most common element, :mod:`smoacs.evaluate.composition`). When the rows carry the structure-matching columns
     (:func:`smoacs.evaluate.matching.annotate_matching`): ``unique_success_rate`` = successes that are the first of
     their StructureMatcher group / successes, and ``novel_success_rate`` = successes matching no reference structure /
     successes ("" when no reference set was used); ``n_unique_success``, ``n_novel_success`` are the counts.
@@ -43,6 +44,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary[f"{criterion[:-3]}_rate"] = sum(bool(row.get(criterion)) for row in rows) / n if n else 0.0
     formulas = {row["formula"] for row in successes}
     summary["distinct_success_formulas"] = len(formulas)
+    if rows and "host" in rows[0]:  # host compositions (smoacs.evaluate.composition): CsPbI3 for CsPb0.78Sn0.22I3
+        summary["distinct_success_hosts"] = len({row["host"] for row in successes})
     if rows and "unique" in rows[0]:
         n_unique = sum(bool(row["unique"]) for row in successes)
         summary["n_unique_success"] = n_unique

@@ -134,6 +134,8 @@ def report_markdown(
     if summary.get("n_novel_success", "") != "":
         counts.append(f"{summary['n_novel_success']} novel")
     counts.append(f"{summary.get('distinct_success_formulas', 0)} distinct formulas")
+    if "distinct_success_hosts" in summary:
+        counts.append(f"{summary['distinct_success_hosts']} distinct host compositions")
     lines += ["", "Rates are over all candidates; unique, novel and judge agreement are over successes. "
               + ", ".join(counts) + ".", ""]  # fmt: skip
     known = known_sentences(rows, summary)
@@ -147,20 +149,23 @@ def report_markdown(
         lines += ["**No successes**: no candidate met every criterion, so the quantities over successes (unique, "
                   "novel, judge agreement and error) were not measured (–, empty in the summary CSV).", ""]  # fmt: skip
 
+    lines += _designs(rows)
     ranked = rank_candidates(rows, objectives)[:top]
     n_success = sum(_truthy(r["success"]) for r in rows)
     lines += [f"## Top candidates ({min(top, len(rows))} of {len(rows)}; {n_success} successes)", ""]
     props = list(info.get("predictors", {}))
     judge_props = [p for p in info.get("judge", {}) if rows and f"{p}_judge" in rows[0]]
     known_props = [p for p in props if rows and f"{p}_reference" in rows[0]]
-    header = ["id", "formula", "success", *props, *(f"{p} (judge)" for p in judge_props),
-              *(f"{p} (reference)" for p in known_props), "tolerance", "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
+    with_design = bool(rows) and "design" in rows[0]
+    header = ["id", "formula", "success", *(["design (host : substituents)"] if with_design else []), *props,
+              *(f"{p} (judge)" for p in judge_props), *(f"{p} (reference)" for p in known_props), "tolerance",
+              "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
     body = []
     for row in ranked:
         cif = row.get("cif", "")
         body.append(
-            [row["id"], str(row["formula"]), _cell(row["success"]), *(_cell(row.get(p)) for p in props),
-             *(_cell(row.get(f"{p}_judge")) for p in judge_props),
+            [row["id"], str(row["formula"]), _cell(row["success"]), *([str(row["design"])] if with_design else []),
+             *(_cell(row.get(p)) for p in props), *(_cell(row.get(f"{p}_judge")) for p in judge_props),
              *(_known_cell(row, p) for p in known_props), _cell(row.get("tolerance")),
              _cell(row.get("min_distance")), _cell(row.get("unique")) if _truthy(row["success"]) else "–",
              (_cell(row.get("novel")) if _truthy(row["success"]) else "–")
@@ -171,6 +176,26 @@ def report_markdown(
     lines += ["", "Order: successes first, then by total violation of the evaluation criteria, then by distance to "
               "the target window's centre (see `smoacs.io.report`).", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _designs(rows: Sequence[dict[str, Any]], top: int = 10) -> list[str]:
+    """The successes grouped by host composition (most frequent first), with their substitutions."""
+    successes = [row for row in rows if _truthy(row["success"])]
+    if not successes or "host" not in successes[0]:
+        return []
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for row in successes:
+        by_host.setdefault(str(row["host"]), []).append(row)
+    ranked = sorted(by_host.items(), key=lambda item: (-len(item[1]), item[0]))
+    lines = [f"## Designs: host + substituents ({len(by_host)} host compositions among {len(successes)} successes)", ""]
+    body = []
+    for host, members in ranked[:top]:
+        examples = "; ".join(f"{r['id']}: {r['design']}" for r in members[:3]) + (" …" if len(members) > 3 else "")
+        body.append([host, str(len(members)), examples])
+    lines += _table(["host", "successes", "designs (first 3)"], body)
+    if len(ranked) > top:
+        lines += ["", f"… and {len(ranked) - top} more host compositions (result.csv, `host` and `design`)."]
+    return [*lines, ""]
 
 
 def write_report(out_dir: Path, *args: Any, **kwargs: Any) -> Path:  # noqa: ANN401

@@ -63,6 +63,8 @@ def check_config(
     old, new = ({k: v for k, v in d.items() if k not in ("out", "target")} for d in (old, new))
     if "search" not in old and "search" in new:  # written before the search section existed: always gradient
         old["search"] = {"method": "gradient"}
+    if isinstance(old.get("space"), dict) and "sublattices" not in old["space"]:  # before sublattice limits: none
+        old["space"] = {**old["space"], "sublattices": {}}
     if upgrade is not None:
         try:
             old = {k: v for k, v in json.loads(json.dumps(upgrade({**old, "out": str(out_dir)}), default=str)).items() if k not in ("out", "target")}

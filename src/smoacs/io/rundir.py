@@ -63,7 +63,8 @@ _LABEL = re.compile(r"(\d+)$")
 #: result.csv columns that stay text when read back (everything else is parsed as bool, int or float).
 TEXT_COLUMNS = frozenset({"id", "template", "formula", "oxidation_states", "pattern_oxidation_states", "duplicate_of",
                           "reference_id", "reference_match", "copied_from", "quarantined", "cif", "poscar", "design_cif",
-                          "relaxed_cif", "relax_status", "relax_reason"})  # fmt: skip
+                          "relaxed_cif", "relax_status", "relax_reason",
+                          "host", "design", "composition_reason"})  # fmt: skip
 #: result.npz arrays ``smoacs evaluate`` needs.
 EVALUATE_ARRAYS = ("template_frac_coords", "coord_bound", "site_roles", "n_atoms")
 
