@@ -2,8 +2,9 @@
 
 The cell is run by :func:`smoacs.runner.run` — the code path of ``smoacs run`` — with the cell's configuration.
 A run that raises, or finishes with failed mini-batches, is attempted again through ``resume=True`` (finished
-mini-batches kept, the rest recomputed with the same seeds), up to ``1 + retries`` attempts; a directory that
-already holds a run of this cell (an interrupted earlier campaign) is resumed from the first attempt.
+mini-batches kept, the rest recomputed with the same seeds; started afresh when it failed before writing its
+run.json), up to ``1 + retries`` attempts; a directory that already holds a run of this cell (an interrupted
+earlier campaign) is resumed from the first attempt.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
     host = f"{socket.gethostname()}:{os.getpid()}"
     error = ""
     for attempt in range(1, retries + 2):
-        resume = attempt > 1 or bool(RunDirectory(config.out).run_files())
+        resume = RunDirectory(config.out).run_json.is_file()  # a run that started: resumed, else started afresh
         try:
             result = run(config, progress=False, resume=resume)
         except KeyboardInterrupt:

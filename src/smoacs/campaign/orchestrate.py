@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -53,20 +54,38 @@ class CampaignResult:
 
 
 def run_campaign(spec: CampaignSpec, resume: bool = False, backend: Backend = "auto", address: str | None = None,
-                 workers: int | None = None, echo: Callable[[str], None] = print, title: str | None = None,
-                 header: str = "") -> CampaignResult:  # fmt: skip
+                 workers: int | None = None, echo: Callable[[str], None] = print) -> CampaignResult:  # fmt: skip
     """Run the campaign ``spec`` (see the module docstring); ``workers`` replaces the file's; ``echo`` receives
     the progress lines (one per finished run)."""
+    settings = CellSettings(spec.threads, spec.workers if workers is None else workers, spec.memory_gb, spec.retries)
+    return run_cells(Path(spec.out), expand(spec), list(spec.grid), settings, resume, backend, address, echo,
+                     title=spec.name, record={"campaign": asdict(spec)})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CellSettings:
+    """How each run of a campaign is given resources: torch threads, runs at a time (0: decided), memory per
+    run (GB, 0: estimated) and extra attempts."""
+
+    threads: int = 1
+    workers: int = 0
+    memory_gb: float = 0.0
+    retries: int = 1
+
+
+def run_cells(directory: Path, cells: list[Cell], grid_keys: list[str], settings: CellSettings, resume: bool = False,
+              backend: Backend = "auto", address: str | None = None, echo: Callable[[str], None] = print,
+              title: str = "campaign", header: str = "", record: dict[str, Any] | None = None) -> CampaignResult:  # fmt: skip
+    """Run configured ``cells`` as one campaign in ``directory`` (``grid_keys``: the override keys of campaign.csv,
+    ``seed`` among them averaged over); see the module docstring."""
     started = time.perf_counter()
-    cells = expand(spec)
-    directory = Path(spec.out)
     if not resume and _holds_campaign(directory, cells):
         raise ConfigError(f"{directory} already holds a campaign; `--resume` continues it, or choose another --out")
     directory.mkdir(parents=True, exist_ok=True)
     skipped = {c.name: skipped_outcome(c.name, c.config.out) for c in cells if resume and is_finished(c.config.out)}
     todo = [c for c in cells if c.name not in skipped]
-    schedule = plan(todo, spec.threads, spec.workers if workers is None else workers, spec.memory_gb, backend, address) if todo else None
-    _write_record(directory, spec, cells, schedule)
+    schedule = plan(todo, settings.threads, settings.workers, settings.memory_gb, backend, address) if todo else None
+    _write_record(directory, record or {}, cells, schedule)
     echo(f"campaign {directory}: {len(cells)} runs, {len(skipped)} already finished, {len(todo)} to run"
          + (f" on {schedule.describe()}" if schedule else ""))  # fmt: skip
     done: list[CellOutcome] = []
@@ -75,9 +94,9 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, backend: Backend = "a
         done.append(outcome)
         echo(f"[{len(done)}/{len(todo)}] {progress_line(outcome)}")
 
-    ran = {o.name: o for o in execute(todo, schedule, spec.retries, report)} if schedule else {}
+    ran = {o.name: o for o in execute(todo, schedule, settings.retries, report)} if schedule else {}
     outcomes = [skipped.get(c.name) or ran[c.name] for c in cells]
-    table = write_campaign(directory, title or spec.name, cells, outcomes, list(spec.grid), header)
+    table = write_campaign(directory, title, cells, outcomes, grid_keys, header)
     wall = time.perf_counter() - started
     echo(f"wrote {directory}/{CAMPAIGN_CSV} and campaign.md ({wall:.1f} s; {sum(o.status == 'failed' for o in outcomes)} failed)")
     return CampaignResult(directory, cells, outcomes, table, schedule, wall)
@@ -99,9 +118,9 @@ def _holds_campaign(directory: Path, cells: list[Cell]) -> bool:
     return any(RunDirectory(c.config.out).run_files() for c in cells)
 
 
-def _write_record(directory: Path, spec: CampaignSpec, cells: list[Cell], schedule: Plan | None) -> None:
+def _write_record(directory: Path, extra: dict[str, Any], cells: list[Cell], schedule: Plan | None) -> None:
     record = {
-        "campaign": asdict(spec),
+        **extra,
         "cells": [{"name": c.name, "overrides": c.overrides} for c in cells],
         "plan": asdict(schedule) if schedule else None,
         "smoacs": __version__,

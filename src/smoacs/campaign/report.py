@@ -153,8 +153,7 @@ def plot_campaign(directory: Path, frame: pd.DataFrame, keys: Sequence[str]) -> 
         ax.bar(range(len(labels)), means, yerr=sds, capsize=3, color="#4878a8")
         ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=8)
         ax.set_ylabel(ylabel + " (mean ± sd)")
-        fig.tight_layout()
-        fig.savefig(directory / name, dpi=110)
+        fig.savefig(directory / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(name)
     return written

@@ -161,13 +161,13 @@ def cell_name(overrides: Mapping[str, Any]) -> str:
 
 def _value_text(key: str, value: Any) -> str:  # noqa: ANN401 - one grid value
     if isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, float):
-        text = f"{value:g}"
-    elif isinstance(value, Mapping):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"{value:g}"  # a sign is kept: target--1 and target-1 differ
+    if isinstance(value, Mapping):
         text = "-".join(f"{k}-{v}" for k, v in value.items())
     elif isinstance(value, list | tuple):
-        text = "-".join(_value_text(key, v) for v in value)
+        return "-".join(_value_text(key, v) for v in value)
     elif str(key).replace("-", "_") in ("config", "templates"):
         text = Path(str(value)).stem
     else:
