@@ -49,7 +49,7 @@ def add_campaign_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> No
     campaign.add_argument("file", metavar="FILE", help="campaign file (.yaml, .yml, .toml, .json; see docs/CAMPAIGNS.md)")
     campaign.add_argument("--out", help="campaign directory (default: the file's out, else campaigns/<file stem>)")
     _scheduling(campaign)
-    campaign.set_defaults(func=_cmd_campaign, address=None)
+    campaign.set_defaults(func=_cmd_campaign)
 
     bench = sub.add_parser(
         "bench", parents=parents, help="the original paper's protocols (Tables 2–7) as a campaign; writes RESULTS.md"

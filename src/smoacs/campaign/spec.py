@@ -80,6 +80,8 @@ class Cell:
 def load_campaign(path: str | Path, out: str | None = None) -> CampaignSpec:
     """Read and check a campaign file; ``out`` (``--out``) replaces the file's ``out``. One-line ConfigError,
     starting with the file's path, for anything wrong."""
+    if not Path(path).is_file():
+        raise ConfigError(f"campaign file {path} does not exist")
     data = read_config_data(path)
     try:
         return campaign_from_dict(data, name=Path(path).stem, out=out)
