@@ -74,6 +74,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
 LABELS = {
     "success_rate": "success", "unique_success_rate": "unique", "novel_success_rate": "novel",
     "relaxed_success_rate": "relaxed success", "unrelaxed_success_rate": "unrelaxed success", "run_s": "run s",
+    "distinct_success_formulas": "distinct formulas",
 }  # fmt: skip
 GRID_KEYS = ["table", "preset", "target", "method", "seed"]
 
@@ -179,13 +180,17 @@ def machine_lines(before: tuple[float, ...], after: tuple[float, ...], started: 
     from smoacs.runtime import available_cores
 
     schedule = result.schedule.describe() if result.schedule else "nothing to run (all finished)"
-    return [
-        f"- machine: {platform.platform()}, {_cpu_model()}, {available_cores()} cores usable",
+    cores = available_cores()
+    shared = (f"- **the machine was shared** (load average above its {cores} cores): run times are inflated by other "
+              "jobs; success and criteria do not depend on it (fixed seeds, 1 thread per run)") if max(before[0], after[0]) > cores else ""
+    return [line for line in [
+        f"- machine: {platform.platform()}, {_cpu_model()}, {cores} cores usable",
         f"- load average (1/5/15 min) before: {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f}; "
         f"after: {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f}",
         f"- started {started.isoformat(timespec='seconds')}, campaign wall time {result.wall_s:.0f} s; {schedule}",
         f"- versions: {_versions()}",
-    ]
+        shared,
+    ] if line]
 
 
 def _columns(frame: pd.DataFrame, order: Sequence[str]) -> list[str]:
@@ -234,7 +239,7 @@ def _table(part: pd.DataFrame, protocol: Protocol, columns: Sequence[str]) -> st
     rows = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for values, n_done, total, stats in group_stats(part, ["target", "method"], columns):
         cells = [f"{values['target']:g}", str(values["method"]), f"{n_done}/{total}"]
-        cells += [_text(stats[c], c) for c in columns]
+        cells += [_text(stats[c], c, n_done) for c in columns]
         rows.append("| " + " | ".join(cells + [protocol.paper.get(float(values["target"]), "—")]) + " |")
     return "\n".join(rows)
 
@@ -247,8 +252,11 @@ def _heading(column: str) -> str:
     return column.removesuffix("_rate")
 
 
-def _text(stat: GroupStat, column: str) -> str:
+def _text(stat: GroupStat, column: str, runs: int) -> str:
+    """``mean ± sd``; ``(n=k)`` when fewer runs measured it (a quantity over successes, in runs without any)."""
     text = stat.text(0 if column == "run_s" else 2)
+    if 0 < stat.n < runs:
+        text += f" (n={stat.n})"
     return f"**{text}**" if column == "success_rate" else text
 
 
