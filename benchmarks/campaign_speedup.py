@@ -68,6 +68,7 @@ def plot(parts: list[dict], path: Path, note: str) -> None:
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
     ax.plot([p["workers"] for p in ray_parts], [p["runs_per_hour"] for p in ray_parts], "o-", label="local Ray")
     ax.axhline(serial["runs_per_hour"], color="grey", ls="--", label="one after another (in-process)")
+    ax.set_ylim(bottom=0)
     ax.set_xticks([p["workers"] for p in ray_parts])
     ax.set_xlabel("Ray workers (runs in flight)")
     ax.set_ylabel("runs per hour")
