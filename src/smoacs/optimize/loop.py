@@ -218,20 +218,27 @@ class DesignOptimizer:
     # ---- one step -------------------------------------------------------------------------------------------
     def _rebuild(self, soft: SoftDesign) -> None:
         start = time.perf_counter()
-        crystals = soft.crystals.detach()
+        crystals = soft.crystals.detach().with_cache()  # this rebuild's searches, shared by predictors of one cutoff
         for predictor in self.predictors:
             predictor.rebuild(crystals)
         if self.geometry is not None:
             self.geometry.rebuild(crystals)
-        self._distance_graph = build_neighbor_list(
-            crystals.lattice, crystals.frac_coords, crystals.crystal_idx, crystals.n_atoms, self.settings.min_distance_cutoff
+        cutoff = self.settings.min_distance_cutoff
+        self._distance_graph = crystals.shared(
+            ("neighbor_list", cutoff, None),
+            lambda: build_neighbor_list(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, crystals.n_atoms, cutoff),
         )
         self.rebuild_time += time.perf_counter() - start
 
     def values(self, soft: SoftDesign) -> dict[str, Tensor]:
-        """Predictions and derived quantities of a soft realisation, keyed by property."""
+        """Predictions and derived quantities of a soft realisation, keyed by property.
+
+        The predictors see the step's crystals with a fresh :class:`~smoacs.crystal.cache.FeatureCache`, so those on
+        the same graph share its edge lengths and bond expansion within this step.
+        """
         start = time.perf_counter()
-        values = {predictor.info.property: predictor(soft.crystals) for predictor in self.predictors}
+        crystals = soft.crystals.with_cache()
+        values = {predictor.info.property: predictor(crystals) for predictor in self.predictors}
         self.predictor_time += time.perf_counter() - start
         assert self._distance_graph is not None
         inputs = DerivedInputs(
