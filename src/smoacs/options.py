@@ -31,6 +31,9 @@ class RunOptions:
         no_oracle: drop every oracle.
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check).
         method: the search method (a key of :data:`smoacs.search.METHODS`).
+        reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
+        max_species, dopant_fraction: sublattice limits (``A=1,B=2,X=1``; ``B=0.0:0.25``); allowed_elements:
+            ``GROUP=El,…`` items (:func:`smoacs.design.sublattices.parse_limits`).
     """
 
     config: str | None = None
@@ -51,12 +54,17 @@ class RunOptions:
     physics: str | None = None
     relax: str | None = None
     method: str | None = None
+    reference: tuple[str, ...] = ()
+    known_values: str | None = None
+    max_species: str | None = None
+    dopant_fraction: str | None = None
+    allowed_elements: tuple[str, ...] = ()
 
     @classmethod
     def from_namespace(cls, args: Any) -> RunOptions:  # noqa: ANN401 - an argparse.Namespace
         """The options of parsed ``smoacs run`` arguments (attributes missing from ``args`` stay unset)."""
         values = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
-        for name in ("predictor", "oracle"):
+        for name in ("predictor", "oracle", "reference", "allowed_elements"):
             values[name] = tuple(values[name] or ())
         values["no_oracle"] = bool(values["no_oracle"])
         if values["length_bounds"] is not None:
@@ -96,8 +104,18 @@ def run_config(options: RunOptions) -> RunConfig:
         r_lo, r_hi = config.templates.length_range  # generated templates' range, narrowed to the new bounds
         if lo < hi and max(r_lo, lo) <= min(r_hi, hi):
             changes["length_range"] = (max(r_lo, lo), min(r_hi, hi))
+    if options.reference:
+        changes["references"] = tuple(options.reference)
+    if options.known_values:
+        changes["known_values"] = options.known_values
     if options.physics is not None:
         changes["physics"] = replace(config.physics, potential=options.physics)
+    if options.max_species or options.dopant_fraction or options.allowed_elements:
+        from smoacs.design.sublattices import parse_limits
+
+        changes["sublattices"] = parse_limits(
+            config.space.sublattices, options.max_species, options.dopant_fraction, options.allowed_elements
+        )
     if options.method is not None:
         changes["search"] = replace(config.search, method=options.method)
     changes.update(zip(("predictors", "oracles"), _models(config, options), strict=True))
@@ -145,7 +163,8 @@ def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> R
 
 
 _INTS = ("candidates", "batch_size", "steps", "seed", "threads")
-_STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method")
+_STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "known_values",
+            "max_species", "dopant_fraction")  # fmt: skip
 
 
 def _option_value(key: str, value: Any, path: str) -> Any:  # noqa: ANN401 - one option's plain value
@@ -170,12 +189,14 @@ def _option_value(key: str, value: Any, path: str) -> Any:  # noqa: ANN401 - one
         if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
             raise ConfigError(f"{path}: expected [MIN, MAX] in Å, got {value!r}")
         return (float(value[0]), float(value[1]))
-    if isinstance(value, Mapping):  # predictor / oracle
+    if isinstance(value, Mapping):  # predictor / oracle / allowed_elements: {PROP: NAME}
         return tuple(f"{prop}={name}" for prop, name in value.items())
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
-        raise ConfigError(f"{path}: expected PROP=NAME, a list of them or a mapping, got {value!r}")
-    assignments(items, path)
+        shape = "a string or a list of them" if key == "reference" else "PROP=NAME, a list of them or a mapping"
+        raise ConfigError(f"{path}: expected {shape}, got {value!r}")
+    if key in ("predictor", "oracle"):
+        assignments(items, path)
     return tuple(items)
 
 

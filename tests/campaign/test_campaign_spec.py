@@ -37,7 +37,8 @@ def test_names_from_overrides() -> None:
 
 def test_a_cell_is_configured_as_smoacs_run_with_the_same_flags(tmp_path: Path) -> None:
     spec = campaign_from_dict({
-        "base": {**BASE, "batch-size": 2, "no_oracle": True, "method": "gradient"},
+        "base": {**BASE, "batch-size": 2, "no_oracle": True, "method": "gradient", "max_species": "A=1,B=2,X=1",
+                 "known_values": "all"},
         "grid": {"predictor": [["band_gap=megnet-band-gap"]], "seed": [3]},
         "out": str(tmp_path),
         "threads": 2,
@@ -45,7 +46,8 @@ def test_a_cell_is_configured_as_smoacs_run_with_the_same_flags(tmp_path: Path) 
     (cell,) = expand(spec)
     argv = ["run", "--preset", "perovskite-bandgap", "--candidates", "4", "--steps", "3", "--physics", "none",
             "--batch-size", "2", "--no-oracle", "--predictor", "band_gap=megnet-band-gap", "--seed", "3",
-            "--threads", "2", "--method", "gradient", "--out", cell.config.out]  # fmt: skip
+            "--threads", "2", "--method", "gradient", "--max-species", "A=1,B=2,X=1", "--known-values", "all",
+            "--out", cell.config.out]  # fmt: skip
     assert cell.config == run_config(RunOptions.from_namespace(build_parser().parse_args(argv)))
     assert cell.config.predictors["band_gap"] == "megnet-band-gap" and cell.config.oracles == {}
 

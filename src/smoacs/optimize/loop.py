@@ -204,6 +204,10 @@ class DesignOptimizer:
             ParamGroup("element_logits", space.element_logits, space.row_owner("element_logits"), s.lr_composition),
             ParamGroup("combo_logits", space.combo_logits, space.row_owner("combo_logits"), s.lr_composition),
         ]
+        groups += [  # sublattice limits: the shared groups' slot logits (none without limits)
+            ParamGroup(name, getattr(space, name), space.row_owner(name), s.lr_composition)
+            for name in space.composition_parameters()
+        ]
         self.adam = RowwiseAdam(groups, space.n_crystals)
         n = space.n_crystals
         self.active = torch.ones(n, dtype=torch.bool, device=space.n_atoms.device)
@@ -288,6 +292,8 @@ class DesignOptimizer:
                 self._rebuild(soft)
             values = self.values(soft if self.geometry is None else _geometry_cut(soft))
             loss = total_loss(self.objectives, values)
+            if soft.penalty is not None:  # sublattice fraction windows (design space)
+                loss = loss + soft.penalty
             self.adam.zero_grad()
             objective = torch.where(self.active & torch.isfinite(loss), loss, torch.zeros_like(loss)).sum()
             energy = None
@@ -350,7 +356,8 @@ class DesignOptimizer:
             if self._copies_composition():
                 space.copy_crystals(sources, targets, {**noise.additive(), "element_logits": noise.fresh_logits()})
             else:
-                space.copy_crystals(sources, targets, noise.additive(), {"element_logits": noise.fresh_logits()})
+                fresh = {"element_logits": noise.fresh_logits(), **space.fresh_composition(sources, self.generator)}
+                space.copy_crystals(sources, targets, noise.additive(), fresh)
             self.adam.reset(targets)
             self.n_mutated += len(pairs)
 
