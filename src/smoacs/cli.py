@@ -13,10 +13,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
-from dataclasses import replace
 from pathlib import Path
 
 from smoacs import __version__
+from smoacs.campaign.cli import add_campaign_parsers
 from smoacs.errors import ConfigError, SmoacsError
 from smoacs.io.rundir import EVALUATION_CSV, EVALUATION_SUMMARY_CSV, REPORT_MD, RunDirectory
 from smoacs.predict import add_predict_parser
@@ -64,9 +64,9 @@ def _cmd_predictors(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
-    """The run's configuration: a config file or a preset, then the command-line overrides, validated."""
-    from smoacs.configfile import load_config
-    from smoacs.presets import build_config
+    """The run's configuration: a config file or a preset, then the command-line overrides, validated
+    (:func:`smoacs.options.run_config`, which campaigns use too)."""
+    from smoacs.options import RunOptions, run_config
 
     if args.resume is not None:  # the run directory's own config unless a file or preset is given; its out always
         if args.out is not None and args.out != args.resume:
@@ -79,79 +79,7 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
     if (args.config is None) == (args.preset is None):
         given = "both a config file and --preset" if args.config is not None else "neither a config file nor --preset"
         args.usage_error(f"run needs exactly one of a config file (smoacs run FILE) or --preset NAME; got {given}")
-    if args.config is not None:
-        if args.target is not None:
-            raise ConfigError("--target applies to --preset only; a config file sets its targets in `objectives`")
-        config = load_config(args.config)
-    else:
-        config = build_config(args.preset, args.target, args.out)
-    changes = {
-        name: getattr(args, name)
-        for name in ("candidates", "batch_size", "seed", "device", "threads", "out")
-        if getattr(args, name) is not None
-    }
-    if args.steps is not None:
-        changes["steps"] = args.steps
-    if args.length_bounds is not None:
-        changes["length_bounds"] = lo, hi = tuple(args.length_bounds)
-        r_lo, r_hi = config.templates.length_range  # generated templates' range, narrowed to the new bounds
-        if lo < hi and max(r_lo, lo) <= min(r_hi, hi):
-            changes["length_range"] = (max(r_lo, lo), min(r_hi, hi))
-    if args.templates is not None:
-        changes["templates"] = args.templates
-    if getattr(args, "relax", None):
-        changes["relax"] = args.relax
-    if getattr(args, "reference", None):
-        changes["references"] = tuple(args.reference)
-    if getattr(args, "known_values", None):
-        changes["known_values"] = args.known_values
-    if getattr(args, "physics", None):
-        changes["physics"] = replace(config.physics, potential=args.physics)
-    if args.max_species or args.dopant_fraction or args.allowed_elements:
-        from smoacs.design.sublattices import parse_limits
-
-        changes["sublattices"] = parse_limits(
-            config.space.sublattices, args.max_species, args.dopant_fraction, args.allowed_elements or ()
-        )
-    predictors, judges = _models(args, dict(config.predictors), dict(config.judge))
-    changes.update(predictors=predictors, judge=judges)
-    return config.with_overrides(**changes).validate()
-
-
-def _models(args: argparse.Namespace, predictors: dict[str, str], judges: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """``--predictor``, ``--ensemble``, ``--judge`` (``--oracle``) and ``--no-judge`` applied to the run's models."""
-    from smoacs.predictors.registry import composite_spec
-
-    for prop, name in _assignments(args.predictor, "--predictor"):
-        if prop not in predictors:
-            raise ConfigError(f"--predictor {prop}={name}: this run has no property {prop!r} ({', '.join(predictors)})")
-        if judges.get(prop) == name:  # swapping models: the preset's model becomes the judge
-            judges[prop] = predictors[prop]
-        predictors[prop] = name
-    for prop, names in _assignments(args.ensemble, "--ensemble"):
-        if prop not in predictors:
-            raise ConfigError(f"--ensemble {prop}={names}: this run has no property {prop!r} ({', '.join(predictors)})")
-        members = [m.strip() for m in names.split(",")]
-        if len(members) < 2 or not all(members):
-            raise ConfigError(f"--ensemble expects PROPERTY=PREDICTOR,PREDICTOR[,…] (two or more), got {prop}={names}")
-        predictors[prop] = composite_spec("ensemble", members)
-    if args.oracle:
-        print("smoacs: warning: --oracle is deprecated; use --judge (same meaning)", file=sys.stderr)
-    for prop, name in _assignments([*(args.judge or []), *(args.oracle or [])], "--judge"):
-        judges[prop] = name
-    if args.no_judge or args.no_oracle:
-        judges = {}
-    return predictors, judges
-
-
-def _assignments(values: list[str] | None, flag: str) -> list[tuple[str, str]]:
-    pairs = []
-    for value in values or []:
-        prop, sep, name = value.partition("=")
-        if not sep or not prop or not name:
-            raise ConfigError(f"{flag} expects PROPERTY=PREDICTOR (e.g. band_gap=megnet-band-gap), got {value!r}")
-        pairs.append((prop.strip(), name.strip()))
-    return pairs
+    return run_config(RunOptions.from_namespace(args))
 
 
 def _out_dir(args: argparse.Namespace, config):  # noqa: ANN001, ANN202 - RunConfig
@@ -324,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--relax", choices=("chgnet",),
         help="with --physics none: also relax every candidate and report the relaxed verdict (relaxed_success)",
     )  # fmt: skip
+    run.add_argument(
+        "--method", help="search method (default gradient, the SMOACS optimiser; see smoacs.search.METHODS)"
+    )  # fmt: skip
     run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
     run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -344,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictors.set_defaults(func=_cmd_predictors)
     add_predict_parser(sub, parents=[common])
     add_train_parser(sub)
+    add_campaign_parsers(sub, parents=[common])
 
     evaluate = sub.add_parser(
         "evaluate", parents=[common], help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"

@@ -1,0 +1,106 @@
+"""Campaign speed-up and throughput: a 12-run campaign on local Ray vs the same runs one after another.
+
+    python benchmarks/campaign_speedup.py [--candidates 32] [--steps 60] [--workers 1 2 3]
+
+The 12 runs: `perovskite-bandgap`, targets 0.5/1.5/2.5/3.5 × seeds 0/1/2, ``--candidates`` × ``--steps``,
+physics none, no oracle, 1 torch thread each. Measured back to back in this one script, so that the machine's
+load (printed before and after each part) affects every part alike:
+
+1. one after another: the campaign with ``--backend local --workers 1`` (in this process, no start-up cost);
+2. local Ray with ``--workers N`` for each N (one task per run, N in flight; Ray's start-up included).
+
+Every part's run directories must hold identical result files (checked). Writes
+benchmarks/results/campaign_speedup.json and benchmarks/campaign_throughput.png (runs per hour vs workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def campaign(out: Path, candidates: int, steps: int) -> dict:
+    return {
+        "base": {"preset": "perovskite-bandgap", "candidates": candidates, "steps": steps, "physics": "none",
+                 "no_oracle": True, "device": "cpu"},
+        "grid": {"target": [0.5, 1.5, 2.5, 3.5], "seed": [0, 1, 2]},
+        "out": str(out),
+        "threads": 1,
+    }  # fmt: skip
+
+
+def timed(label: str, out: Path, data: dict, backend: str, workers: int) -> dict:
+    from smoacs.campaign.orchestrate import run_campaign
+    from smoacs.campaign.spec import campaign_from_dict
+
+    load = os.getloadavg()
+    start = time.perf_counter()
+    result = run_campaign(campaign_from_dict(data), backend=backend, workers=workers, echo=lambda line: None)
+    wall = time.perf_counter() - start
+    failed = [o.name for o in result.outcomes if o.status != "finished"]
+    part = {"label": label, "backend": backend, "workers": workers, "wall_s": wall, "runs": len(result.outcomes),
+            "runs_per_hour": 3600 * len(result.outcomes) / wall, "sum_run_s": sum(o.run_s for o in result.outcomes),
+            "load_before": load, "load_after": os.getloadavg(), "failed": failed}  # fmt: skip
+    print(json.dumps(part), flush=True)
+    return part
+
+
+def identical(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir() if p.is_dir())
+    return all((a / n / f).read_bytes() == (b / n / f).read_bytes() for n in names for f in ("result.csv", "result.npz"))
+
+
+def plot(parts: list[dict], path: Path, note: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ray_parts = [p for p in parts if p["backend"] == "ray"]
+    serial = next(p for p in parts if p["backend"] == "local")
+    fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    ax.plot([p["workers"] for p in ray_parts], [p["runs_per_hour"] for p in ray_parts], "o-", label="local Ray")
+    ax.axhline(serial["runs_per_hour"], color="grey", ls="--", label="one after another (in-process)")
+    ax.set_ylim(bottom=0)
+    ax.set_xticks([p["workers"] for p in ray_parts])
+    ax.set_xlabel("Ray workers (runs in flight)")
+    ax.set_ylabel("runs per hour")
+    ax.set_title(note, fontsize=8)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="smoacs-speedup-"))
+    parts = [timed("one after another", root / "serial", campaign(root / "serial", args.candidates, args.steps), "local", 1)]
+    for workers in args.workers:
+        out = root / f"ray-{workers}"
+        parts.append(timed(f"local Ray, {workers} workers", out, campaign(out, args.candidates, args.steps), "ray", workers))
+    same = all(identical(root / "serial", root / f"ray-{w}") for w in args.workers)
+    serial = parts[0]["wall_s"]
+    record = {"candidates": args.candidates, "steps": args.steps, "cores": os.cpu_count(), "parts": parts,
+              "speedup": {str(p["workers"]): serial / p["wall_s"] for p in parts[1:]}, "identical_results": same}  # fmt: skip
+    print(json.dumps({"speedup": record["speedup"], "identical_results": same}))
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "campaign_speedup.json").write_text(json.dumps(record, indent=2) + "\n")
+    loads = ", ".join(f"{p['load_before'][0]:.1f}" for p in parts)
+    note = f"12 runs of {args.candidates}×{args.steps}, 1 thread each; {os.cpu_count()} shared cores, 1-min load at starts: {loads}"
+    plot(parts, HERE / "campaign_throughput.png", note)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

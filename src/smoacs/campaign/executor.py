@@ -1,0 +1,213 @@
+"""Running a campaign's cells: on Ray (one task per run) or locally (worker processes, or in this process).
+
+This is the only module of smoacs that imports ``ray``. Each run is one task that reserves ``threads`` CPUs and
+its estimated memory, so that the scheduler never puts more runs on a node than its cores and memory hold (two
+runs that each take every core slow each other down by up to 70×). At most ``limit`` runs are in flight.
+
+Backends: ``ray`` (``ray.init()`` locally, or ``address`` for an existing cluster); ``local`` (a process pool of
+``limit`` workers; in this process when ``limit`` is 1) — what ``auto`` falls back to when ray is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from smoacs.campaign.cell import CellOutcome, run_cell
+from smoacs.campaign.spec import Cell
+from smoacs.config import RunConfig
+from smoacs.errors import ConfigError
+from smoacs.runtime import available_cores
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["auto", "ray", "local"]
+BACKENDS = ("auto", "ray", "local")
+#: Memory of a run besides its design tensors (interpreter, torch, predictor weights), GB.
+BASE_MEMORY_GB = 0.6
+#: Memory per candidate atom (graphs, activations and their gradients of CGCNN-size models), GB.
+ATOM_MEMORY_GB = 0.35e-3
+#: Extra memory of a run with the universal potential in the loop or a relaxation check, GB.
+POTENTIAL_MEMORY_GB = 0.6
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a campaign's runs are scheduled.
+
+    Attributes:
+        backend: ``ray`` or ``local``.
+        limit: runs in flight at a time.
+        threads: torch threads (CPUs reserved) per run.
+        memory_gb: memory reserved per run, GB.
+        cpus: CPUs of the machine or cluster; available_gb: memory available when the campaign started, GB.
+        address: the Ray cluster's address (None: a local Ray instance).
+    """
+
+    backend: Literal["ray", "local"]
+    limit: int
+    threads: int
+    memory_gb: float
+    cpus: int
+    available_gb: float
+    address: str | None = None
+
+    def describe(self) -> str:
+        """One line for the console."""
+        where = f"Ray at {self.address}" if self.address else ("local Ray" if self.backend == "ray" else "local processes")
+        return (f"{where}: {self.limit} run(s) at a time, {self.threads} thread(s) and ≈{self.memory_gb:.1f} GB each "
+                f"({self.cpus} CPUs, {self.available_gb:.1f} GB available)")  # fmt: skip
+
+
+def estimate_memory_gb(config: RunConfig) -> float:
+    """A run's peak memory, GB, from its mini-batch size and atoms per cell (measured: 256 five-atom cells ≈ 1 GB,
+    32 cells of 135 atoms ≈ 2.1 GB); a potential in the loop adds :data:`POTENTIAL_MEMORY_GB`."""
+    templates = config.templates
+    atoms = 5 * templates.supercell**3 if templates.kind == "perovskite" else templates.max_atoms
+    gb = BASE_MEMORY_GB + ATOM_MEMORY_GB * min(config.batch_size, config.candidates) * atoms
+    if config.physics.enabled or config.evaluation.relax:
+        gb += POTENTIAL_MEMORY_GB
+    return gb
+
+
+def available_memory_gb() -> float:
+    """Memory available to new processes on this machine (``MemAvailable``), GB; 4 GB when it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 4.0
+
+
+def ray_available() -> bool:
+    """True when the ``ray`` package can be imported."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def plan(cells: Sequence[Cell], threads: int, workers: int, memory_gb: float, backend: Backend = "auto",
+         address: str | None = None) -> Plan:  # fmt: skip
+    """The schedule: the backend, and runs at a time = min(``workers`` or CPUs ÷ threads, memory ÷ per-run memory,
+    cells), at least 1. ``memory_gb`` 0: the largest cell's :func:`estimate_memory_gb`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    chosen: Literal["ray", "local"] = "ray" if backend == "ray" or (backend == "auto" and ray_available()) else "local"
+    if chosen == "ray" and not ray_available():
+        raise ConfigError("the ray backend needs ray: pip install 'smoacs[campaign]' (or use --backend local)")
+    if address and chosen != "ray":
+        raise ConfigError("--address needs the ray backend (pip install 'smoacs[campaign]')")
+    per_run = memory_gb or max((estimate_memory_gb(c.config) for c in cells), default=BASE_MEMORY_GB)
+    cpus, free = available_cores(), available_memory_gb()
+    if chosen == "ray" and address:
+        cpus, free = _cluster_resources(address)
+    by_cpu = max(1, cpus // threads)
+    limit = min(workers or by_cpu, max(1, int(free // per_run)), max(1, len(cells)))
+    return Plan(chosen, max(1, limit), threads, per_run, cpus, free, address)
+
+
+def _cluster_resources(address: str) -> tuple[int, float]:
+    """CPUs and memory (GB) of the Ray cluster at ``address`` (connects to it)."""
+    _connect(address, None)
+    import ray
+
+    resources = ray.cluster_resources()
+    return int(resources.get("CPU", 1)), float(resources.get("memory", 4 * 2**30)) / 2**30
+
+
+OnDone = Callable[[CellOutcome], None]
+
+
+def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+    """Run every cell by ``schedule``; ``on_done`` is called as each finishes. Outcomes in cell order."""
+    if not cells:
+        return []
+    if schedule.backend == "ray":
+        return _execute_ray(cells, schedule, retries, on_done)
+    return _execute_local(cells, schedule, retries, on_done)
+
+
+def _execute_local(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+    outcomes: dict[str, CellOutcome] = {}
+    if schedule.limit == 1:  # in this process: no start-up cost (and what a test can step through)
+        for cell in cells:
+            outcomes[cell.name] = run_cell(cell.name, cell.config, retries)
+            on_done(outcomes[cell.name])
+        return [outcomes[c.name] for c in cells]
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    with ProcessPoolExecutor(max_workers=schedule.limit, mp_context=context, initializer=_quiet_worker) as pool:
+        pending = {pool.submit(run_cell, c.name, c.config, retries): c for c in cells}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                cell = pending.pop(future)
+                outcomes[cell.name] = _outcome(cell, future.result)
+                on_done(outcomes[cell.name])
+    return [outcomes[c.name] for c in cells]
+
+
+def _quiet_worker() -> None:
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def _outcome(cell: Cell, get: Callable[[], Any]) -> CellOutcome:
+    """The task's outcome, or a failed one when the worker itself died (killed, out of memory)."""
+    try:
+        return get()
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a lost worker is one failed cell, not a failed campaign
+        return CellOutcome(cell.name, "failed", error=f"worker lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def _connect(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to Ray (start a local instance when ``address`` is None); True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address is None and num_cpus is not None:
+        kwargs["num_cpus"] = num_cpus
+    try:
+        ray.init(address=address, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - an unreachable cluster is a user error
+        raise ConfigError(f"cannot connect to Ray{f' at {address}' if address else ''}: {str(exc).splitlines()[0]}") from None
+    return True
+
+
+def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+    import ray
+
+    started = _connect(schedule.address, schedule.cpus if schedule.address is None else None)
+    try:
+        task = ray.remote(run_cell).options(
+            num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
+        )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
+        queue = list(cells)
+        pending: dict[Any, Cell] = {}
+        outcomes: dict[str, CellOutcome] = {}
+        while queue or pending:
+            while queue and len(pending) < schedule.limit:
+                cell = queue.pop(0)
+                pending[task.remote(cell.name, cell.config, retries)] = cell
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                cell = pending.pop(ref)
+                outcomes[cell.name] = _outcome(cell, lambda ref=ref: ray.get(ref))
+                on_done(outcomes[cell.name])
+        return [outcomes[c.name] for c in cells]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "execute", "plan", "ray_available"]

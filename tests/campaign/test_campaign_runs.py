@@ -1,0 +1,151 @@
+"""Campaign runs: identical bytes alone / in a campaign / resumed, --resume skips finished runs, a failing run is
+recorded without stopping the others; the Ray backend gives the same files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+import smoacs.runner
+from smoacs.campaign.orchestrate import run_campaign
+from smoacs.campaign.spec import campaign_from_dict
+from smoacs.cli import main
+from smoacs.errors import ConfigError
+from smoacs.io.rundir import RunDirectory
+
+#: Two mini-batches, so that a run can be interrupted between them.
+BASE = {"preset": "perovskite-bandgap", "candidates": 4, "batch_size": 2, "steps": 4, "physics": "none", "device": "cpu"}
+FLAGS = ["--preset", "perovskite-bandgap", "--candidates", "4", "--batch-size", "2", "--steps", "4",
+         "--physics", "none", "--device", "cpu", "--threads", "1", "--no-progress"]  # fmt: skip
+COMPARED = ("result.csv", "result.npz", "result_summary.csv")
+
+
+def _spec(out: Path, grid: dict | None = None, **extra: object):  # noqa: ANN202 - CampaignSpec
+    return campaign_from_dict({"base": BASE, "grid": grid or {"target": [2.0], "seed": [0, 1]}, "out": str(out), **extra})
+
+
+def _same_files(a: Path, b: Path) -> None:
+    for name in COMPARED:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs between {a} and {b}"
+    for folder in ("structures", "poscar"):
+        files = sorted(p.name for p in (a / folder).iterdir())
+        assert files == sorted(p.name for p in (b / folder).iterdir()) and files
+        assert all((a / folder / f).read_bytes() == (b / folder / f).read_bytes() for f in files)
+
+
+def _rows(directory: Path) -> dict[str, dict[str, str]]:
+    with open(directory / "campaign.csv", newline="") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """seed 1 run by `smoacs run` with the same options."""
+    out = tmp_path_factory.mktemp("alone") / "run"
+    assert main(["run", *FLAGS, "--target", "2.0", "--seed", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_campaign_run_is_byte_identical_to_smoacs_run(tmp_path: Path, alone: Path) -> None:
+    result = run_campaign(_spec(tmp_path / "c"), backend="local", workers=1, echo=lambda line: None)
+    assert [o.status for o in result.outcomes] == ["finished", "finished"]
+    _same_files(alone, tmp_path / "c" / "target-2_seed-1")
+    rows = _rows(tmp_path / "c")
+    assert set(rows) == {"target-2_seed-0", "target-2_seed-1"}
+    row = rows["target-2_seed-1"]
+    summary = next(csv.DictReader(open(alone / "result_summary.csv", newline="")))
+    assert row["target"] == "2.0" and row["seed"] == "1" and row["status"] == "finished" and row["attempts"] == "1"
+    assert row["success_rate"] == summary["success_rate"] and float(row["wall_s"]) > 0
+    assert "| 2.0 | 2/2 |" in (tmp_path / "c" / "campaign.md").read_text()  # one group (seeds averaged)
+    assert (tmp_path / "c" / "campaign_success.png").stat().st_size > 0
+
+
+def test_interrupted_campaign_resumes_to_the_same_bytes(tmp_path: Path, alone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original, calls = RunDirectory.write_npz, []
+
+    def interrupt_second_batch(self, arrays):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) == 4:  # seed 0 finished (2 batches); seed 1 stops after its first batch's result.csv
+            raise KeyboardInterrupt
+        return original(self, arrays)
+
+    monkeypatch.setattr(RunDirectory, "write_npz", interrupt_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign(_spec(tmp_path / "c"), backend="local", workers=1, echo=lambda line: None)
+    monkeypatch.setattr(RunDirectory, "write_npz", original)
+    interrupted = tmp_path / "c" / "target-2_seed-1"
+    assert json.loads((interrupted / "run.json").read_text())["status"] == "interrupted"
+    with pytest.raises(ConfigError, match="already holds a campaign"):
+        run_campaign(_spec(tmp_path / "c"), backend="local", workers=1, echo=lambda line: None)
+    finished_json = (tmp_path / "c" / "target-2_seed-0" / "run.json").read_bytes()
+    lines: list[str] = []
+    result = run_campaign(_spec(tmp_path / "c"), resume=True, backend="local", workers=1, echo=lines.append)
+    assert [o.status for o in result.outcomes] == ["skipped", "finished"]
+    assert (tmp_path / "c" / "target-2_seed-0" / "run.json").read_bytes() == finished_json  # not redone
+    assert json.loads((interrupted / "run.json").read_text())["resumed"]["finished_batches"] == 1
+    _same_files(alone, interrupted)
+    assert "1 already finished, 1 to run" in lines[0]
+
+
+def test_resume_skips_finished_runs_without_running_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_campaign(_spec(tmp_path / "c"), backend="local", workers=1, echo=lambda line: None)
+    before = {c.name: (Path(c.config.out) / "run.json").read_bytes() for c in first.cells}
+
+    def no_runs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished run was run again")
+
+    monkeypatch.setattr(smoacs.runner, "run", no_runs)
+    again = run_campaign(_spec(tmp_path / "c"), resume=True, backend="local", workers=1, echo=lambda line: None)
+    assert [o.status for o in again.outcomes] == ["skipped", "skipped"] and again.schedule is None
+    assert {c.name: (Path(c.config.out) / "run.json").read_bytes() for c in again.cells} == before
+    assert [r["success_rate"] for r in _rows(tmp_path / "c").values()] == [
+        str(o.summary["success_rate"]) for o in first.outcomes
+    ]
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path: Path) -> None:
+    good, bad = tmp_path / "SrTiO3.cif", tmp_path / "broken.cif"
+    coords = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"], coords).to(filename=str(good))
+    bad.write_text("data_broken\nnot a crystal\n")
+    lines: list[str] = []
+    spec = _spec(tmp_path / "c", {"templates": [str(bad), str(good)]}, retries=1)
+    result = run_campaign(spec, backend="local", workers=1, echo=lines.append)
+    assert [o.status for o in result.outcomes] == ["failed", "finished"]
+    failed = result.outcomes[0]
+    assert failed.attempts == 2 and "cannot read template file" in failed.error  # retried once through resume
+    rows = _rows(tmp_path / "c")
+    assert rows["templates-broken"]["status"] == "failed" and "cannot read template" in rows["templates-broken"]["error"]
+    assert rows["templates-SrTiO3"]["status"] == "finished" and rows["templates-SrTiO3"]["success_rate"] != ""
+    assert any("templates-broken: FAILED after 2 attempt(s)" in line for line in lines)
+    assert "## Failed runs" in (tmp_path / "c" / "campaign.md").read_text()
+    assert main(["campaign", str(_write(tmp_path / "again.yaml", spec)), "--backend", "local", "--workers", "1",
+                 "--out", str(tmp_path / "cli")]) == 1  # fmt: skip
+
+
+def _write(path: Path, spec) -> Path:  # noqa: ANN001
+    import yaml
+
+    path.write_text(yaml.safe_dump({"base": spec.base, "grid": spec.grid, "retries": 0}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray():  # noqa: ANN201
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_backend_writes_the_same_files(tmp_path: Path, alone: Path, local_ray) -> None:  # noqa: ANN001
+    lines: list[str] = []
+    result = run_campaign(_spec(tmp_path / "c"), backend="ray", echo=lines.append)
+    assert [o.status for o in result.outcomes] == ["finished", "finished"]
+    assert result.schedule is not None and result.schedule.backend == "ray" and result.schedule.limit == 2
+    _same_files(alone, tmp_path / "c" / "target-2_seed-1")
+    assert "local Ray: 2 run(s) at a time" in lines[0] and sum(line.startswith("[") for line in lines) == 2
