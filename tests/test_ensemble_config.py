@@ -121,3 +121,15 @@ def test_dump_config_of_the_issue_command(capsys: pytest.CaptureFixture[str]) ->
     assert main(["run", "--preset", "perovskite-bandgap", "--target", "2.5", *ISSUE_FLAGS, "--dump-config"]) == 0
     dumped = yaml.safe_load(capsys.readouterr().out)
     assert dumped["predictors"]["band_gap"] == ENSEMBLE and dumped["judge"]["band_gap"] == JUDGE
+
+
+def test_campaign_options_take_ensemble_and_judge() -> None:
+    from smoacs.options import options_from_mapping, run_config
+
+    options = options_from_mapping({
+        "preset": "perovskite-bandgap", "target": 2.5,
+        "ensemble": {"band_gap": "cgcnn-band-gap,megnet-band-gap"}, "judge": [f"band_gap={JUDGE}"], "no-judge": False,
+    })  # fmt: skip
+    config = run_config(options)
+    assert config.predictors["band_gap"] == ENSEMBLE and config.judge["band_gap"] == JUDGE
+    assert run_config(options_from_mapping({"preset": "wide-bandgap", "no_judge": True})).judge == {}

@@ -31,7 +31,7 @@ class RunOptions:
         predictor: ``PROP=NAME`` assignments (the preset's model becomes the judge).
         ensemble: ``PROP=NAME,NAME[,…]`` assignments: PROP is optimised through an ensemble of those predictors.
         judge: ``PROP=NAME`` held-out judges; no_judge: drop every judge. oracle, no_oracle: their former names
-            (deprecated; a warning on stderr).
+            (deprecated; ``oracle`` prints a warning on stderr).
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check).
         method: the search method (a key of :data:`smoacs.search.METHODS`).
         reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
@@ -147,9 +147,8 @@ def _models(config: RunConfig, options: RunOptions) -> tuple[dict[str, str], dic
         if len(members) < 2 or not all(members):
             raise ConfigError(f"--ensemble expects PROPERTY=PREDICTOR,PREDICTOR[,…] (two or more), got {prop}={names}")
         predictors[prop] = composite_spec("ensemble", members)
-    if options.oracle or options.no_oracle:
-        print("smoacs: warning: --oracle / --no-oracle are deprecated; use --judge / --no-judge (same meaning)",
-              file=sys.stderr)  # fmt: skip
+    if options.oracle:  # (--no-oracle stays silent: scripts and tests of earlier versions use it)
+        print("smoacs: warning: --oracle is deprecated; use --judge (same meaning)", file=sys.stderr)
     for prop, name in assignments([*options.judge, *options.oracle], "--judge"):
         judges[prop] = name
     if options.no_judge or options.no_oracle:
