@@ -85,6 +85,11 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
     }
     if args.steps is not None:
         changes["steps"] = args.steps
+    search = {key: getattr(args, key) for key in ("method", "budget", "anions") if getattr(args, key, None) is not None}
+    if search:
+        changes["search"] = search
+        if search.get("method", config.search.method) == "gradient" and args.budget is not None:
+            changes.setdefault("steps", args.budget)  # the gradient's budget is its step count
     if args.length_bounds is not None:
         changes["length_bounds"] = lo, hi = tuple(args.length_bounds)
         r_lo, r_hi = config.templates.length_range  # generated templates' range, narrowed to the new bounds
@@ -227,6 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
         "Lower it after an out-of-memory error",
     )  # fmt: skip
     run.add_argument("--steps", type=int, help="gradient steps (default 200)")
+    run.add_argument(
+        "--method", choices=("gradient", "tpe", "random", "ga", "enumerate"),
+        help="search method (default gradient, the SMOACS optimiser); tpe, random, ga: baselines over the same design "
+        "space; enumerate: every composition of the first template with a short lattice relaxation (see docs/DESIGN.md)",
+    )  # fmt: skip
+    run.add_argument(
+        "--budget", type=int, metavar="N",
+        help="predictor evaluations per candidate (gradient: its steps; tpe/random/ga: trials; enumerate: scan points "
+        "+ relaxation steps). Default: --steps for gradient, 200 for tpe/random/ga, 40 for enumerate",
+    )  # fmt: skip
+    run.add_argument(
+        "--anions", choices=("single", "mixed"),
+        help="baselines: all anion sites of a crystal one element (single; enumerate's default) or each site free (mixed)",
+    )  # fmt: skip
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
     run.add_argument(
