@@ -1,5 +1,5 @@
 """The ``smoacs`` command: ``run`` (a config file or a preset), ``presets``, ``predictors``, ``predict``,
-``evaluate``. Each subcommand is a small function of its args.
+``evaluate``, ``relax``, ``compare``. Each subcommand is a small function of its args.
 
 User errors (bad values, unreadable files, unknown names, an output directory that holds another run, a failed
 mini-batch — out of memory suggests a smaller ``--batch-size``) print one line ``smoacs: error: …`` and exit with 2;
@@ -193,6 +193,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from smoacs.evaluate.compare import compare_runs, markdown_table
+
+    rows, md, table = compare_runs(args.run_dirs, args.out)
+    sys.stdout.write(markdown_table(rows))
+    print(f"wrote {md}, {table}")
+    return 0
+
+
 def _cmd_relax(args: argparse.Namespace) -> int:
     args.relax = args.potential
     return _cmd_evaluate(args)
@@ -315,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="relax every design with CHGNet (batched) and judge the relaxed cells (default: the run's own physics)",
     )  # fmt: skip
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    compare = sub.add_parser(
+        "compare", parents=[common],
+        help="one table across run directories (any method): success, criteria, distinct, unique, novel, per second, "
+        "coverage of an enumerate run's successes",
+    )  # fmt: skip
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by `smoacs run`")
+    compare.add_argument("--out", default="compare", help="write OUT.md and OUT.csv (default: compare.md, compare.csv)")
+    compare.set_defaults(func=_cmd_compare)
 
     relax = sub.add_parser(
         "relax", help="relax every structure of a run (batched, CHGNet) and re-check it; writes evaluation.csv, relaxed/"

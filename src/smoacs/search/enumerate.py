@@ -9,7 +9,7 @@ ground truth of that space (the complete set of its successes, against which ``s
   settings), in atomic-number order; each template carries its composition in ``species`` and its one pattern in
   ``ox_combos``, and a perovskite's cell starts cubic (its mean length). More than :data:`MAX_COMPOSITIONS`
   compositions (e.g. a 3×3×3 supercell): a one-line :class:`~smoacs.errors.ConfigError`. ``candidates`` is ignored.
-* **Search** (per mini-batch): set every candidate's composition; scan ``⌈budget/4⌉`` uniform scalings of its cell
+* **Search** (per mini-batch): set every candidate's composition; scan ``⌈budget/2⌉`` uniform scalings of its cell
   whose lengths span the space's length bounds (one scored batch per scan point, :class:`Scorer`); start from the
   best point and take the remaining ``budget − scan`` gradient steps of the lattice alone (the SMOACS optimiser
   with the run's optimiser settings, the composition and coordinates frozen: ``lr_composition = lr_coords = 0``,
@@ -121,7 +121,7 @@ def search(
         raise ConfigError("enumerate searches the templates of its own candidate list (every template's species set)")
     device = space.n_atoms.device
     space.set_composition(torch.zeros(space.n_crystals, dtype=torch.long, device=device), torch.tensor(species))
-    n_scan = max(1, math.ceil(settings.budget / 4))
+    n_scan = max(1, math.ceil(settings.budget / 2))
     steps = settings.budget - n_scan
     scorer = Scorer(predictors, objectives, settings.optimizer.min_distance_cutoff)
     lattice0, frac0 = space.lattice().detach().double(), space.frac_coords().detach().double()
