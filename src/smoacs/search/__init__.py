@@ -32,8 +32,8 @@ METHODS: dict[str, SearchMethod] = {
     "ga": ga.search,
     "enumerate": enumeration.search,
 }
-#: Budget (predictor evaluations per candidate) of each method when ``search.budget`` is not set; ``gradient``'s is
-#: ``optimizer.steps``.
+#: Budget (predictor evaluations per candidate) of each method when ``search.budget`` is not set; ``gradient``'s
+#: (and that of a method not listed here) is ``optimizer.steps``.
 DEFAULT_BUDGETS: dict[str, int] = {"random": 200, "tpe": 200, "ga": 200, "enumerate": 40}
 #: Methods that choose their own candidates: (templates, space settings, anions) → the run's templates.
 CANDIDATE_PLANS: dict[str, Callable[[Sequence[Template], SpaceSettings, str], list[Template]]] = {
@@ -72,7 +72,7 @@ def budget(search: SearchSettings, optimizer: OptimizerSettings) -> int:
     """The run's budget: ``search.budget``, else the method's default."""
     if search.budget is not None:
         return search.budget
-    return optimizer.steps if search.method == "gradient" else DEFAULT_BUDGETS[search.method]
+    return DEFAULT_BUDGETS.get(search.method, optimizer.steps)  # gradient (and methods without one): its steps
 
 
 def anions(search: SearchSettings) -> str:
