@@ -2,8 +2,9 @@
 
 Per run: the method and its budget (predictor evaluations per candidate) as run.json records them, the candidates,
 the success rate and every criterion's rate, distinct successful compositions (reduced formulas), the unique and
-novel success rates, wall time (run.json's ``timings.total_s``: search, evaluation and writing) and the search time
-alone (the mini-batches' wall time less their evaluation), distinct successes per wall-second, and — when one of the
+novel success rates, wall time (run.json's ``timings.total_s``: loading models, search, evaluation and writing) and
+the search time alone (the mini-batches' wall time less their evaluation), distinct successes per wall-second and
+per search-second, and — when one of the
 runs is an ``enumerate`` run — **coverage**: the fraction of the enumerate run's successful compositions (the ground
 truth of the enumerated space) that this run also returned as successes (by reduced formula; with several enumerate
 runs, the union of their successes).
@@ -91,6 +92,7 @@ def comparison_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
             distinct_successes=distinct, unique_success_rate=s.get("unique_success_rate", ""),
             novel_success_rate=s.get("novel_success_rate", ""), wall_s=run.wall_s, search_s=run.search_s,
             distinct_per_s=distinct / run.wall_s if run.wall_s > 0 else "",
+            distinct_per_search_s=distinct / run.search_s if run.search_s > 0 else "",
         )  # fmt: skip
         if truth is not None:
             row["coverage"] = len(run.success_formulas & truth) / len(truth) if truth else ""
@@ -121,8 +123,10 @@ def compare_runs(paths: Sequence[str | Path], out: str | Path) -> tuple[list[dic
         raise ConfigError("compare needs at least one run directory")
     rows = comparison_rows([load_run(path) for path in paths])
     stem = Path(out)
+    if stem.suffix in (".md", ".csv"):
+        stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    md, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
+    md, table = stem.parent / f"{stem.name}.md", stem.parent / f"{stem.name}.csv"  # a name like run_2.5 keeps its dot
     md.write_text(markdown_table(rows), encoding="utf-8")
     table.write_text(csv_text(rows, list(rows[0]), header=True), encoding="utf-8")
     return rows, md, table

@@ -77,8 +77,9 @@ def compositions(space: DesignSpace, anions: str) -> list[tuple[int, np.ndarray]
         grids = np.meshgrid(*[np.nonzero(mask[i, k])[0] for i in units], indexing="ij")
         chosen = np.stack([g.reshape(-1) for g in grids], axis=1)  # [M, units]
         leaders = anion_leaders(space, torch.full((len(space.crystal_idx),), k)).cpu().numpy()[:n]
+        source = leaders if anions == "single" else np.arange(n)  # the unit each site takes its element from
         column = {site: j for j, site in enumerate(units)}
-        out.append((k, chosen[:, [column[int(leaders[i])] for i in range(n)]]))
+        out.append((k, chosen[:, [column[int(source[i])] for i in range(n)]]))
     return out
 
 
