@@ -99,3 +99,11 @@ def test_enumerate_refuses_templates_without_a_composition() -> None:
     space = DesignSpace(perovskite_templates(2, seed=0))
     with pytest.raises(ConfigError, match="enumerate searches the templates of its own candidate list"):
         search_method("enumerate")(space, [ToyPredictor()], [Window("band_gap", 3.0)], BaselineSettings(4), 0)
+
+
+def test_a_budget_of_one_is_a_scan_alone() -> None:
+    templates = candidate_templates(perovskite_templates(1, seed=0), SpaceSettings(), "single")[:3]
+    space = DesignSpace(templates, seed=0)
+    result = search_method("enumerate")(space, [ToyPredictor()], [Window("band_gap", 3.0)], BaselineSettings(1), 0)
+    assert result.timings["n_evaluations"] == 3 and result.provenance.history["loss"].shape == (1, 3)
+    np.testing.assert_allclose(space.lengths().detach().numpy(), 6.0, rtol=1e-3)  # the one scan point: mid-bounds

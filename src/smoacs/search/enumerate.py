@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from smoacs.chem.elements import ELEMENTS, element_index
+from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, SpaceSettings
 from smoacs.errors import ConfigError
 from smoacs.objectives.terms import Objective
@@ -130,20 +131,18 @@ def search(
     losses = torch.stack([_scaled_loss(space, scorer, lattice0, frac0, scale) for scale in scales])
     best = scales.gather(0, losses.argmin(dim=0, keepdim=True))[0]
     space.set_geometry(lattice0 * best[:, None, None], frac0)
-    timings = {"scan_points": float(n_scan), "scan_predictor_s": scorer.predictor_s}
-    if steps == 0:
-        from smoacs.design.provenance import Provenance
-
+    timings = {"scan_points": float(n_scan), "scan_predictor_s": scorer.predictor_s, "evaluations_per_candidate": float(settings.budget)}
+    if steps == 0:  # a scan alone
         n = space.n_crystals
         history = {"loss": losses.min(dim=0).values.float().numpy()[None]}
-        return SearchResult(Provenance(history, {}, np.arange(n), np.full(n, -1)), {**timings, "n_evaluations": scorer.n_evaluations})
+        provenance = Provenance(history, {}, np.arange(n), np.full(n, -1))
+        return SearchResult(provenance, {**timings, "predictor_s": scorer.predictor_s, "n_evaluations": scorer.n_evaluations})
     relax = replace(settings.optimizer, steps=steps, lr_composition=0.0, lr_coords=0.0, copy_mutate_steps=())
     shifted = [partial(_after_scan, callback, n_scan) for callback in callbacks]  # steps count after the scan
     result = DesignOptimizer(space, predictors, objectives, relax, seed=seed, geometry=geometry).run(shifted)
     timings.update(
         optimize_s=result.wall_time_s, predictor_s=result.predictor_time_s + scorer.predictor_s,
         n_evaluations=scorer.n_evaluations + steps * space.n_crystals,
-        evaluations_per_candidate=float(settings.budget),
     )  # fmt: skip
     return SearchResult(result, timings)
 
