@@ -27,7 +27,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_method(args: argparse.Namespace, label: str, method: str, budget: int, anions: str = "auto") -> Path:
-    """One run of ``method`` at ``budget``; its directory."""
+    """One run of ``method`` at ``budget``; its directory (``--reuse LABEL``: the finished one already there)."""
+    if label in getattr(args, "reuse", ()):
+        meta = json.loads((args.out / label / "run.json").read_text())
+        assert meta["status"] == "finished" and meta["search"]["budget"] == budget, f"{label}: cannot reuse"
+        return args.out / label
     from smoacs.physics.settings import PhysicsSettings
     from smoacs.presets import build_config
     from smoacs.runner import run
@@ -68,6 +72,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-budget", type=int, default=5000, help="cap of the equal-wall-time budgets")
     parser.add_argument("--skip", nargs="*", default=(), help="labels to leave out (e.g. enumerate)")
+    parser.add_argument("--reuse", nargs="*", default=(), help="labels whose finished run in OUT is kept, not rerun")
     parser.add_argument("--out", type=Path, default=Path("/tmp/search_methods"))
     args = parser.parse_args()
     plan = [("gradient", "gradient", args.steps, "auto"), ("random", "random", args.steps, "auto"),
@@ -75,7 +80,8 @@ def main() -> None:
             ("ga", "ga", args.steps, "auto"), ("enumerate", "enumerate", args.enumerate_budget, "auto")]  # fmt: skip
     dirs: dict[str, Path] = {}
     warm = argparse.Namespace(**{**vars(args), "candidates": 2})
-    run_method(warm, "warm-up", "gradient", 1)  # imports and model files cached before the first timed run
+    if len(args.reuse) < len(plan):
+        run_method(warm, "warm-up", "gradient", 1)  # imports and model files cached before the first timed run
     for label, method, budget, anions in plan:
         if label not in args.skip:
             dirs[label] = run_method(args, label, method, budget, anions)
@@ -95,9 +101,10 @@ def main() -> None:
     meta = {"preset": args.preset, "target": args.target, "candidates": args.candidates, "steps": args.steps,
             "enumerate_budget": args.enumerate_budget, "physics": args.physics, "seed": args.seed,
             "threads": args.threads, "gradient_search_s": gradient_s, "equal_wall_budgets": budgets, "rows": rows}  # fmt: skip
-    stem.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    report = stem.parent / f"{stem.name}.json"
+    report.write_text(json.dumps(meta, indent=2) + "\n")
     print(markdown_table(rows))
-    print(f"wrote {md}, {table}, {stem.with_suffix('.json')}")
+    print(f"wrote {md}, {table}, {report}")
 
 
 if __name__ == "__main__":
