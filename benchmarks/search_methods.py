@@ -90,6 +90,8 @@ def main() -> None:
     for label in ("random", "tpe", "ga"):
         if label in dirs and f"{label}-wall" not in args.skip:
             per_round = search_seconds(dirs[label]) / args.steps
+            if per_round <= 0:  # its mini-batch failed: nothing to scale
+                continue
             budgets[label] = max(1, min(args.max_budget, round(gradient_s / per_round)))
             dirs[f"{label}-wall"] = run_method(args, f"{label}-wall", label, budgets[label])
     stem = HERE / "results" / f"search_methods_{args.preset}_{args.target:g}eV_{args.physics}_{args.candidates}"

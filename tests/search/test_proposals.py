@@ -83,3 +83,20 @@ def test_best_so_far_keeps_strict_improvements_only() -> None:
     torch.testing.assert_close(best.genes, torch.stack([first[0], second[1], second[2]]))
     assert best.values["x"].tolist() == [1.0, 8.0, 7.0]
     assert np.stack(best.history["loss"]).shape == (2, 3)
+
+
+def test_free_angles_never_make_an_impossible_cell() -> None:
+    from smoacs.search.proposals import valid_cell
+
+    assert valid_cell(torch.tensor([[90.0, 90.0, 90.0], [30.0, 30.0, 150.0], [60.0, 60.0, 60.0]])).tolist() == [
+        True, False, True]  # fmt: skip
+    template = Template("pair", np.array([4.0, 4.5, 5.0]), np.array([90.0, 90.0, 90.0]),
+                        np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]), np.array([[1, -1]]), np.array([-1, -1]),
+                        coord_bound=0.25, free_angles=True)  # fmt: skip
+    space = DesignSpace([template] * 64, SpaceSettings(angle_bounds=(30.0, 150.0)))
+    proposal = decode(space, _genes(space, 5))
+    volumes = torch.linalg.det(proposal.lattice).abs()
+    from smoacs.crystal.lattice import lattice_to_parameters
+
+    lengths, angles = lattice_to_parameters(proposal.lattice)
+    assert valid_cell(angles, 0.2499).all() and (volumes >= 0.49 * lengths.prod(-1)).all()

@@ -4,7 +4,7 @@ scored in batches through the predictors and objectives, with the per-candidate 
 **Genes.** A proposal for every crystal of a space is a ``[B, D]`` array in [0, 1), ``D = 7 + 4·n_max`` (``n_max``
 the largest site count): column 0 picks the oxidation pattern among the crystal's admissible ones, columns 1–3 the
 lattice lengths within ``[length_low, length_high]``, 4–6 the free angles within their bounds (frozen angles keep
-the template's), ``7 + i`` the element of site i among those the space's mask allows at i under the chosen pattern,
+the template's, as do free angles whose triple makes no cell of volume ≥ ½·abc), ``7 + i`` the element of site i among those the space's mask allows at i under the chosen pattern,
 and ``7 + n_max + 3i + axis`` the displacement of site i within ± its coordinate bound (unbounded sites: ± ½). A
 gene of ``u`` picks entry ``⌊u·n⌋`` of the ``n`` admissible choices (in atomic-number order), so every gene array
 decodes to a composition the gradient engine could output; mutation and crossover of genes stay within the masks.
@@ -130,7 +130,8 @@ def decode(space: DesignSpace, genes: Tensor, anions: str = "mixed") -> Proposal
     lengths = low + (high - low) * genes[:, 1:4]
     a_low, a_high = space.angle_low.double(), space.angle_high.double()
     free = a_low + (a_high - a_low) * genes[:, 4:7]
-    angles = torch.where(space.free_angles[:, None], free, space.angles0.double())
+    free_ok = space.free_angles[:, None] & valid_cell(free)[:, None]  # an impossible angle triple: template angles
+    angles = torch.where(free_ok, free, space.angles0.double())
     n_max = int(space.n_atoms.max())
     axes = torch.arange(3, device=crystal.device)
     coord_genes = genes[crystal[:, None], HEAD + n_max + 3 * position[:, None] + axes]
@@ -139,6 +140,14 @@ def decode(space: DesignSpace, genes: Tensor, anions: str = "mixed") -> Proposal
     displacement = torch.where(finite, torch.where(finite, bound, 1.0) * (2 * coord_genes - 1), coord_genes - 0.5)
     frac = space.frac0.double() + displacement
     return Proposal(patterns, species, lattice_from_parameters(lengths, angles), frac)
+
+
+def valid_cell(angles: Tensor, min_factor: float = 0.25) -> Tensor:
+    """``[B]`` whether the angle triples (degrees) make a cell of volume ≥ √min_factor·abc (squared volume factor
+    1 − cos²α − cos²β − cos²γ + 2 cos α cos β cos γ ≥ ``min_factor``; excludes impossible and near-flat cells)."""
+    c = torch.cos(torch.deg2rad(angles))
+    factor = 1 - (c**2).sum(-1) + 2 * c.prod(-1)
+    return factor >= min_factor
 
 
 @dataclass
