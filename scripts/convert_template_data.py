@@ -10,7 +10,8 @@ rounded to 1e-6):
   Crystallographic Prototypes, Mehl et al., Comput. Mater. Sci. 136, S1 (2017)). Names are the AFLOW label; a label
   that occurs more than once gets ``-2``, ``-3`` … in the order of the example's formula then mineral name.
 * ``perov5.json.gz`` — perov-5 validation and test splits (Castelli et al., Energy Environ. Sci. 5, 9034 (2012); CDVAE
-  repository, MIT), names ``perov5-<material_id>``, with heat of formation and gaps.
+  repository, MIT), names ``perov5-<material_id>``, with heats of formation (``heat_all``, ``heat_ref``, eV/atom) and
+  GLLB-SC gaps (``dir_gap``, ``ind_gap``, eV).
 * ``supercon.json.gz`` — JARVIS-DFT BCS superconductors, train/val/test (Choudhary & Garrity, npj Comput. Mater. 8,
   244 (2022); CDVAE repository, MIT), names ``supercon-<JARVIS id>``, with Tc (K, sign restored) and the split.
 
@@ -90,7 +91,7 @@ def convert_perov5(shared: Path) -> None:
     for split in ("val", "test"):
         frame = _structures(shared / f"perov5_{split}.csv.gz")
         for row in frame.itertuples():
-            props = {"heat_all": row.heat_all, "dir_gap": row.dir_gap, "ind_gap": row.ind_gap}
+            props = {"heat_all": row.heat_all, "heat_ref": row.heat_ref, "dir_gap": row.dir_gap, "ind_gap": row.ind_gap}
             props = {k: round(float(v), 4) for k, v in props.items()}
             records.append(_record(f"perov5-{int(row.material_id):06d}", row.structure, split=split, **props))
     _write(records, "perov5.json.gz")

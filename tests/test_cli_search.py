@@ -71,3 +71,9 @@ def test_a_baseline_run_is_evaluated_and_compared_like_a_gradient_run(tmp_path: 
     out = capsys.readouterr().out
     assert "| gradient | 2 | 6 | 3 |" in out and "| random | 2 | 6 | 3 |" in out
     assert (tmp_path / "cmp.md").is_file() and (tmp_path / "cmp.csv").read_text().count("\n") == 3
+
+
+def test_baselines_refuse_sublattice_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--preset", "perovskite3x3x3-alloy", "--method", "random", "--dump-config"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "does not support sublattice limits" in err[0]

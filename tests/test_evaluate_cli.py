@@ -76,7 +76,8 @@ def test_evaluate_with_planted_reference(tiny_run: RunResult, tmp_path: Path) ->
     result = evaluate_run(tiny_run.out_dir, references=[str(references)], device="cpu", write=False)
     by_id = {row["id"]: row for row in result.rows}
     assert by_id[success["id"]]["novel"] is False
-    assert by_id[success["id"]]["reference_match"] == "refs:planted.cif"
+    assert by_id[success["id"]]["reference_id"] == "refs:planted.cif"
+    assert by_id[success["id"]]["reference_match"] == "structure"
     n = result.summary["n_success"]
     assert result.summary["novel_success_rate"] == pytest.approx(sum(r["novel"] is True for r in result.rows) / n)
     assert result.summary["novel_success_rate"] < 1.0
@@ -124,7 +125,7 @@ def test_another_runs_result_csv_is_a_reference(tiny_run: RunResult, capsys: pyt
     result = evaluate_run(tiny_run.out_dir, references=[str(tiny_run.out_dir / "result.csv")], device="cpu", write=False)
     successes = [row for row in result.rows if row["success"]]
     assert successes and all(row["novel"] is False for row in successes)  # each matches its own CIF
-    assert all(row["reference_match"].startswith("result.csv:c") for row in successes)
+    assert all(row["reference_id"].startswith("result.csv:c") for row in successes)
 
 
 def test_a_reference_csv_with_bad_paths_is_one_line(tiny_run: RunResult, tmp_path: Path,

@@ -196,3 +196,17 @@ def test_cli_interrupt_names_the_run_directory(tmp_path: Path, monkeypatch: pyte
     err = capsys.readouterr().err
     assert "smoacs run --resume runs/perovskite-bandgap-2.5-s0`" in err and "RUN_DIR" not in err
     assert json.loads(Path("runs/perovskite-bandgap-2.5-s0/run.json").read_text())["status"] == "interrupted"
+
+
+def test_resume_of_an_older_run_json_without_new_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run.json written before a setting existed resumes: the missing setting takes its default."""
+    config = _config(tmp_path / "old")
+    run(config, progress=False)
+    path = tmp_path / "old" / "run.json"
+    meta = json.loads(path.read_text())
+    del meta["config"]["threads"]  # added after this run was written
+    path.write_text(json.dumps(meta))
+    monkeypatch.setattr(smoacs.runner, "evaluate_design", lambda *a, **k: pytest.fail("recomputed a batch"))
+    run(config, resume=True, progress=False)  # no "config key threads differs"
+    with pytest.raises(ConfigError, match="config key seed differs"):
+        run(config.with_overrides(seed=5), resume=True, progress=False)

@@ -23,6 +23,13 @@ from smoacs.predict import add_predict_parser
 from smoacs.train.cli import add_train_parser
 
 EXIT_USAGE = 2
+REFERENCE_HELP = (
+    "novelty and known-value reference: perov5 (band gap, heat of formation), supercon (Tc), prototypes, a directory of "
+    "CIF/POSCAR files or a CSV with a cif column, with property columns declared as CSV:COLUMN=UNIT@THEORY[,...] (e.g. "
+    "refs.csv:band_gap=eV@PBE); repeatable; default: every built-in set whose data is present (evaluate: the run's); "
+    "the run's template files always count"
+)
+KNOWN_HELP = "which candidates get reference values of a matched entry (default successes; see docs/KNOWN_VALUES.md)"
 VERBOSE_HELP = "log each stage (problem set-up, search, evaluation, writing, finishing) with its wall time, to stderr"
 
 
@@ -99,8 +106,18 @@ def _run_config(args: argparse.Namespace):  # noqa: ANN202 - RunConfig
         changes["templates"] = args.templates
     if getattr(args, "relax", None):
         changes["relax"] = args.relax
+    if getattr(args, "reference", None):
+        changes["references"] = tuple(args.reference)
+    if getattr(args, "known_values", None):
+        changes["known_values"] = args.known_values
     if getattr(args, "physics", None):
         changes["physics"] = replace(config.physics, potential=args.physics)
+    if args.max_species or args.dopant_fraction or args.allowed_elements:
+        from smoacs.design.sublattices import parse_limits
+
+        changes["sublattices"] = parse_limits(
+            config.space.sublattices, args.max_species, args.dopant_fraction, args.allowed_elements or ()
+        )
     predictors, oracles = dict(config.predictors), dict(config.oracles)
     for prop, name in _assignments(args.predictor, "--predictor"):
         if prop not in predictors:
@@ -184,7 +201,10 @@ def _print_summary(summary: dict) -> None:  # noqa: ANN001 - one summary row
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from smoacs.evaluate.rerun import evaluate_run
 
-    result = evaluate_run(args.run_dir, references=args.reference, device=args.device or "auto", relax=args.relax)
+    result = evaluate_run(
+        args.run_dir, references=args.reference, device=args.device or "auto", relax=args.relax,
+        known_values=getattr(args, "known_values", None),
+    )  # fmt: skip
     summary = result.summary
     print(f"evaluated {result.run_dir}/ ({summary['n_candidates']} candidates; novelty references: "
           f"{result.references or 'none'})")  # fmt: skip
@@ -276,6 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="lattice length bounds, Å (the generated templates' initial range is narrowed to fit inside)",
     )  # fmt: skip
     run.add_argument(
+        "--max-species", metavar="GROUP=N,…",
+        help="at most N distinct elements per sublattice (A, B, X of perovskites; a general template's own elements), "
+        "e.g. A=1,B=2,X=1: a host and substituents sharing each sublattice (docs/DESIGN.md)",
+    )  # fmt: skip
+    run.add_argument(
+        "--dopant-fraction", metavar="GROUP=MIN:MAX,…",
+        help="window on each sublattice's minority fraction (sites not held by its most common element), e.g. "
+        "B=0.0:0.25; needs --max-species GROUP≥2",
+    )  # fmt: skip
+    run.add_argument(
+        "--allowed-elements", action="append", metavar="GROUP=El,…",
+        help="elements a sublattice may hold, e.g. X=Cl,Br,I (repeatable, one sublattice each)",
+    )  # fmt: skip
+    run.add_argument(
         "--predictor", action="append", metavar="PROP=NAME",
         help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its oracle",
     )  # fmt: skip
@@ -290,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--relax", choices=("chgnet",),
         help="with --physics none: also relax every candidate and report the relaxed verdict (relaxed_success)",
     )  # fmt: skip
+    run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
+    run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--resume", metavar="RUN_DIR",
@@ -313,11 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", parents=[common], help="recompute criteria, uniqueness, novelty and the summary of a run directory from its files"
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="directory written by `smoacs run`")
-    evaluate.add_argument(
-        "--reference", action="append", metavar="SET",
-        help="novelty reference: perov5, supercon, prototypes, a directory of CIF/POSCAR files or a CSV with a cif "
-        "column (repeatable; default: every built-in set whose data is present); the run's template files always count",
-    )  # fmt: skip
+    evaluate.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
+    evaluate.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
     evaluate.add_argument(
         "--relax", choices=("chgnet",),

@@ -156,7 +156,7 @@ class RunConfig:
         from smoacs.evaluate.relaxation import check_relaxer
         from smoacs.search import check_settings
 
-        check_settings(self.search, self.optimizer)
+        check_settings(self.search, self.optimizer, self.space)
 
         check_relaxer(self.evaluation.relax)
         if self.physics.enabled:
@@ -316,6 +316,8 @@ def _describe(hint: Any) -> str:
             return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
         return f"a list of {len(args)} {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
     if origin is dict:
+        if dataclasses.is_dataclass(args[1]):
+            return "a mapping of names to settings"
         return "a mapping of names to strings"
     return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
 
@@ -369,6 +371,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise _wrong(path, hint, value)
         key_hint, value_hint = args
         return {_coerce(k, key_hint, f"{path} key"): _coerce(v, value_hint, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):  # nested settings, e.g. space.sublattices.B
+        return _section(hint, value, path)
     raise TypeError(f"unsupported annotation {hint!r} at {path}")  # a programming error, not a user error
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from smoacs.config import USER_MODEL, RunConfig, TemplateSettings
 from smoacs.design.space import SpaceSettings
+from smoacs.design.sublattices import SublatticeLimits
 from smoacs.errors import ConfigError
 from smoacs.objectives.terms import Above, Below, Maximize, Objective, Range, Window
 from smoacs.optimize.loop import OptimizerSettings
@@ -59,9 +60,14 @@ def _perovskite(
         templates=TemplateSettings(kind="perovskite", length_range=(3.0, 7.0), supercell=supercell),
         optimizer=OptimizerSettings(),
     )
-    if supercell > 1:  # 135-atom cells: fewer candidates per batch keeps memory and time bounded
-        config = config.with_overrides(candidates=32, batch_size=32)
+    if supercell > 1:  # 135/320-atom cells: fewer candidates per mini-batch keep memory and time bounded
+        config = config.with_overrides(candidates=32, batch_size=SUPERCELL_BATCH.get(supercell, 16))
     return config
+
+
+#: Candidates optimised together for an n×n×n supercell preset: the mini-batch bounds the memory of a step (graph
+#: tensors grow with atoms × batch; 4×4×4 × 16 peaks near the 3×3×3 × 32 figure, benchmarks/large_cells.py).
+SUPERCELL_BATCH = {2: 32, 3: 32, 4: 16}
 
 
 def _perovskite_bandgap(target: float, out: str) -> RunConfig:
@@ -77,6 +83,41 @@ def _perovskite3x3x3_bandgap(target: float, out: str) -> RunConfig:
     predictors = {"band_gap": "cgcnn-band-gap", "formation_energy": "cgcnn-formation-energy"}
     main = Window("band_gap", target, 0.04, 0.2)
     return _perovskite("perovskite3x3x3-bandgap", target, out, predictors, main, supercell=3)
+
+
+def _perovskite4x4x4_bandgap(target: float, out: str) -> RunConfig:
+    if target < 0:
+        raise ConfigError(f"band-gap target must be ≥ 0 eV, got {target}")
+    predictors = {"band_gap": "cgcnn-band-gap", "formation_energy": "cgcnn-formation-energy"}
+    main = Window("band_gap", target, 0.04, 0.2)
+    return _perovskite("perovskite4x4x4-bandgap", target, out, predictors, main, supercell=4)
+
+
+#: 3×3×3 alloy: one A element, one X element, a B-site host with one substituent on 10–40 % of the 27 B sites.
+ALLOY_LIMITS = {
+    "A": SublatticeLimits(max_species=1),
+    "B": SublatticeLimits(max_species=2, fraction=(0.1, 0.4)),
+    "X": SublatticeLimits(max_species=1),
+}
+#: 3×3×3 mixed halide: one A, one B, two halides on X (the minority on 10–50 % of the 81 X sites).
+MIXED_HALIDE_LIMITS = {
+    "A": SublatticeLimits(max_species=1),
+    "B": SublatticeLimits(max_species=1),
+    "X": SublatticeLimits(max_species=2, allowed=("F", "Cl", "Br", "I"), fraction=(0.1, 0.5)),
+}
+
+
+def _perovskite3x3x3_limited(name: str, limits: dict[str, SublatticeLimits], target: float, out: str) -> RunConfig:
+    config = _perovskite3x3x3_bandgap(target, out)
+    return config.with_overrides(preset=name, space=replace(config.space, sublattices=limits))
+
+
+def _perovskite3x3x3_alloy(target: float, out: str) -> RunConfig:
+    return _perovskite3x3x3_limited("perovskite3x3x3-alloy", ALLOY_LIMITS, target, out)
+
+
+def _perovskite3x3x3_mixed_halide(target: float, out: str) -> RunConfig:
+    return _perovskite3x3x3_limited("perovskite3x3x3-mixed-halide", MIXED_HALIDE_LIMITS, target, out)
 
 
 #: Design space of general (prototype) templates: lengths within [0.7, 1.5]× the template's (and 1.5–30 Å), angles
@@ -206,6 +247,30 @@ PRESETS: dict[str, Preset] = {
             "band gap (eV)",
             4.0,
             _perovskite3x3x3_bandgap,
+        ),
+        Preset(
+            "perovskite4x4x4-bandgap",
+            "4×4×4 ABX3 supercells (320 atoms, ±0.0375 coordinates, 32 candidates in mini-batches of 16): band gap "
+            "± 0.2 eV, E_f < −0.5, t in [0.8, 1.0]",
+            "band gap (eV)",
+            4.0,
+            _perovskite4x4x4_bandgap,
+        ),
+        Preset(
+            "perovskite3x3x3-alloy",
+            "3×3×3 ABX3 alloys: one host ABX3 + one B-site substituent on 10–40 % of B sites; gap ± 0.2 eV, E_f < −0.5, "
+            "t in [0.8, 1.0]",
+            "band gap (eV)",
+            4.0,
+            _perovskite3x3x3_alloy,
+        ),
+        Preset(
+            "perovskite3x3x3-mixed-halide",
+            "3×3×3 mixed halides ABX(3−y)X'(y): one A, one B, two of F/Cl/Br/I on X (minority 10–50 %); gap ± 0.2 eV, "
+            "E_f < −0.5, t in [0.8, 1.0]",
+            "band gap (eV)",
+            2.0,
+            _perovskite3x3x3_mixed_halide,
         ),
         Preset(
             "perovskite-bulk-modulus",

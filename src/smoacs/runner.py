@@ -31,11 +31,13 @@ import torch
 from smoacs import __version__
 from smoacs.config import RunConfig
 from smoacs.design.space import DesignSpace
+from smoacs.design.sublattices import check_group_names
 from smoacs.errors import ConfigError, TemplateError
 from smoacs.evaluate.evaluator import Evaluation, evaluate_design
 from smoacs.evaluate.matching import Deduplicator, ReferenceSet, describe_references, match_and_order
 from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation, load_potential, relaxation_check
-from smoacs.evaluate.rerun import report_info, run_references
+from smoacs.evaluate.known import KnownValues
+from smoacs.evaluate.rerun import report_info, run_known_values, run_references
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.plots import plot_history
@@ -154,6 +156,7 @@ class Problem:
         predictors: the optimised predictors; oracles: the independent re-checks.
         references: novelty reference sets.
         potential: the universal potential (physics on, or a relaxation check), else None.
+        known: the reference-value columns (:mod:`smoacs.evaluate.known`).
     """
 
     config: RunConfig
@@ -167,16 +170,21 @@ class Problem:
     potential: Potential | None = None
     geometry: PotentialGeometry | None = None
     relaxation: RelaxationCheck | None = None
+    known: KnownValues | None = None
 
 
 def build_problem(config: RunConfig) -> Problem:
     """Templates (split into mini-batches), predictors, oracles and novelty references of ``config``."""
     device = resolve_device(config.device)
     templates, skipped = build_template_set(config)
+    if config.space.sublattices:  # names and feasibility of the limits, as one line before any search
+        check_group_names(templates, config.space.sublattices)
+        DesignSpace(list({t.name: t for t in templates}.values()), config.space)
     templates = plan_candidates(config.search, config.space, templates)  # enumerate: one per composition
     predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
     oracles = [load_predictor(name, device, prop) for prop, name in config.oracles.items()]
-    references = run_references(config.templates.path)
+    references = run_references(config.templates.path, config.evaluation.references)
+    known = run_known_values(config, references)
     size = config.batch_size
     batches = [templates[i : i + size] for i in range(0, len(templates), size)]
     ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
@@ -185,7 +193,7 @@ def build_problem(config: RunConfig) -> Problem:
     potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
     relaxation = relaxation_check(physics, potential, physics.enabled, config.seed) if potential is not None else None
-    return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation)
+    return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation, known)
 
 
 def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
@@ -213,14 +221,17 @@ def evaluate_batch(problem: Problem, index: int, space: DesignSpace, result: Sea
 class RunProgress:
     """The rows, structures and arrays of the finished mini-batches, and writing them to the run directory."""
 
-    def __init__(self, directory: RunDirectory, state: FinishedBatches, references: list[ReferenceSet]) -> None:
+    def __init__(
+        self, directory: RunDirectory, state: FinishedBatches, references: list[ReferenceSet], known: KnownValues | None = None
+    ) -> None:
         self.directory = directory
         self.references = references
+        self.known = known
         self.rows: list[dict[str, Any]] = list(state.rows)
         self.structures: list[Any] = list(state.structures)
         self.arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
         self.histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
-        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
+        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith(("_oracle_ok", "_reference_ok"))]
         self.dedup, self.first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
         for row, structure in zip(self.rows, self.structures, strict=True):  # resumed: the finished successes
             if row["success"]:
@@ -231,7 +242,7 @@ class RunProgress:
         """Match a checked mini-batch against the references and the earlier successes, append it (structures,
         result.csv rows) and rewrite the summary and result.npz."""
         evaluation.rows = match_and_order(
-            evaluation.rows, evaluation.structures, self.references, self.dedup, self.first_ids
+            evaluation.rows, evaluation.structures, self.references, self.dedup, self.first_ids, self.known
         )
         judged = "relaxed" if evaluation.relaxed_structures is evaluation.structures else "design"
         design = evaluation.design_structures or evaluation.structures
@@ -274,6 +285,11 @@ def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: Finis
     return meta
 
 
+def _current_form(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored run.json config in today's form: settings added since it was written take their defaults."""
+    return RunConfig.from_dict(stored).to_dict()
+
+
 def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> RunResult:
     """Execute a run and write its directory (see docs/outputs). Returns the rows and the summary.
 
@@ -288,7 +304,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     config.validate()
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other")
-    previous = check_config(Path(config.out), config.to_dict()) if resume else None
+    previous = check_config(Path(config.out), config.to_dict(), _current_form) if resume else None
     directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
     set_threads(config.threads)
@@ -304,7 +320,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     directory = RunDirectory(config.out, columns=state.columns or None).create()
     meta = run_metadata(problem, previous, state)
     directory.write_meta(meta)
-    done = RunProgress(directory, state, problem.references)
+    done = RunProgress(directory, state, problem.references, problem.known)
     timings: list[dict[str, float]] = []
     if previous is not None:  # the kept mini-batches' timings, as the earlier run measured them
         timings += [t for t in previous.get("timings", {}).get("batches", []) if t.get("batch", -1) < state.n_batches]

@@ -147,3 +147,87 @@ def test_edge_vectors_are_differentiable(dtype: torch.dtype) -> None:
     assert torch.autograd.gradcheck(
         lambda lat, f: edge_vectors(lat, f, batch.crystal_idx, graph).norm(dim=-1), (lattice, frac)
     )
+
+
+# ---- the linear-time search against the dense one and against pymatgen's get_neighbor_list -------------------------
+
+
+def _varied_cells() -> list[Structure]:
+    """Small, skewed and large cells: one atom in a sheared cell (many images), a needle, random cells, and 40- and
+    135-atom supercells of a perturbed perovskite (the cell-list regime)."""
+    rng = np.random.default_rng(17)
+    sheared = Structure(Lattice([[2.4, 0, 0], [2.2, 0.9, 0], [0.5, 0.4, 2.1]]), ["Fe"], [[0.3, 0.6, 0.1]])
+    needle = Structure(Lattice.from_parameters(1.9, 2.1, 14.0, 60, 70, 125), ["Si", "O"], [[0, 0, 0], [0.4, 0.3, 0.55]])
+    perovskite = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                           [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])  # fmt: skip
+    large = []
+    for scale in (2, 3):
+        cell = perovskite.copy()
+        cell.make_supercell(scale)
+        large.append(Structure(cell.lattice, cell.species, cell.frac_coords + rng.normal(0, 0.004, (len(cell), 3))))
+    return [sheared, needle, *(random_structure(rng, n, min_dist=0.8) for n in (3, 6)), *large]
+
+
+@pytest.fixture(scope="module")
+def varied() -> list[Structure]:
+    return _varied_cells()
+
+
+def _graph_tuples(graph, batch: CrystalBatch, crystal: int) -> set[tuple[int, ...]]:
+    """(centre, neighbour, image) of one crystal's valid edges, atom indices local to the crystal."""
+    mine = graph.valid & (batch.crystal_idx[graph.center] == crystal)
+    first = int(batch.atom_offsets[crystal])
+    rows = zip((graph.center[mine] - first).tolist(), (graph.neighbor[mine] - first).tolist(),
+               graph.image[mine].long().tolist(), strict=True)  # fmt: skip
+    return {(c, n, *i) for c, n, i in rows}
+
+
+@pytest.mark.parametrize(("cutoff", "max_neighbors"), [(3.0, None), (8.0, None), (8.0, 12), (5.0, 30)])
+def test_cell_list_and_dense_search_give_the_same_list(varied: list[Structure], cutoff: float, max_neighbors) -> None:
+    shift = np.random.default_rng(2).integers(-2, 3, (sum(len(s) for s in varied), 3)).astype(float)
+    batch = _batch(varied, shift)  # unwrapped coordinates: images must refer to them in both searches
+    args = (batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, cutoff, max_neighbors)
+    dense = build_neighbor_list(*args, search="dense")
+    for search in ("cell_list", "auto"):
+        other = build_neighbor_list(*args, search=search)
+        for name in ("center", "neighbor", "image", "valid"):
+            assert torch.equal(getattr(dense, name), getattr(other, name)), f"{search}: {name} differs"
+    assert dense.n_edges > 1000
+
+
+@pytest.mark.parametrize("cutoff", [3.0, 6.0])
+def test_cell_list_pairs_match_pymatgen_neighbor_list(varied: list[Structure], cutoff: float) -> None:
+    batch = _batch(varied)
+    graph = build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, cutoff,
+                                search="cell_list")  # fmt: skip
+    for c, structure in enumerate(varied):
+        center, neighbor, images, _ = structure.get_neighbor_list(cutoff)
+        reference = {(int(i), int(j), *map(int, np.round(k))) for i, j, k in zip(center, neighbor, images, strict=True)}
+        assert _graph_tuples(graph, batch, c) == reference, f"cell {c} ({len(structure)} atoms)"
+    assert graph.n_edges == sum(len(s.get_neighbor_list(cutoff)[0]) for s in varied)
+
+
+def test_many_images_of_a_small_skewed_cell(varied: list[Structure]) -> None:
+    sheared = varied[0]
+    batch = _batch([sheared])
+    graph = build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, 8.0,
+                                search="cell_list")  # fmt: skip
+    assert graph.n_edges == len(sheared.get_neighbor_list(8.0)[0]) > 400
+    assert graph.image.abs().max() >= 4, "the sheared cell needs images far beyond the first shell"
+
+
+def test_cell_list_edges_are_differentiable(varied: list[Structure]) -> None:
+    batch = _batch(varied[4:5])  # the 40-atom supercell: searched by the cell list under "auto"
+    graph = build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, 3.5, 6,
+                                search="cell_list")  # fmt: skip
+    lattice = batch.lattice.clone().requires_grad_()
+    frac = batch.frac_coords.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda lat, f: edge_vectors(lat, f, batch.crystal_idx, graph).norm(dim=-1), (lattice, frac)
+    )
+
+
+def test_unknown_search_is_a_clear_error() -> None:
+    batch = _batch([Structure(Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]])])
+    with pytest.raises(ValueError, match="search must be"):
+        build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, 3.0, search="fast")

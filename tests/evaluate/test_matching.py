@@ -83,7 +83,7 @@ def test_novelty_against_planted_match(tmp_path: Path) -> None:
     assert [r["unique"] for r in rows] == [True, False, True, False]
     assert [r["duplicate_of"] for r in rows] == ["", "c0", "", ""]
     assert [r["novel"] for r in rows] == [False, False, True, False]
-    assert rows[0]["reference_match"] == f"{tmp_path.name}:SrTiO3.cif"
+    assert rows[0]["reference_id"] == f"{tmp_path.name}:SrTiO3.cif" and rows[0]["reference_match"] == "structure"
     annotate_matching(rows, structures, [])
     assert [r["novel"] for r in rows] == ["", "", "", ""]
 

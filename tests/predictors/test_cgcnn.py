@@ -214,3 +214,62 @@ def test_graph_held_between_scheduled_rebuilds(monkeypatch: pytest.MonkeyPatch) 
     settings = OptimizerSettings(steps=6, rebuild_every=3, copy_mutate_steps=())
     DesignOptimizer(space, [predictor], [Window("formation_energy", -3.0)], settings).run()
     assert len(calls) == 2  # steps 0 and 3 only
+
+
+def test_cgcnn_predictors_share_one_graph_and_bond_expansion_per_cached_batch(rock_salt: Structure) -> None:
+    from smoacs.predictors.cgcnn import CGCNNBandGap as BandGap
+
+    gap, formation = load_predictor("cgcnn-band-gap"), load_predictor("cgcnn-formation-energy")
+    structures = [rock_salt, rock_salt.copy().make_supercell([2, 1, 1])]
+
+    def batch() -> CrystalBatch:
+        plain = CrystalBatch.from_structures(structures)
+        return CrystalBatch(plain.lattice.clone().requires_grad_(), plain.frac_coords.clone().requires_grad_(),
+                            plain.species_probs, plain.crystal_idx, plain.n_atoms)  # fmt: skip
+
+    reference = batch()  # no cache: each predictor searches and expands for itself
+    gap.rebuild(reference.detach())
+    formation.rebuild(reference.detach())
+    assert gap.graph(reference) is not formation.graph(reference)
+    (gap(reference) + formation(reference)).sum().backward()
+
+    shared = batch()
+    rebuild = shared.detach().with_cache()
+    gap.rebuild(rebuild)
+    formation.rebuild(rebuild)
+    assert gap.graph(shared) is formation.graph(shared)  # one search for both
+    step = shared.with_cache()
+    calls = []
+    original = BandGap._bond_features
+    for cls in (BandGap, CGCNNRegressor):
+        cls._bond_features = lambda self, c, g: calls.append(1) or original(self, c, g)  # type: ignore[method-assign]
+    try:
+        values = gap(step) + formation(step)
+    finally:
+        for cls in (BandGap, CGCNNRegressor):
+            del cls._bond_features  # back to the shared base implementation
+    assert len(calls) == 1 and step.cache is not None and step.cache.hits == 2  # atom + bond features reused
+    values.sum().backward()
+    torch.testing.assert_close(values.detach(), (gap(reference) + formation(reference)).detach(), rtol=0, atol=0)
+    # Gradients agree up to float summation order (shared features sum both predictors' gradients first).
+    torch.testing.assert_close(shared.lattice.grad, reference.lattice.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(shared.frac_coords.grad, reference.frac_coords.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_optimisation_loop_expands_bonds_once_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smoacs.design import DesignSpace
+    from smoacs.objectives import Window
+    from smoacs.optimize import DesignOptimizer, OptimizerSettings
+    from smoacs.predictors.cgcnn import CGCNNBandGap as BandGap
+    from smoacs.templates import perovskite_templates
+
+    calls = []
+    original = BandGap._bond_features
+    for cls in (BandGap, CGCNNRegressor):
+        monkeypatch.setattr(cls, "_bond_features", lambda self, c, g: calls.append(1) or original(self, c, g), raising=False)
+    space = DesignSpace(perovskite_templates(2, seed=0), seed=0)
+    predictors = [load_predictor("cgcnn-band-gap"), load_predictor("cgcnn-formation-energy")]
+    objectives = [Window("band_gap", 2.0), Window("formation_energy", -1.0)]
+    settings = OptimizerSettings(steps=4, rebuild_every=2, copy_mutate_steps=())
+    DesignOptimizer(space, predictors, objectives, settings).run()
+    assert len(calls) == 4  # two CGCNN predictors (three networks), one expansion per step

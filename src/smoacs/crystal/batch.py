@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from smoacs.chem.elements import ELEMENTS, N_ELEMENTS, element_index
+from smoacs.crystal.cache import FeatureCache
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +29,9 @@ class CrystalBatch:
         species_probs: ``[n_atoms, 98]`` probability of each element (H … Cf) per site; one-hot for real crystals.
         crystal_idx: ``[n_atoms]`` index of the crystal each atom belongs to (non-decreasing).
         n_atoms: ``[n_crystals]`` atoms per crystal.
+        cache: featurisation shared by the predictors reading this batch in one step (see
+            :mod:`smoacs.crystal.cache`), or None (every predictor computes its own). Attach one with
+            :meth:`with_cache`; batches derived from this one (:meth:`detach`, :meth:`to`, :meth:`select`) carry none.
     """
 
     lattice: Tensor
@@ -33,6 +39,7 @@ class CrystalBatch:
     species_probs: Tensor
     crystal_idx: Tensor
     n_atoms: Tensor
+    cache: FeatureCache | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n_crystals = self.lattice.shape[0]
@@ -88,6 +95,15 @@ class CrystalBatch:
         n_atoms = self.n_atoms[chosen]
         crystal_idx = torch.repeat_interleave(torch.arange(len(n_atoms), device=n_atoms.device), n_atoms)
         return CrystalBatch(self.lattice[chosen], self.frac_coords[atoms], self.species_probs[atoms], crystal_idx, n_atoms)
+
+    def with_cache(self, cache: FeatureCache | None = None) -> CrystalBatch:
+        """The same tensors with ``cache`` attached (a fresh :class:`FeatureCache` by default)."""
+        return replace(self, cache=cache if cache is not None else FeatureCache())
+
+    def shared(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, computed once per ``key`` for this batch when it carries a cache (see :mod:`smoacs.crystal.cache`
+        for the key conventions), else computed on every call."""
+        return build() if self.cache is None else self.cache.get(key, build)
 
     def hard_species(self) -> Tensor:
         """``[n_atoms]`` argmax element index per site."""

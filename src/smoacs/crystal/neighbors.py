@@ -1,20 +1,41 @@
-"""Batched periodic neighbour lists in torch.
+"""Batched periodic neighbour lists.
 
 Neighbour *indices and image offsets* are built without gradients (a discrete search) and kept fixed between
 rebuilds; edge vectors and distances are then recomputed differentiably from the lattice and coordinates at every
 step (:func:`edge_vectors`). Coordinates need not be wrapped: image offsets are expressed for the coordinates
 exactly as given, so a list built from unwrapped coordinates stays valid while they move continuously.
+
+Two searches give the same pairs (the tests check it): ``"dense"``, every atom pair × every image that can reach the
+cutoff, vectorised over the whole batch (O(N² · images) per crystal), and ``"cell_list"``, the linear-time cell list
+of the maintained ``vesin`` library, one call per crystal. ``"auto"`` (the default) sends each crystal to the cheaper
+one by its dense workload (on CPU nearly always the cell list). Distances of the found candidates are recomputed here
+with one formula, and pairs are ordered by a total key (centre, distance to 1e-6 Å, neighbour, image), so the result
+does not depend on the search.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
+from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
 # Pairs × images evaluated at once while searching; bounds the memory of a rebuild (~100 MB in float64).
 _CHUNK_CANDIDATES = 4_000_000
+# Under "auto", a crystal whose dense search would evaluate more pair-images than this goes to the cell list. On CPU
+# the cell list costs ~0.05–0.3 ms per crystal and already beats the batched dense search for 5-atom cells with the
+# 8 Å / 12-NN and 3 Å lists (workload 3,125; benchmarks/large_cells.py), so only tiny workloads stay dense. On a GPU
+# the dense search runs batched on the device while the cell list goes through the host crystal by crystal, so small
+# cells stay dense there (a limit set without a GPU measurement: none was available).
+_DENSE_LIMIT = {"cpu": 1_000, "other": 200_000}
+# vesin's radius is widened by this (Å) so no pair within the cutoff is lost to its own rounding; the exact
+# ``distance <= cutoff`` test is then made here, on the distances computed as in the dense search.
+_CELL_LIST_SLACK = 1e-6
+Search = Literal["auto", "dense", "cell_list"]
+_TOKENS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -29,6 +50,8 @@ class NeighborList:
         max_neighbors: fixed neighbours per atom (edges are then laid out ``[n_atoms, max_neighbors]`` row-major,
             nearest first), or None for "all within the cutoff" (edges sorted by centre, then distance).
         cutoff: search radius in Å.
+        token: an integer unique to this list in the process, so caches can key features computed on it
+            (see :class:`smoacs.crystal.cache.FeatureCache`).
     """
 
     center: Tensor
@@ -37,6 +60,7 @@ class NeighborList:
     valid: Tensor
     max_neighbors: int | None
     cutoff: float
+    token: int = field(default_factory=lambda: next(_TOKENS), compare=False)
 
     @property
     def n_edges(self) -> int:
@@ -84,22 +108,25 @@ def _image_grid(extent: Tensor, device: torch.device) -> Tensor:
     return torch.cartesian_prod(*axes)
 
 
-@torch.no_grad()
-def _candidates(
-    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Every (centre, neighbour, image) within each crystal's ``cutoff[c]`` (self at zero offset excluded).
+Candidates = tuple[Tensor, Tensor, Tensor, Tensor]  # centre, neighbour, image (wrapped coordinates), distance
+
+
+def _empty_candidates(device: torch.device) -> Candidates:
+    index = torch.zeros(0, dtype=torch.long, device=device)
+    return index, index, torch.zeros(0, 3, dtype=torch.float64, device=device), torch.zeros(0, dtype=torch.float64, device=device)
+
+
+def _dense_candidates(
+    lattice: Tensor, wrapped: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor, ranges: Tensor, chosen: Tensor
+) -> Candidates:
+    """Every (centre, neighbour, image) of the ``chosen`` crystals by testing all pairs × all reaching images.
 
     Crystals are grouped by their image extent, so a small cell does not inflate the image grid of the others, and
-    each group is processed in chunks of at most ``_CHUNK_CANDIDATES`` pair-images.
+    each group is processed in chunks of at most ``_CHUNK_CANDIDATES`` pair-images. Images refer to ``wrapped``.
     """
-    lattice = lattice.double()
-    wrapped = torch.remainder(frac.double(), 1.0)
-    shift = frac.double() - wrapped  # integer part; images are converted back to unwrapped coordinates below
     offsets = torch.cumsum(n_atoms, 0) - n_atoms
-    ranges = _image_ranges(lattice, cutoff)
-    out_c, out_n, out_img, out_d = [], [], [], []
-    searched = torch.nonzero(cutoff > 0).flatten()  # crystals with a zero radius are skipped
+    out: list[Candidates] = []
+    searched = torch.nonzero(chosen).flatten()
     extents, group_of = torch.unique(ranges[searched], dim=0, return_inverse=True)
     for group, extent in enumerate(extents):
         members = searched[group_of == group]
@@ -121,19 +148,88 @@ def _candidates(
             is_self = (center == neighbor)[:, None] & is_origin[None, :]  # nearest is 0 for i == j
             keep = (dist <= radius) & ~is_self
             p_idx, k_idx = keep.nonzero(as_tuple=True)
-            out_c.append(center[p_idx])
-            out_n.append(neighbor[p_idx])
-            out_img.append(images[k_idx] + nearest[p_idx] - shift[neighbor[p_idx]] + shift[center[p_idx]])
-            out_d.append(dist[p_idx, k_idx])
-    if not out_c:
-        empty = torch.zeros(0, dtype=torch.long, device=frac.device)
-        return empty, empty, torch.zeros(0, 3, dtype=torch.float64, device=frac.device), torch.zeros(0, dtype=torch.float64, device=frac.device)
-    return torch.cat(out_c), torch.cat(out_n), torch.cat(out_img), torch.cat(out_d)
+            out.append((center[p_idx], neighbor[p_idx], images[k_idx] + nearest[p_idx], dist[p_idx, k_idx]))
+    return _concat(out, lattice.device)
+
+
+def _cell_list_candidates(
+    lattice: Tensor, wrapped: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor, chosen: Tensor
+) -> Candidates:
+    """The same candidates as :func:`_dense_candidates` for the ``chosen`` crystals, found by ``vesin``'s cell list.
+
+    One library call per crystal (linear in its atoms, any cell shape, cutoffs beyond the cell included); the
+    distances are then recomputed for all found pairs at once exactly as the dense search computes them, and the
+    ``distance <= cutoff`` test is made on those.
+    """
+    from vesin import NeighborList as VesinList  # a core dependency; imported here to keep import time low
+
+    members = torch.nonzero(chosen).flatten().tolist()
+    if not members:
+        return _empty_candidates(lattice.device)
+    offsets = (torch.cumsum(n_atoms, 0) - n_atoms).tolist()
+    sizes, radii = n_atoms.tolist(), cutoff.tolist()
+    cells = lattice.cpu().numpy()
+    positions = torch.einsum("ni,nij->nj", wrapped, lattice[crystal_idx]).cpu().numpy()
+    threads = torch.get_num_threads()
+    found_center, found_neighbor, found_shift = [], [], []
+    for c in members:  # one linear-time search per crystal: the loop is over a few large cells
+        rows = slice(offsets[c], offsets[c] + sizes[c])
+        search = VesinList(cutoff=radii[c] + _CELL_LIST_SLACK, full_list=True, n_threads=threads)
+        i, j, shift = search.compute(np.ascontiguousarray(positions[rows]), cells[c], True, "ijS")
+        found_center.append(i.astype(np.int64) + offsets[c])
+        found_neighbor.append(j.astype(np.int64) + offsets[c])
+        found_shift.append(shift)
+    device = lattice.device
+    center = torch.from_numpy(np.concatenate(found_center)).to(device)
+    neighbor = torch.from_numpy(np.concatenate(found_neighbor)).to(device)
+    image = torch.from_numpy(np.concatenate(found_shift).astype(np.float64)).to(device)
+    cell = lattice[crystal_idx[center]]
+    delta = wrapped[neighbor] - wrapped[center]
+    nearest = -torch.round(delta)
+    base = torch.einsum("pi,pij->pj", delta + nearest, cell)
+    dist = (base + torch.einsum("pi,pij->pj", image - nearest, cell)).norm(dim=-1)
+    is_self = (center == neighbor) & (image == 0).all(dim=-1)
+    keep = (dist <= cutoff[crystal_idx[center]]) & ~is_self
+    return center[keep], neighbor[keep], image[keep], dist[keep]
+
+
+def _concat(parts: list[Candidates], device: torch.device) -> Candidates:
+    if not parts:
+        return _empty_candidates(device)
+    return tuple(torch.cat(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def _candidates(
+    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor, search: Search = "auto"
+) -> Candidates:
+    """Every (centre, neighbour, image) within each crystal's ``cutoff[c]`` (self at zero offset excluded).
+
+    Crystals with a zero radius are skipped. Images are returned for the coordinates as given (unwrapped).
+    """
+    lattice = lattice.double()
+    wrapped = torch.remainder(frac.double(), 1.0)
+    shift = frac.double() - wrapped  # integer part; images are converted back to unwrapped coordinates below
+    ranges = _image_ranges(lattice, cutoff)
+    if search == "dense":
+        by_cells = torch.zeros_like(cutoff, dtype=torch.bool)
+    elif search == "cell_list":
+        by_cells = torch.ones_like(cutoff, dtype=torch.bool)
+    else:
+        limit = _DENSE_LIMIT["cpu" if lattice.device.type == "cpu" else "other"]
+        by_cells = n_atoms.long() ** 2 * (2 * ranges + 1).prod(dim=-1) > limit
+    searched = cutoff > 0
+    parts = [
+        _dense_candidates(lattice, wrapped, crystal_idx, n_atoms, cutoff, ranges, searched & ~by_cells),
+        _cell_list_candidates(lattice, wrapped, crystal_idx, n_atoms, cutoff, searched & by_cells),
+    ]
+    center, neighbor, image, dist = _concat(parts, frac.device)
+    return center, neighbor, image - shift[neighbor] + shift[center], dist
 
 
 def _nearest_candidates(
-    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor, k: int
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    lattice: Tensor, frac: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: Tensor, k: int, search: Search
+) -> Candidates:
     """Candidates that contain every atom's ``k`` nearest neighbours within ``cutoff``, searched cheaply.
 
     A first pass uses, per crystal, the radius of a sphere holding ~3k atoms at the crystal's density (capped at the
@@ -142,7 +238,7 @@ def _nearest_candidates(
     """
     volume_per_atom = torch.linalg.det(lattice.double()).abs() / n_atoms
     radius = torch.minimum((3 * (3 * k) * volume_per_atom / (4 * torch.pi)) ** (1 / 3), cutoff)
-    center, neighbor, image, dist = _candidates(lattice, frac, crystal_idx, n_atoms, radius)
+    center, neighbor, image, dist = _candidates(lattice, frac, crystal_idx, n_atoms, radius, search)
     found = torch.bincount(center, minlength=frac.shape[0])
     short = torch.zeros(len(n_atoms), dtype=torch.bool, device=frac.device)
     short[crystal_idx[found < k]] = True
@@ -151,8 +247,18 @@ def _nearest_candidates(
         return center, neighbor, image, dist
     keep = ~redo[crystal_idx[center]]
     radius = torch.where(redo, cutoff, torch.zeros_like(cutoff))
-    more = _candidates(lattice, frac, crystal_idx, n_atoms, radius)
+    more = _candidates(lattice, frac, crystal_idx, n_atoms, radius, search)
     return tuple(torch.cat([a[keep], b]) for a, b in zip((center, neighbor, image, dist), more, strict=True))  # type: ignore[return-value]
+
+
+def _canonical_order(center: Tensor, neighbor: Tensor, image: Tensor, dist: Tensor) -> Tensor:
+    """Permutation sorting edges by centre, distance (to 1e-6 Å, so float noise does not reorder ties), neighbour,
+    then image (lexicographic): a total order, so the list does not depend on the order the search found pairs in."""
+    key_dist = torch.round(dist * 1e6)
+    order = torch.argsort(image[:, 2], stable=True)
+    for key in (image[:, 1], image[:, 0], neighbor, key_dist, center):
+        order = order[torch.argsort(key[order], stable=True)]
+    return order
 
 
 @torch.no_grad()
@@ -163,6 +269,7 @@ def build_neighbor_list(
     n_atoms: Tensor,
     cutoff: float,
     max_neighbors: int | None = None,
+    search: Search = "auto",
 ) -> NeighborList:
     """Search periodic neighbours of every atom, for a whole batch at once.
 
@@ -175,21 +282,23 @@ def build_neighbor_list(
         max_neighbors: keep the nearest ``max_neighbors`` per atom (ties broken by neighbour index, then image) and
             pad atoms that have fewer with invalid edges pointing at their crystal's first atom (CGCNN's rule);
             None keeps every neighbour within the cutoff.
+        search: ``"dense"`` (all pairs × images, batched), ``"cell_list"`` (vesin, linear time) or ``"auto"`` (per
+            crystal, whichever is cheaper); all three give the same list.
 
     Returns:
         The :class:`NeighborList`; for a fixed count its edges are ordered ``[n_atoms, max_neighbors]``.
     """
+    if search not in ("auto", "dense", "cell_list"):
+        raise ValueError(f"search must be auto, dense or cell_list, got {search!r}")
     device = frac_coords.device
     full = torch.full((len(n_atoms),), float(cutoff), dtype=torch.float64, device=device)
     if max_neighbors is None:
-        center, neighbor, image, dist = _candidates(lattice, frac_coords, crystal_idx, n_atoms, full)
+        center, neighbor, image, dist = _candidates(lattice, frac_coords, crystal_idx, n_atoms, full, search)
     else:
-        center, neighbor, image, dist = _nearest_candidates(lattice, frac_coords, crystal_idx, n_atoms, full, max_neighbors)
-    # Deterministic order: by centre, then distance (rounded so float noise does not reorder ties), then index.
-    key_dist = torch.round(dist * 1e6)
-    order = torch.argsort(neighbor, stable=True)
-    order = order[torch.argsort(key_dist[order], stable=True)]
-    order = order[torch.argsort(center[order], stable=True)]
+        center, neighbor, image, dist = _nearest_candidates(
+            lattice, frac_coords, crystal_idx, n_atoms, full, max_neighbors, search
+        )
+    order = _canonical_order(center, neighbor, image, dist)
     center, neighbor, image = center[order], neighbor[order], image[order]
     if max_neighbors is None:
         valid = torch.ones_like(center, dtype=torch.bool)
@@ -212,12 +321,14 @@ def build_neighbor_list(
     return NeighborList(grid_center, grid_neighbor, grid_image, grid_valid, max_neighbors, cutoff)
 
 
-def min_distances(lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: float = 4.0) -> Tensor:
+def min_distances(
+    lattice: Tensor, frac_coords: Tensor, crystal_idx: Tensor, n_atoms: Tensor, cutoff: float = 4.0, search: Search = "auto"
+) -> Tensor:
     """``[n_crystals]`` shortest interatomic distance (periodic images included) in Å; ``cutoff`` if none closer.
 
     A crystal with one atom still has a distance to its own images.
     """
-    neighbors = build_neighbor_list(lattice, frac_coords, crystal_idx, n_atoms, cutoff, max_neighbors=None)
+    neighbors = build_neighbor_list(lattice, frac_coords, crystal_idx, n_atoms, cutoff, max_neighbors=None, search=search)
     dist = edge_vectors(lattice, frac_coords, crystal_idx, neighbors).norm(dim=-1)
     out = torch.full((len(n_atoms),), float(cutoff), dtype=dist.dtype, device=dist.device)
     if len(dist):

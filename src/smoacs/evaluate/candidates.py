@@ -32,6 +32,8 @@ class Candidates:
         frac0: ``[N, 3]`` template coordinates; coord_bound: ``[N]`` allowed displacement; site_roles: ``[N]``.
         ids, template_names, copied_from: per candidate ("" when not copied).
         quarantine: candidate index → reason.
+        site_groups: ``[N]`` site group (sublattice) name of every site (None: from ``site_roles``, A/B/X or "").
+        limits: the run's sublattice limits (group name → limits); empty: no ``composition_ok`` criterion.
     """
 
     crystals: CrystalBatch
@@ -44,6 +46,8 @@ class Candidates:
     template_names: list[str]
     copied_from: list[str]
     quarantine: dict[int, str] = field(default_factory=dict)
+    site_groups: np.ndarray | None = None
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

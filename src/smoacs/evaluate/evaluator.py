@@ -13,10 +13,13 @@ import torch
 from smoacs.chem.elements import ELEMENTS
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import lattice_to_parameters
+from smoacs.errors import ConfigError
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace, DiscreteDesign
 from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageContext
+from smoacs.design.sublattices import site_group_labels
 from smoacs.evaluate.checks import neutrality, perovskite_geometry
+from smoacs.evaluate.composition import composition_check, describe_designs, group_labels
 from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective
 from smoacs.predictors.base import Predictor
@@ -31,12 +34,23 @@ class EvaluationSettings:
         check_neutrality: require a neutral per-atom assignment from the super-common oxidation states.
         min_distance_cutoff: search radius (Å) of the exact minimum-distance computation.
         relax: relax every success with this universal potential and re-check it (``"chgnet"``), or None.
+        references: novelty and known-value reference sets (``perov5``, ``supercon``, ``prototypes``, a directory,
+            a CSV with a ``cif`` column, with property declarations ``PATH:COLUMN=UNIT@THEORY``); None: every
+            built-in set whose data is present.
+        known_values: which candidates get reference values of a matched entry (:mod:`smoacs.evaluate.known`):
+            ``successes`` or ``all``.
     """
 
     angle_range: tuple[float, float] = (85.0, 95.0)
     check_neutrality: bool = True
     min_distance_cutoff: float = 4.0
     relax: str | None = None
+    references: tuple[str, ...] | None = None
+    known_values: str = "successes"
+
+    def __post_init__(self) -> None:
+        if self.known_values not in ("successes", "all"):
+            raise ConfigError(f"evaluation.known_values must be 'successes' or 'all', got {self.known_values!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""
@@ -126,6 +140,10 @@ def evaluate_design(
         template_names=[space.templates[i].name for i in result.template_index],
         copied_from=[ids[j] if j >= 0 else "" for j in result.copied_from],
         quarantine=dict(result.quarantine),
+        site_groups=np.array(
+            [label for i in result.template_index for label in site_group_labels(space.templates[i])], dtype=object
+        ),
+        limits=dict(space.settings.sublattices),
     )
     evaluation = (check or check_candidates)(candidates, predictors, objectives, settings, oracles, stages)
     evaluation.arrays.update(
@@ -135,6 +153,7 @@ def evaluate_design(
             "site_roles": space.site_roles.cpu().numpy(),
             "pattern_ox_states": candidates.pattern,
             "pattern": design.combo.cpu().numpy(),
+            "site_groups": candidates.site_groups.astype(str),  # type: ignore[union-attr]
             **{f"history_{key}": value for key, value in result.history.items()},
         }
     )
@@ -177,6 +196,11 @@ def check_candidates(
         criteria["neutral_ok"], assignments = neutrality(symbols)
     else:
         assignments = [""] * n
+    labels = candidates.site_groups if candidates.site_groups is not None else group_labels(candidates.site_roles)
+    groups = [labels[o : o + s] for o, s in zip(offsets, sizes, strict=True)]
+    hosts, designs, compositions = describe_designs(symbols, groups)
+    if candidates.limits:
+        criteria["composition_ok"], composition_reasons = composition_check(compositions, candidates.limits)
 
     lengths, angles = (t.cpu().numpy() for t in lattice_to_parameters(lattice64))
     roles = candidates.site_roles
@@ -222,6 +246,9 @@ def check_candidates(
         row.update({key: bool(flags[i]) for key, flags in criteria.items()})
         row.update({key: column[i].item() for key, column in oracle.items()})
         pattern = ox_pattern[offsets[i] : offsets[i] + sizes[i]]
+        row["host"], row["design"] = hosts[i], designs[i]
+        if candidates.limits:
+            row["composition_reason"] = composition_reasons[i]
         row["oxidation_states"] = assignments[i]
         row["pattern_oxidation_states"] = " ".join(f"{s}{o:+d}" for s, o in zip(symbols[i], pattern, strict=True))
         row.update(dict(zip(("a", "b", "c"), map(float, lengths[i]), strict=True)))

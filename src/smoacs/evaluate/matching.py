@@ -33,9 +33,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from smoacs.errors import ConfigError
+from smoacs.evaluate.reference_data import BUILTIN_PROPERTIES, ReferenceProperty, parse_declaration, parse_value, split_spec
 
 #: Names of the built-in reference sets, and the file patterns they are read from inside a data directory.
 BUILTIN_REFERENCES: dict[str, tuple[str, ...]] = {
@@ -46,8 +47,10 @@ BUILTIN_REFERENCES: dict[str, tuple[str, ...]] = {
 #: Built-in sets shipped as template libraries (``smoacs/templates/data``); used unless a data_dir is given.
 PACKAGED_REFERENCES = {"perov5": "perov5.json.gz", "supercon": "supercon.json.gz", "prototypes": "aflow_prototypes.json.gz"}
 DATA_ENV = "SMOACS_REFERENCE_DATA"
-#: The matching columns, placed right after ``success`` in result.csv / evaluation.csv.
-MATCH_COLUMNS = ("unique", "duplicate_of", "novel", "reference_match")
+#: The matching columns, placed right after ``success`` in result.csv / evaluation.csv: ``reference_id`` names the
+#: matched reference entry, ``reference_match`` how it matched (``structure``, or ``composition`` — set by
+#: :mod:`smoacs.evaluate.known` when only the reduced formula of an entry with known values agrees).
+MATCH_COLUMNS = ("unique", "duplicate_of", "novel", "reference_id", "reference_match")
 _FORMULA_SUM = re.compile(r"_chemical_formula_sum\s+(?:'([^']*)'|\"([^\"]*)\"|(\S+))")
 
 
@@ -87,23 +90,33 @@ class ReferenceSet:
         ids: identifier of every entry (material id or file name).
         formulas: reduced formula of every entry.
         sources: CIF text or a shipped library record (lazy entries), or a parsed structure, per entry.
+        properties: the properties the set carries (units and theory: :mod:`smoacs.evaluate.reference_data`).
+        values: property name → value of every entry (NaN: not known), in the property's unit.
     """
 
     name: str
     ids: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
     sources: list[Any] = field(default_factory=list)
+    properties: tuple[ReferenceProperty, ...] = ()
+    values: dict[str, list[float]] = field(default_factory=dict)
     _index: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def add(self, ident: str, formula: str, source: Any) -> None:  # noqa: ANN401
-        """Append an entry (``source``: CIF text or a pymatgen structure)."""
+    def add(self, ident: str, formula: str, source: Any, values: dict[str, float] | None = None) -> None:  # noqa: ANN401
+        """Append an entry (``source``: CIF text or a pymatgen structure; ``values``: its property values)."""
         self.ids.append(ident)
         self.formulas.append(formula)
         self.sources.append(source)
+        for prop in self.properties:
+            self.values.setdefault(prop.name, []).append((values or {}).get(prop.name, float("nan")))
         self._index = None
+
+    def value(self, i: int, name: str) -> float:
+        """Entry ``i``'s value of property ``name`` (NaN when unknown)."""
+        return self.values[name][i] if name in self.values else float("nan")
 
     @classmethod
     def from_structures(cls, name: str, structures: Iterable[Any], ids: Iterable[str] | None = None) -> ReferenceSet:
@@ -152,18 +165,25 @@ def _data_dirs(data_dir: str | Path | None) -> list[Path]:
     return dirs
 
 
-def _read_csv(path: Path, name: str, out: ReferenceSet) -> None:
+def _read_csv(path: Path, name: str, out: ReferenceSet, declared: bool = False) -> None:
+    """Entries of a CSV reference; ``declared``: its properties were declared by the user (their columns must exist;
+    a built-in set's CSV without a property column just has no values for it)."""
     opener = gzip.open if path.suffix == ".gz" else open
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with opener(path, "rt", encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or "cif" not in reader.fieldnames:
             raise ConfigError(f"reference file {path} has no 'cif' column")
+        missing = [p.csv_column for p in out.properties if p.csv_column not in reader.fieldnames]
+        if missing and declared:
+            raise ConfigError(f"reference file {path} has no column {', '.join(map(repr, missing))} (declared as a property)")
         for number, row in enumerate(reader):
             text = row["cif"] or ""
             ident = row.get("material_id") or row.get("id") or f"{path.name}:{number}"
+            where = f"reference file {path} row {number + 1}"
+            values = {p.name: parse_value(row.get(p.csv_column), p, where) for p in out.properties}
             if "\n" not in text.strip():  # a path (e.g. another run's result.csv: structures/c00000.cif)
-                out.add(f"{name}:{ident}", *_cif_file(path, number, text))
+                out.add(f"{name}:{ident}", *_cif_file(path, number, text), values)
                 continue
             match = _FORMULA_SUM.search(text)
             if match:
@@ -174,7 +194,7 @@ def _read_csv(path: Path, name: str, out: ReferenceSet) -> None:
                 except Exception as exc:  # noqa: BLE001 - parser errors come in many types
                     raise ConfigError(f"reference file {path} row {number + 1}: unreadable CIF text ({exc})") from None
                 formula, text = formula_key(structure), structure
-            out.add(f"{name}:{ident}", formula, text)
+            out.add(f"{name}:{ident}", formula, text, values)
 
 
 def _cif_file(csv_path: Path, number: int, cell: str) -> tuple[str, Any]:
@@ -217,16 +237,21 @@ def reference_set(spec: str, data_dir: str | Path | None = None) -> ReferenceSet
 
     Args:
         spec: ``perov5``, ``supercon``, ``prototypes``, a directory of CIF/POSCAR files or a CSV(.gz) file with a
-            ``cif`` column.
+            ``cif`` column, optionally followed by property declarations ``:COLUMN=UNIT@THEORY,…``
+            (:func:`smoacs.evaluate.reference_data.parse_declaration`). The built-in sets carry the properties of
+            :data:`~smoacs.evaluate.reference_data.BUILTIN_PROPERTIES`.
         data_dir: where the built-in sets are looked for (default: package data, then ``$SMOACS_REFERENCE_DATA``).
 
     Raises:
-        ConfigError: unknown spec, missing data, unreadable file.
+        ConfigError: unknown spec, missing data, unreadable file, a malformed or misplaced property declaration.
     """
+    spec, declaration = split_spec(spec)
+    if declaration and spec in BUILTIN_REFERENCES:
+        raise ConfigError(f"reference {spec}: a built-in set declares its own properties; drop ':{declaration}'")
     if spec in PACKAGED_REFERENCES and data_dir is None:
         return _packaged_reference(spec)
     if spec in BUILTIN_REFERENCES:
-        out = ReferenceSet(spec)
+        out = ReferenceSet(spec, properties=BUILTIN_PROPERTIES.get(spec, ()))
         for directory in _data_dirs(data_dir):
             paths = sorted({p for pattern in BUILTIN_REFERENCES[spec] for p in directory.glob(pattern)})
             for path in paths:
@@ -239,10 +264,13 @@ def reference_set(spec: str, data_dir: str | Path | None = None) -> ReferenceSet
     if not path.exists():
         known = ", ".join(BUILTIN_REFERENCES)
         raise ConfigError(f"unknown reference {spec!r}: not one of {known} and not an existing file or directory")
-    out = ReferenceSet(path.name or str(path))
+    properties = parse_declaration(declaration, f"reference {spec}") if declaration else ()
+    out = ReferenceSet(path.name or str(path), properties=properties)
     if path.is_file() and path.name.endswith((".csv", ".csv.gz")):
-        _read_csv(path, out.name, out)
+        _read_csv(path, out.name, out, declared=True)
     else:
+        if properties:
+            raise ConfigError(f"reference {spec}: properties can be declared for a CSV file with a cif column only")
         _read_directory(path, out.name, out)
     return out
 
@@ -255,11 +283,12 @@ def _packaged_reference(spec: str) -> ReferenceSet:
 
     from smoacs.templates.packaged import read_library
 
-    out = ReferenceSet(spec)
+    out = ReferenceSet(spec, properties=BUILTIN_PROPERTIES.get(spec, ()))
     for record in read_library(PACKAGED_REFERENCES[spec]):
         if record.get("ordered", True):
             formula = Composition(Counter(record["species"])).reduced_formula
-            out.add(f"{spec}:{record['name']}", formula, record)
+            values = {p.name: float(record.get(p.record, float("nan"))) for p in out.properties}
+            out.add(f"{spec}:{record['name']}", formula, record, values)
     return out
 
 
@@ -315,13 +344,23 @@ def group_duplicates(structures: Sequence[Any]) -> list[int]:
 
 
 def find_reference_match(structure: Any, references: Sequence[ReferenceSet]) -> str:  # noqa: ANN401
-    """Id (``set:id``) of the first reference structure matching ``structure``, or "" if none does."""
+    """Id (``set:id``) of the first reference structure matching ``structure``, or "" if none does.
+
+    Sets that carry property values are searched first (their match can tell the user a known value); the
+    novelty verdict does not depend on the order."""
+    found = find_structure_match(structure, references)
+    return "" if found is None else found[0].ids[found[1]]
+
+
+def find_structure_match(structure: Any, references: Sequence[ReferenceSet]) -> tuple[ReferenceSet, int] | None:  # noqa: ANN401
+    """(set, entry index) of the first reference structure matching ``structure`` (sets with properties first)."""
     key = formula_key(structure)
-    for reference in references:
+    ordered = [r for r in references if r.properties] + [r for r in references if not r.properties]
+    for reference in ordered:
         for i in reference.candidates(key):
             if _fits(reference.structure(i), structure):
-                return reference.ids[i]
-    return ""
+                return reference, i
+    return None
 
 
 def annotate_matching(
@@ -331,17 +370,18 @@ def annotate_matching(
     dedup: Deduplicator | None = None,
     first_ids: list[str] | None = None,
 ) -> None:
-    """Add ``unique``, ``duplicate_of``, ``novel`` and ``reference_match`` to every row (in place).
+    """Add ``unique``, ``duplicate_of``, ``novel``, ``reference_id`` and ``reference_match`` to every row (in place).
 
     Only successes are compared; other rows get ``unique = novel = False`` and empty strings. ``novel`` is "" (not
-    assessed) for every row when ``references`` is empty. Pass the same ``dedup`` and ``first_ids`` (ids of the
+    assessed) for every row when ``references`` is empty. A matched success gets the matched entry's id
+    (``set:id``) in ``reference_id`` and ``structure`` in ``reference_match``. Pass the same ``dedup`` and ``first_ids`` (ids of the
     successes added so far) across mini-batches to group duplicates across the whole run.
     """
     dedup = dedup if dedup is not None else Deduplicator()
     first_ids = first_ids if first_ids is not None else []
     for row, structure in zip(rows, structures, strict=True):
         if not row["success"]:
-            row.update(unique=False, duplicate_of="", novel=False if references else "", reference_match="")
+            row.update(unique=False, duplicate_of="", novel=False if references else "", reference_id="", reference_match="")
             continue
         first = dedup.add(structure)
         first_ids.append(row["id"])
@@ -349,9 +389,9 @@ def annotate_matching(
         row["duplicate_of"] = "" if first is None else first_ids[first]
         if references:
             match = find_reference_match(structure, references)
-            row.update(novel=not match, reference_match=match)
+            row.update(novel=not match, reference_id=match, reference_match="structure" if match else "")
         else:
-            row.update(novel="", reference_match="")
+            row.update(novel="", reference_id="", reference_match="")
 
 
 def insert_after(row: dict[str, Any], key: str, new: dict[str, Any]) -> dict[str, Any]:
@@ -366,18 +406,33 @@ def insert_after(row: dict[str, Any], key: str, new: dict[str, Any]) -> dict[str
     return out
 
 
+class RowAnnotator(Protocol):
+    """Adds columns to matched rows (:class:`smoacs.evaluate.known.KnownValues`)."""
+
+    @property
+    def columns(self) -> list[str]: ...  # noqa: D102
+
+    def annotate(self, rows: Sequence[dict[str, Any]], structures: Sequence[Any], references: Sequence[ReferenceSet]) -> None: ...  # noqa: D102
+
+
 def match_and_order(
     rows: Sequence[dict[str, Any]],
     structures: Sequence[Any],
     references: Sequence[ReferenceSet],
     dedup: Deduplicator | None = None,
     first_ids: list[str] | None = None,
+    known: RowAnnotator | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows with uniqueness and novelty (:func:`annotate_matching`) and the result column order (the
-    :data:`MATCH_COLUMNS` right after ``success``); shared by ``smoacs run`` (per mini-batch, with a run-wide
+    """Rows with uniqueness and novelty (:func:`annotate_matching`), the reference values of ``known``
+    (:class:`smoacs.evaluate.known.KnownValues`; optional), and the result column order (the :data:`MATCH_COLUMNS`
+    and ``known``'s columns right after ``success``); shared by ``smoacs run`` (per mini-batch, with a run-wide
     ``dedup``) and ``smoacs evaluate`` (all rows at once)."""
     annotate_matching(rows, structures, references, dedup, first_ids)
-    return [insert_after(row, "success", {key: row[key] for key in MATCH_COLUMNS}) for row in rows]
+    columns = list(MATCH_COLUMNS)
+    if known is not None:
+        known.annotate(rows, structures, references)
+        columns += known.columns
+    return [insert_after(row, "success", {key: row[key] for key in columns}) for row in rows]
 
 
 def describe_references(references: Sequence[ReferenceSet]) -> str:
@@ -393,6 +448,7 @@ __all__ = [
     "available_references",
     "describe_references",
     "find_reference_match",
+    "find_structure_match",
     "formula_key",
     "group_duplicates",
     "load_reference_set",

@@ -42,6 +42,7 @@ from smoacs.evaluate.matching import (
     match_and_order,
     reference_set,
 )
+from smoacs.evaluate.known import KnownValues, known_values
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.rundir import EVALUATION_CSV, RunDirectory
@@ -80,6 +81,22 @@ def criteria_text(settings: EvaluationSettings, perovskite: bool) -> list[str]:
     return out
 
 
+def limits_text(limits: dict[str, dict[str, Any]]) -> list[str]:
+    """The sublattice limits (``space.sublattices`` of a config dict) in words for report.md, one line each."""
+    out = []
+    for name, limit in limits.items():
+        parts = []
+        if limit.get("max_species") is not None:
+            parts.append(f"at most {limit['max_species']} element{'s' if limit['max_species'] > 1 else ''}")
+        if limit.get("allowed"):
+            parts.append("from " + ", ".join(limit["allowed"]))
+        if limit.get("fraction") is not None:
+            lo, hi = limit["fraction"]
+            parts.append(f"minority fraction (sites not held by the host) in [{lo:g}, {hi:g}]")
+        out.append(f"sublattice {name}: {', '.join(parts) or 'no limit'} (composition_ok)")
+    return out
+
+
 def run_references(
     templates_path: str | None, specs: Sequence[str] | None = None, data_dir: str | Path | None = None
 ) -> list[ReferenceSet]:
@@ -99,6 +116,15 @@ def run_references(
     for spec in available_references(data_dir) if specs is None else specs:
         references.append(reference_set(spec, data_dir))
     return references
+
+
+def run_known_values(config: RunConfig, references: Sequence[ReferenceSet]) -> KnownValues:
+    """The reference-value columns of a run (:func:`smoacs.evaluate.known.known_values` with the run's predictors,
+    their units, its objectives and ``evaluation.known_values``)."""
+    from smoacs.predictors.registry import predictor_info
+
+    units = {prop: predictor_info(name, prop).unit for prop, name in config.predictors.items()}
+    return known_values(references, config.predictors, units, config.objectives, config.evaluation.known_values)
 
 
 def _pattern(text: str, symbols: Sequence[str], ident: str) -> list[int]:
@@ -128,19 +154,24 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     write: bool = True,
     relax: str | None = None,
+    known_values: str | None = None,
 ) -> RunEvaluation:
     """Recompute criteria, uniqueness, novelty and the summary of a finished run (see the module docstring).
 
     Args:
         run_dir: the run directory.
-        references: novelty reference specs (``perov5``, ``supercon``, ``prototypes``, a directory); default every
-            built-in set whose data is present. The run's own template files are always included when readable.
+        references: novelty and known-value reference specs (``perov5``, ``supercon``, ``prototypes``, a directory, a
+            CSV with property declarations ``PATH:COLUMN=UNIT@THEORY``); default the run's ``evaluation.references``
+            (itself defaulting to every built-in set whose data is present). The run's own template files are always
+            included when readable.
         device: ``auto``, ``cpu`` or ``cuda``.
         data_dir: where built-in reference sets are looked for.
         write: write evaluation.csv, evaluation_summary.csv and report.md.
         relax: relax every candidate's design (``structures/<id>.cif``) with this potential (``"chgnet"``, batched)
             and judge the relaxed cells (``success`` = the relaxed verdict, ``unrelaxed_success`` the other; relaxed
             CIFs in ``relaxed/``); default: the run's own physics potential, else its ``evaluation.relax``.
+        known_values: ``successes`` or ``all`` (which rows get reference values); default the run's
+            ``evaluation.known_values``.
     """
     from smoacs.io.report import write_report
     from smoacs.predictors.registry import load_predictor
@@ -150,12 +181,16 @@ def evaluate_run(
     files = directory.read_run()
     config, csv_rows, arrays = files.config, files.rows, files.arrays
     run_config = RunConfig.from_dict(config)  # the same validation as `smoacs run FILE`
+    if known_values is not None:
+        run_config = run_config.with_overrides(known_values=known_values)
     objectives = list(run_config.objectives)
     settings = run_config.evaluation
     torch_device = resolve_device(device)
     predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
     oracles = [load_predictor(name, torch_device, prop) for prop, name in run_config.oracles.items()]
-    refs = run_references(run_config.templates.path, references, data_dir)
+    specs = references if references is not None else run_config.evaluation.references
+    refs = run_references(run_config.templates.path, specs, data_dir)
+    known = run_known_values(run_config, refs)
     physics = run_config.physics
     relaxer = relax or (physics.potential if physics.enabled else run_config.evaluation.relax)
     check = None
@@ -171,6 +206,9 @@ def evaluate_run(
     frac0 = np.asarray(arrays["template_frac_coords"], dtype=np.float64)
     bound = np.asarray(arrays["coord_bound"], dtype=np.float64)
     roles = np.asarray(arrays["site_roles"])
+    groups = np.asarray(arrays["site_groups"], dtype=object) if "site_groups" in arrays else None
+    if groups is not None and len(groups) != len(roles):  # e.g. a run resumed across versions
+        groups = None
     batch_size = run_config.batch_size
 
     rows: list[dict[str, Any]] = []
@@ -203,6 +241,8 @@ def evaluate_run(
             template_names=[row["template"] for row in chunk],
             copied_from=[row.get("copied_from", "") for row in chunk],
             quarantine={i: row["quarantined"] for i, row in enumerate(chunk) if row.get("quarantined")},
+            site_groups=groups[sites] if groups is not None else None,
+            limits=dict(run_config.space.sublattices),
         )
         evaluation = (check or check_candidates)(
             candidates, predictors, objectives, settings, oracles, configured_stages(settings)
@@ -220,7 +260,7 @@ def evaluate_run(
         structures.extend(evaluation.structures)
         criteria = evaluation.criteria
 
-    rows = match_and_order(rows, structures, refs)
+    rows = match_and_order(rows, structures, refs, known=known)
     summary = summarize(rows, criteria)
     described = describe_references(refs)
     result = RunEvaluation(run_dir, rows, summary, described, structures)
@@ -246,9 +286,10 @@ def report_info(
         "source": source,
         "predictors": dict(config.get("predictors", {})),
         "oracles": dict(config.get("oracles", {})),
-        "criteria": criteria_text(settings, bool(np.any(np.asarray(roles) >= 0))),
+        "criteria": criteria_text(settings, bool(np.any(np.asarray(roles) >= 0)))
+        + limits_text(config.get("space", {}).get("sublattices") or {}),
         "references": references,
     }
 
 
-__all__ = ["MATCH_COLUMNS", "RunEvaluation", "evaluate_run", "formula_key", "run_references"]
+__all__ = ["MATCH_COLUMNS", "RunEvaluation", "evaluate_run", "formula_key", "run_known_values", "run_references"]

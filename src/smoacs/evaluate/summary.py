@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from smoacs.evaluate.known import known_summary
+
 #: The value of a quantity over successes when there is none (written as an empty cell).
 NOT_MEASURED = ""
 
@@ -19,7 +21,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     """One summary row.
 
     Rates are over all candidates (quarantined ones count as failures). ``distinct_success_formulas`` counts
-    distinct reduced formulas among successes. When the rows carry the structure-matching columns
+    distinct reduced formulas among successes, ``distinct_success_hosts`` distinct host compositions (each site
+    group's most common element, :mod:`smoacs.evaluate.composition`). When the rows carry the structure-matching columns
     (:func:`smoacs.evaluate.matching.annotate_matching`): ``unique_success_rate`` = successes that are the first of
     their StructureMatcher group / successes, and ``novel_success_rate`` = successes matching no reference structure /
     successes ("" when no reference set was used); ``n_unique_success``, ``n_novel_success`` are the counts.
@@ -28,6 +31,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     With a relaxation stage: ``unrelaxed_success_rate`` (physics on: ``success`` is the relaxed verdict) or
     ``relaxed_success_rate`` (a relaxation check), both over all candidates;
     ``median_abs_volume_change`` (|V_relaxed / V − 1|, all candidates and successes only).
+    With reference values (:func:`smoacs.evaluate.known.known_summary`): ``n_success_known`` and its split by
+    structure / composition match, and per property how many known values confirm or contradict the criterion.
     Quantities over successes are empty (``""``, :data:`NOT_MEASURED`) when there is no success: nothing was measured.
     """
     n = len(rows)
@@ -38,6 +43,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary[f"{criterion[:-3]}_rate"] = sum(bool(row.get(criterion)) for row in rows) / n if n else 0.0
     formulas = {row["formula"] for row in successes}
     summary["distinct_success_formulas"] = len(formulas)
+    if rows and "host" in rows[0]:  # host compositions (smoacs.evaluate.composition): CsPbI3 for CsPb0.78Sn0.22I3
+        summary["distinct_success_hosts"] = len({row["host"] for row in successes})
     if rows and "unique" in rows[0]:
         n_unique = sum(bool(row["unique"]) for row in successes)
         summary["n_unique_success"] = n_unique
@@ -64,4 +71,5 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         error = [abs(row[key] - row[prop]) for row in successes]
         summary[f"{prop}_oracle_agreement"] = sum(agree) / len(agree) if agree else NOT_MEASURED
         summary[f"{prop}_oracle_mae"] = sum(error) / len(error) if error else NOT_MEASURED
+    summary.update(known_summary(rows))  # reference values of matched entries (smoacs.evaluate.known)
     return summary

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from smoacs.evaluate.known import known_sentences
 from smoacs.io.rundir import REPORT_MD
 from smoacs.objectives.terms import Objective
 
@@ -69,6 +70,16 @@ def _rate(value: Any) -> str:  # noqa: ANN401
     return "–" if value in (None, "") or math.isnan(number) else f"{100 * number:.1f} %"
 
 
+def _known_cell(row: dict[str, Any], prop: str) -> str:
+    """``0.000 GLLB-SC, composition ✗`` — a reference value, its theory, how it matched and its verdict."""
+    value = row.get(f"{prop}_reference")
+    if value in (None, ""):
+        return "–"
+    ok = row.get(f"{prop}_reference_ok", "")
+    mark = {True: " ✓", False: " ✗"}.get(ok if isinstance(ok, bool) else _truthy(ok) if ok in ("True", "False") else None, "")
+    return f"{_cell(value)} {row.get(f'{prop}_reference_theory', '')}, {row.get('reference_match', '')}{mark}"
+
+
 def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -112,6 +123,8 @@ def report_markdown(
                 and k not in ("success_rate", "unique_success_rate", "novel_success_rate")]  # fmt: skip
     columns += [("success", "success_rate"), ("unique", "unique_success_rate"), ("novel", "novel_success_rate")]
     columns += [(f"{k[: -len('_oracle_agreement')]} oracle agreement", k) for k in summary if k.endswith("_oracle_agreement")]
+    columns += [(f"{k[: -len('_reference_agreement')]} confirmed by reference", k) for k in summary
+                if k.endswith("_reference_agreement")]  # fmt: skip
     header = ["candidates", *(name for name, _ in columns)]
     lines += _table(header, [[str(summary.get("n_candidates", len(rows))), *(_rate(summary.get(k)) for _, k in columns)]])
     counts = [f"{summary.get('n_success', 0)} successes"]
@@ -120,34 +133,68 @@ def report_markdown(
     if summary.get("n_novel_success", "") != "":
         counts.append(f"{summary['n_novel_success']} novel")
     counts.append(f"{summary.get('distinct_success_formulas', 0)} distinct formulas")
+    if "distinct_success_hosts" in summary:
+        counts.append(f"{summary['distinct_success_hosts']} distinct host compositions")
     lines += ["", "Rates are over all candidates; unique, novel and oracle agreement are over successes. "
               + ", ".join(counts) + ".", ""]  # fmt: skip
+    known = known_sentences(rows, summary)
+    if known:
+        lines += ["### What the reference sets already know", ""]
+        lines += [f"- {text}" for text in known]
+        lines += ["", "Confirmed by reference: share of the successes with a reference value whose value meets the "
+                  "criterion (`<property>_reference_ok` in the CSV; `structure` matches are StructureMatcher fits, "
+                  "`composition` matches share only the reduced formula).", ""]  # fmt: skip
     if not summary.get("n_success"):
         lines += ["**No successes**: no candidate met every criterion, so the quantities over successes (unique, "
                   "novel, oracle agreement and error) were not measured (–, empty in the summary CSV).", ""]  # fmt: skip
 
+    lines += _designs(rows)
     ranked = rank_candidates(rows, objectives)[:top]
     n_success = sum(_truthy(r["success"]) for r in rows)
     lines += [f"## Top candidates ({min(top, len(rows))} of {len(rows)}; {n_success} successes)", ""]
     props = list(info.get("predictors", {}))
     oracle_props = [p for p in info.get("oracles", {}) if rows and f"{p}_oracle" in rows[0]]
-    header = ["id", "formula", "success", *props, *(f"{p} (oracle)" for p in oracle_props), "tolerance",
+    known_props = [p for p in props if rows and f"{p}_reference" in rows[0]]
+    with_design = bool(rows) and "design" in rows[0]
+    header = ["id", "formula", "success", *(["design (host : substituents)"] if with_design else []), *props,
+              *(f"{p} (oracle)" for p in oracle_props), *(f"{p} (reference)" for p in known_props), "tolerance",
               "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
     body = []
     for row in ranked:
         cif = row.get("cif", "")
         body.append(
-            [row["id"], str(row["formula"]), _cell(row["success"]), *(_cell(row.get(p)) for p in props),
-             *(_cell(row.get(f"{p}_oracle")) for p in oracle_props), _cell(row.get("tolerance")),
+            [row["id"], str(row["formula"]), _cell(row["success"]), *([str(row["design"])] if with_design else []),
+             *(_cell(row.get(p)) for p in props), *(_cell(row.get(f"{p}_oracle")) for p in oracle_props),
+             *(_known_cell(row, p) for p in known_props), _cell(row.get("tolerance")),
              _cell(row.get("min_distance")), _cell(row.get("unique")) if _truthy(row["success"]) else "–",
              (_cell(row.get("novel")) if _truthy(row["success"]) else "–")
-             + (f" (= {row['reference_match']})" if row.get("reference_match") else ""),
+             + (f" (= {row['reference_id']})" if row.get("reference_match") == "structure" else ""),
              f"[{Path(cif).name}]({cif})" if cif else "–"]  # fmt: skip
         )
     lines += _table(header, body)
     lines += ["", "Order: successes first, then by total violation of the evaluation criteria, then by distance to "
               "the target window's centre (see `smoacs.io.report`).", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _designs(rows: Sequence[dict[str, Any]], top: int = 10) -> list[str]:
+    """The successes grouped by host composition (most frequent first), with their substitutions."""
+    successes = [row for row in rows if _truthy(row["success"])]
+    if not successes or "host" not in successes[0]:
+        return []
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for row in successes:
+        by_host.setdefault(str(row["host"]), []).append(row)
+    ranked = sorted(by_host.items(), key=lambda item: (-len(item[1]), item[0]))
+    lines = [f"## Designs: host + substituents ({len(by_host)} host compositions among {len(successes)} successes)", ""]
+    body = []
+    for host, members in ranked[:top]:
+        examples = "; ".join(f"{r['id']}: {r['design']}" for r in members[:3]) + (" …" if len(members) > 3 else "")
+        body.append([host, str(len(members)), examples])
+    lines += _table(["host", "successes", "designs (first 3)"], body)
+    if len(ranked) > top:
+        lines += ["", f"… and {len(ranked) - top} more host compositions (result.csv, `host` and `design`)."]
+    return [*lines, ""]
 
 
 def write_report(out_dir: Path, *args: Any, **kwargs: Any) -> Path:  # noqa: ANN401

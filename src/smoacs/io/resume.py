@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from smoacs.errors import ConfigError
@@ -40,8 +41,14 @@ def _first_difference(old: Any, new: Any, path: str = "") -> str | None:  # noqa
     return None if old == new else path
 
 
-def check_config(out_dir: Path, config_dict: dict[str, Any]) -> dict[str, Any]:
-    """The run directory's run.json; ConfigError unless its config equals ``config_dict`` (``out`` aside)."""
+def check_config(
+    out_dir: Path, config_dict: dict[str, Any], upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The run directory's run.json; ConfigError unless its config equals ``config_dict`` (``out`` aside).
+
+    ``upgrade`` (optional) rewrites the stored config into the current form (settings added since it was written
+    take their defaults), so a run.json from an older version resumes when nothing it recorded has changed.
+    """
     if not out_dir.is_dir():
         raise ConfigError(f"cannot resume: run directory {out_dir} does not exist")
     try:
@@ -56,6 +63,13 @@ def check_config(out_dir: Path, config_dict: dict[str, Any]) -> dict[str, Any]:
     old, new = ({k: v for k, v in d.items() if k not in ("out", "target")} for d in (old, new))
     if "search" not in old and "search" in new:  # written before the search section existed: always gradient
         old["search"] = {"method": "gradient"}
+    if isinstance(old.get("space"), dict) and "sublattices" not in old["space"]:  # before sublattice limits: none
+        old["space"] = {**old["space"], "sublattices": {}}
+    if upgrade is not None:
+        try:
+            old = {k: v for k, v in json.loads(json.dumps(upgrade({**old, "out": str(out_dir)}), default=str)).items() if k not in ("out", "target")}
+        except ConfigError:
+            pass  # an unreadable stored config: compare as written, so the differing key is named
     key = _first_difference(old, new)
     if key is not None:
         was, now = _lookup(old, key), _lookup(new, key)

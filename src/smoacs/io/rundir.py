@@ -62,8 +62,9 @@ _INT = re.compile(r"-?\d+")
 _LABEL = re.compile(r"(\d+)$")
 #: result.csv columns that stay text when read back (everything else is parsed as bool, int or float).
 TEXT_COLUMNS = frozenset({"id", "template", "formula", "oxidation_states", "pattern_oxidation_states", "duplicate_of",
-                          "reference_match", "copied_from", "quarantined", "cif", "poscar", "design_cif",
-                          "relaxed_cif", "relax_status", "relax_reason"})  # fmt: skip
+                          "reference_id", "reference_match", "copied_from", "quarantined", "cif", "poscar", "design_cif",
+                          "relaxed_cif", "relax_status", "relax_reason",
+                          "host", "design", "composition_reason"})  # fmt: skip
 #: result.npz arrays ``smoacs evaluate`` needs.
 EVALUATE_ARRAYS = ("template_frac_coords", "coord_bound", "site_roles", "n_atoms")
 
@@ -102,7 +103,7 @@ class RunFiles:
 
 def parse_value(column: str, text: str) -> Any:  # noqa: ANN401
     """A result.csv cell typed as the runner produced it (text columns and empty cells stay text)."""
-    if column in TEXT_COLUMNS or text == "":
+    if column in TEXT_COLUMNS or column.endswith("_reference_theory") or text == "":
         return text
     if text in ("True", "False"):
         return text == "True"

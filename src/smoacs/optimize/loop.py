@@ -204,6 +204,10 @@ class DesignOptimizer:
             ParamGroup("element_logits", space.element_logits, space.row_owner("element_logits"), s.lr_composition),
             ParamGroup("combo_logits", space.combo_logits, space.row_owner("combo_logits"), s.lr_composition),
         ]
+        groups += [  # sublattice limits: the shared groups' slot logits (none without limits)
+            ParamGroup(name, getattr(space, name), space.row_owner(name), s.lr_composition)
+            for name in space.composition_parameters()
+        ]
         self.adam = RowwiseAdam(groups, space.n_crystals)
         n = space.n_crystals
         self.active = torch.ones(n, dtype=torch.bool, device=space.n_atoms.device)
@@ -218,20 +222,27 @@ class DesignOptimizer:
     # ---- one step -------------------------------------------------------------------------------------------
     def _rebuild(self, soft: SoftDesign) -> None:
         start = time.perf_counter()
-        crystals = soft.crystals.detach()
+        crystals = soft.crystals.detach().with_cache()  # this rebuild's searches, shared by predictors of one cutoff
         for predictor in self.predictors:
             predictor.rebuild(crystals)
         if self.geometry is not None:
             self.geometry.rebuild(crystals)
-        self._distance_graph = build_neighbor_list(
-            crystals.lattice, crystals.frac_coords, crystals.crystal_idx, crystals.n_atoms, self.settings.min_distance_cutoff
+        cutoff = self.settings.min_distance_cutoff
+        self._distance_graph = crystals.shared(
+            ("neighbor_list", cutoff, None),
+            lambda: build_neighbor_list(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, crystals.n_atoms, cutoff),
         )
         self.rebuild_time += time.perf_counter() - start
 
     def values(self, soft: SoftDesign) -> dict[str, Tensor]:
-        """Predictions and derived quantities of a soft realisation, keyed by property."""
+        """Predictions and derived quantities of a soft realisation, keyed by property.
+
+        The predictors see the step's crystals with a fresh :class:`~smoacs.crystal.cache.FeatureCache`, so those on
+        the same graph share its edge lengths and bond expansion within this step.
+        """
         start = time.perf_counter()
-        values = {predictor.info.property: predictor(soft.crystals) for predictor in self.predictors}
+        crystals = soft.crystals.with_cache()
+        values = {predictor.info.property: predictor(crystals) for predictor in self.predictors}
         self.predictor_time += time.perf_counter() - start
         assert self._distance_graph is not None
         inputs = DerivedInputs(
@@ -281,6 +292,8 @@ class DesignOptimizer:
                 self._rebuild(soft)
             values = self.values(soft if self.geometry is None else _geometry_cut(soft))
             loss = total_loss(self.objectives, values)
+            if soft.penalty is not None:  # sublattice fraction windows (design space)
+                loss = loss + soft.penalty
             self.adam.zero_grad()
             objective = torch.where(self.active & torch.isfinite(loss), loss, torch.zeros_like(loss)).sum()
             energy = None
@@ -343,7 +356,8 @@ class DesignOptimizer:
             if self._copies_composition():
                 space.copy_crystals(sources, targets, {**noise.additive(), "element_logits": noise.fresh_logits()})
             else:
-                space.copy_crystals(sources, targets, noise.additive(), {"element_logits": noise.fresh_logits()})
+                fresh = {"element_logits": noise.fresh_logits(), **space.fresh_composition(sources, self.generator)}
+                space.copy_crystals(sources, targets, noise.additive(), fresh)
             self.adam.reset(targets)
             self.n_mutated += len(pairs)
 

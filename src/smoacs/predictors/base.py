@@ -73,18 +73,14 @@ class Predictor(Protocol):
     def to(self, device: torch.device | str) -> Predictor: ...
 
 
-# Graphs of the most recent rebuild, so predictors with the same cutoff rebuilding on the same batch object share one
-# search. Keyed by id() and checked by identity (the batch object is held, so its id cannot be reused meanwhile).
-_SHARED_GRAPHS: dict[tuple[int, float, int | None], tuple[CrystalBatch, NeighborList]] = {}
-
-
 class GraphPredictor(torch.nn.Module):
     """Base for adapters on a fixed-cutoff periodic neighbour graph.
 
     The graph (indices and images) is built by :meth:`rebuild` and reused until the next rebuild; distances are
     recomputed from the current geometry in every forward pass. A batch whose atom count differs from the graph's, or
     whose ``n_atoms`` tensor is not the one the graph was built for (a different batch of crystals), triggers an
-    automatic rebuild, so one-shot prediction needs no explicit call.
+    automatic rebuild, so one-shot prediction needs no explicit call. Predictors with the same cutoff and neighbour
+    count rebuilding on one batch that carries a :class:`~smoacs.crystal.cache.FeatureCache` share one search.
 
     Subclasses set ``info``, ``cutoff`` and ``max_neighbors`` and implement :meth:`forward_graph`.
     """
@@ -100,23 +96,18 @@ class GraphPredictor(torch.nn.Module):
         self._graph_sizes: Tensor | None = None  # n_atoms of the batch the graph was built for (held, compared by storage)
 
     def rebuild(self, crystals: CrystalBatch) -> None:
-        """Rebuild the neighbour graph from the current geometry (no gradient)."""
-        key = (id(crystals), self.cutoff, self.max_neighbors)
-        cached = _SHARED_GRAPHS.get(key)
-        if cached is not None and cached[0] is crystals:  # another predictor already searched this very batch
-            self._graph = cached[1]
-        else:
-            self._graph = build_neighbor_list(
+        """Rebuild the neighbour graph from the current geometry (no gradient); shared through the batch's cache."""
+        self._graph = crystals.shared(
+            ("neighbor_list", self.cutoff, self.max_neighbors),
+            lambda: build_neighbor_list(
                 crystals.lattice.detach(),
                 crystals.frac_coords.detach(),
                 crystals.crystal_idx,
                 crystals.n_atoms,
                 self.cutoff,
                 self.max_neighbors,
-            )
-            for stale in [k for k, (batch, _) in _SHARED_GRAPHS.items() if batch is not crystals]:
-                del _SHARED_GRAPHS[stale]  # keep only the latest batch alive
-            _SHARED_GRAPHS[key] = (crystals, self._graph)
+            ),
+        )
         self._graph_atoms = crystals.frac_coords.shape[0]
         self._graph_sizes = crystals.n_atoms
 

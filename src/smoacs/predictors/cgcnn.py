@@ -191,13 +191,26 @@ class _CGCNNBase(GraphPredictor):
         self.register_buffer("centers", GAUSSIAN_CENTERS.clone())
 
     def featurize(self, crystals: CrystalBatch, graph: NeighborList) -> tuple[Tensor, Tensor, Tensor]:
-        """Atom features ``[N, 92]``, bond features ``[N·12, 41]`` and neighbour indices ``[N·12]``."""
+        """Atom features ``[N, 92]``, bond features ``[N·12, 41]`` and neighbour indices ``[N·12]``.
+
+        Every CGCNN model uses the same element table and Gaussian basis, so both feature tensors are shared through
+        the batch's :class:`~smoacs.crystal.cache.FeatureCache` by all CGCNN predictors of a step (same graph).
+        """
+        dtype, device = self.element_features.dtype, str(self.element_features.device)
+        atom_fea = crystals.shared(
+            ("cgcnn_atom_features", dtype, device), lambda: crystals.species_probs.to(dtype) @ self.element_features
+        )
+        bond_fea = crystals.shared(
+            ("cgcnn_bond_features", graph.token, dtype, device), lambda: self._bond_features(crystals, graph)
+        )
+        return atom_fea, bond_fea, graph.neighbor
+
+    def _bond_features(self, crystals: CrystalBatch, graph: NeighborList) -> Tensor:
+        """``[n_edges, 41]`` Gaussian expansion of the edge lengths (padding edges at ``PAD_DISTANCE``)."""
         dtype = self.element_features.dtype
-        atom_fea = crystals.species_probs.to(dtype) @ self.element_features
         distance = edge_vectors(crystals.lattice, crystals.frac_coords, crystals.crystal_idx, graph).norm(dim=-1)
         distance = torch.where(graph.valid, distance.to(dtype), torch.full_like(distance, PAD_DISTANCE, dtype=dtype))
-        bond_fea = torch.exp(-((distance[:, None] - self.centers) ** 2) / GAUSSIAN_WIDTH**2)
-        return atom_fea, bond_fea, graph.neighbor
+        return torch.exp(-((distance[:, None] - self.centers) ** 2) / GAUSSIAN_WIDTH**2)
 
 
 class CGCNNFeaturizer(_CGCNNBase):

@@ -51,9 +51,14 @@ def search_method(name: str) -> SearchMethod:
         raise ConfigError(f"unknown search method {name!r}; available: {', '.join(sorted(METHODS))}") from None
 
 
-def check_settings(search: SearchSettings, optimizer: OptimizerSettings) -> None:
-    """ConfigError for an unknown method, a budget < 1, a gradient budget other than its steps, a bad ``anions``."""
+def check_settings(search: SearchSettings, optimizer: OptimizerSettings, space: SpaceSettings | None = None) -> None:
+    """ConfigError for an unknown method, a budget < 1, a gradient budget other than its steps, a bad ``anions``, a
+    baseline with sublattice limits (their proposals do not honour ``max_species`` and fraction windows yet)."""
     search_method(search.method)
+    if space is not None and getattr(space, "sublattices", None) and search.method in DEFAULT_BUDGETS:
+        raise ConfigError(
+            f"search method {search.method} does not support sublattice limits (space.sublattices) yet; use gradient"
+        )
     if search.budget is not None and search.budget < 1:
         raise ConfigError(f"search.budget must be ≥ 1 ({BUDGET_UNIT}), got {search.budget}")
     if search.anions not in ANIONS:
