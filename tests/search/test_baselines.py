@@ -63,3 +63,18 @@ def test_final_state_within_masks_and_bounds(method: str, anions: str) -> None:
         x_sites = species.view(5, 5)[:, 2:]
         assert (x_sites == x_sites[:, :1]).all()
 
+
+
+def test_a_baseline_without_its_library_is_a_one_line_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    import smoacs.search as search_module
+    from smoacs.errors import ConfigError
+    from smoacs.optimize.loop import OptimizerSettings
+    from smoacs.search.base import SearchSettings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pymoo" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"needs pymoo.*smoacs\[baselines\]"):
+        search_module.check_settings(SearchSettings(method="ga"), OptimizerSettings())
+    search_module.check_settings(SearchSettings(method="random"), OptimizerSettings())  # needs nothing extra

@@ -12,6 +12,7 @@ gradient step (forward and backward, ≈ 2–3× a forward pass), a scored propo
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,6 +40,8 @@ DEFAULT_BUDGETS: dict[str, int] = {"random": 200, "tpe": 200, "ga": 200, "enumer
 CANDIDATE_PLANS: dict[str, Callable[[Sequence[Template], SpaceSettings, str], list[Template]]] = {
     "enumerate": enumeration.candidate_templates,
 }
+#: Methods that need an optional library: method → (importable module, pip requirement).
+REQUIRES: dict[str, tuple[str, str]] = {"tpe": ("optuna", "optuna"), "ga": ("pymoo", "pymoo")}
 ANIONS = ("auto", "single", "mixed")
 BUDGET_UNIT = "predictor evaluations per candidate"
 
@@ -55,6 +58,7 @@ def check_settings(search: SearchSettings, optimizer: OptimizerSettings, space: 
     """ConfigError for an unknown method, a budget < 1, a gradient budget other than its steps, a bad ``anions``, a
     baseline with sublattice limits (their proposals do not honour ``max_species`` and fraction windows yet)."""
     search_method(search.method)
+    _check_requirement(search.method)
     if space is not None and getattr(space, "sublattices", None) and search.method in DEFAULT_BUDGETS:
         raise ConfigError(
             f"search method {search.method} does not support sublattice limits (space.sublattices) yet; use gradient"
@@ -71,6 +75,17 @@ def check_settings(search: SearchSettings, optimizer: OptimizerSettings, space: 
             )
         if search.anions != "auto":
             raise ConfigError("search.anions applies to the baselines; the gradient method chooses every site (auto)")
+
+
+def _check_requirement(method: str) -> None:
+    """ConfigError naming the pip extra when ``method``'s library is not installed."""
+    if method not in REQUIRES:
+        return
+    module, requirement = REQUIRES[method]
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"search method {method} needs {requirement}, which is not installed: pip install 'smoacs[baselines]'"
+        )
 
 
 def budget(search: SearchSettings, optimizer: OptimizerSettings) -> int:
