@@ -1,5 +1,5 @@
 """The ``smoacs`` command: ``run`` (a config file or a preset), ``presets``, ``predictors``, ``predict``,
-``evaluate``. Each subcommand is a small function of its args.
+``evaluate``, ``relax``, ``compare``. Each subcommand is a small function of its args.
 
 User errors (bad values, unreadable files, unknown names, an output directory that holds another run, a failed
 mini-batch — out of memory suggests a smaller ``--batch-size``) print one line ``smoacs: error: …`` and exit with 2;
@@ -152,6 +152,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from smoacs.evaluate.compare import compare_runs, markdown_table
+
+    rows, md, table = compare_runs(args.run_dirs, args.out)
+    sys.stdout.write(markdown_table(rows))
+    print(f"wrote {md}, {table}")
+    return 0
+
+
 def _cmd_relax(args: argparse.Namespace) -> int:
     args.relax = args.potential
     return _cmd_evaluate(args)
@@ -191,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
         "Lower it after an out-of-memory error",
     )  # fmt: skip
     run.add_argument("--steps", type=int, help="gradient steps (default 200)")
+    run.add_argument(
+        "--method", choices=("gradient", "tpe", "random", "ga", "enumerate"),
+        help="search method (default gradient, the SMOACS optimiser); tpe, random, ga: baselines over the same design "
+        "space; enumerate: every composition of the first template with a short lattice relaxation (see docs/DESIGN.md)",
+    )  # fmt: skip
+    run.add_argument(
+        "--budget", type=int, metavar="N",
+        help="predictor evaluations per candidate (gradient: its steps; tpe/random/ga: trials; enumerate: scan points "
+        "+ relaxation steps). Default: --steps for gradient, 200 for tpe/random/ga, 40 for enumerate",
+    )  # fmt: skip
+    run.add_argument(
+        "--anions", choices=("single", "mixed"),
+        help="baselines: all anion sites of a crystal one element (single; enumerate's default) or each site free (mixed)",
+    )  # fmt: skip
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: CUDA when available")
     run.add_argument(
@@ -252,9 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--relax", choices=("chgnet",),
         help="with --physics none: also relax every candidate and report the relaxed verdict (relaxed_success)",
     )  # fmt: skip
-    run.add_argument(
-        "--method", help="search method (default gradient, the SMOACS optimiser; see smoacs.search.METHODS)"
-    )  # fmt: skip
     run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
     run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -289,6 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="relax every design with CHGNet (batched) and judge the relaxed cells (default: the run's own physics)",
     )  # fmt: skip
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    compare = sub.add_parser(
+        "compare", parents=[common],
+        help="one table across run directories (any method): success, criteria, distinct, unique, novel, per second, "
+        "coverage of an enumerate run's successes",
+    )  # fmt: skip
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by `smoacs run`")
+    compare.add_argument("--out", default="compare", help="write OUT.md and OUT.csv (default: compare.md, compare.csv)")
+    compare.set_defaults(func=_cmd_compare)
 
     relax = sub.add_parser(
         "relax", help="relax every structure of a run (batched, CHGNet) and re-check it; writes evaluation.csv, relaxed/"

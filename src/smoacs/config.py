@@ -87,7 +87,8 @@ class RunConfig:
             optimised predictor nor a member of its ensemble. Files of earlier versions call it ``oracles``.
         objectives: objective terms (they also define the success criteria).
         templates, space, optimizer, evaluation: settings of each stage.
-        search: the search method (``gradient``: the optimiser configured by ``optimizer``).
+        search: the search method (``gradient``: the optimiser configured by ``optimizer``), its budget (predictor
+            evaluations per candidate) and the baselines' anion mode.
         physics: the universal potential in the loop and in the verdict (``potential: none`` = plain SMOACS).
 
     Results depend on ``batch_size`` as well as ``seed``: copy-and-mutate acts within a mini-batch, so the same
@@ -161,9 +162,9 @@ class RunConfig:
         _check_optimizer(self.optimizer)
         _check_margins(self.objectives)
         from smoacs.evaluate.relaxation import check_relaxer
-        from smoacs.search import search_method
+        from smoacs.search import check_settings
 
-        search_method(self.search.method)
+        check_settings(self.search, self.optimizer, self.space)
 
         check_relaxer(self.evaluation.relax)
         if self.physics.enabled:

@@ -33,7 +33,8 @@ class RunOptions:
         judge: ``PROP=NAME`` held-out judges; no_judge: drop every judge. oracle, no_oracle: their former names
             (deprecated; ``oracle`` prints a warning on stderr).
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check).
-        method: the search method (a key of :data:`smoacs.search.METHODS`).
+        method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
+            candidate (gradient: its steps); anions: ``single`` or ``mixed`` (baselines).
         reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
         max_species, dopant_fraction: sublattice limits (``A=1,B=2,X=1``; ``B=0.0:0.25``); allowed_elements:
             ``GROUP=El,…`` items (:func:`smoacs.design.sublattices.parse_limits`).
@@ -60,6 +61,8 @@ class RunOptions:
     physics: str | None = None
     relax: str | None = None
     method: str | None = None
+    budget: int | None = None
+    anions: str | None = None
     reference: tuple[str, ...] = ()
     known_values: str | None = None
     max_species: str | None = None
@@ -123,8 +126,11 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["sublattices"] = parse_limits(
             config.space.sublattices, options.max_species, options.dopant_fraction, options.allowed_elements
         )
-    if options.method is not None:
-        changes["search"] = replace(config.search, method=options.method)
+    search = {key: getattr(options, key) for key in ("method", "budget", "anions") if getattr(options, key) is not None}
+    if search:
+        changes["search"] = search
+        if search.get("method", config.search.method) == "gradient" and options.budget is not None:
+            changes.setdefault("steps", options.budget)  # the gradient's budget is its step count
     changes.update(zip(("predictors", "judge"), _models(config, options), strict=True))
     return config.with_overrides(**changes).validate()
 
@@ -180,8 +186,8 @@ def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> R
     return RunOptions(**kwargs)
 
 
-_INTS = ("candidates", "batch_size", "steps", "seed", "threads")
-_STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "known_values",
+_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget")
+_STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "anions", "known_values",
             "max_species", "dopant_fraction")  # fmt: skip
 
 

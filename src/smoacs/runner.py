@@ -50,7 +50,7 @@ from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
 from smoacs.runtime import resolve_device, seed_everything, set_threads
-from smoacs.search import SearchResult, search_method
+from smoacs.search import SearchResult, budget, describe, method_settings, plan_candidates, search_method
 from smoacs.templates.base import Template
 from smoacs.templates.datasets import dataset_templates
 from smoacs.templates.files import load_template_set
@@ -180,6 +180,7 @@ def build_problem(config: RunConfig) -> Problem:
     if config.space.sublattices:  # names and feasibility of the limits, as one line before any search
         check_group_names(templates, config.space.sublattices)
         DesignSpace(list({t.name: t for t in templates}.values()), config.space)
+    templates = plan_candidates(config.search, config.space, templates)  # enumerate: one per composition
     predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
     judges = [load_predictor(name, device, prop) for prop, name in config.judge.items()]
     references = run_references(config.templates.path, config.evaluation.references)
@@ -201,7 +202,8 @@ def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[De
     space = DesignSpace(problem.batches[index], config.space, seed=config.seed + 1000 * index, device=problem.device)
     method = search_method(config.search.method)
     seed = config.seed + index
-    result = method(space, problem.predictors, config.objectives, config.optimizer, seed, callbacks, geometry=problem.geometry)
+    settings = method_settings(config.search, config.optimizer)  # gradient: config.optimizer itself
+    result = method(space, problem.predictors, config.objectives, settings, seed, callbacks, geometry=problem.geometry)
     return space, result
 
 
@@ -271,6 +273,7 @@ def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: Finis
         "config": config.to_dict(),
         "versions": _versions(),
         "predictors": {name: vars(predictor_info(name, prop)) for prop, name in names},
+        "search": describe(config.search, config.optimizer),
         "host": {"platform": platform.platform(), "device": str(problem.device), "torch_threads": torch.get_num_threads()},
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
@@ -369,7 +372,7 @@ def run_batches(
     """
     failures: dict[int, str] = {}
     timings = [] if timings is None else timings
-    n_batches, steps = len(problem.batches), problem.config.optimizer.steps
+    n_batches, steps = len(problem.batches), budget(problem.config.search, problem.config.optimizer)
     with ProgressDisplay(problem.config.objectives, enabled=progress, n_batches=n_batches - first) as display:
         for index in range(first, n_batches):
             batch_start = time.perf_counter()

@@ -34,7 +34,7 @@ def test_gradient_method_searches_in_place_and_reports_provenance() -> None:
 
 def test_method_table_and_unknown_method() -> None:
     assert METHODS["gradient"] is search_method("gradient")
-    with pytest.raises(ConfigError, match="unknown search method 'nope'; available: gradient"):
+    with pytest.raises(ConfigError, match="unknown search method 'nope'; available: enumerate, ga, gradient, random, tpe"):
         search_method("nope")
 
 
@@ -44,9 +44,9 @@ BASE = {"predictors": {"band_gap": "cgcnn-band-gap"}, "objectives": [{"kind": "w
 def test_config_search_section_defaults_round_trips_and_dumps() -> None:
     config = config_from_dict(BASE)
     assert config.search == SearchSettings("gradient")
-    assert config.to_dict()["search"] == {"method": "gradient"}
+    assert config.to_dict()["search"] == {"method": "gradient", "budget": None, "anions": "auto"}
     assert config_from_dict(config.to_dict()) == config
-    assert "search:\n  method: gradient" in dump_config(config)
+    assert "search:\n  method: gradient\n  budget: null\n  anions: auto" in dump_config(config)
     with pytest.raises(ConfigError, match="unknown search method"):
         config_from_dict({**BASE, "search": {"method": "bayes"}})
     with pytest.raises(ConfigError, match="search.steps: unknown key"):

@@ -26,9 +26,18 @@ class SearchSettings:
     Attributes:
         method: name of the search method (a key of :data:`smoacs.search.METHODS`); ``gradient`` is the SMOACS
             optimiser, whose hyper-parameters are the ``optimizer`` section.
+        budget: predictor evaluations per candidate (one evaluation = one batched pass of the predictors over a
+            candidate: a gradient step, a scored proposal or trial, a lattice-scan point). None: the method's default
+            (``gradient``: ``optimizer.steps``, which ``budget`` must equal when set; see
+            :data:`smoacs.search.DEFAULT_BUDGETS` for the others).
+        anions: how the baselines choose anion sites: ``single`` (all anion sites of one oxidation state in a
+            crystal share one element), ``mixed`` (each site on its own, as the gradient engine) or ``auto``
+            (``enumerate``: single; the others: mixed). ``gradient`` takes only ``auto``.
     """
 
     method: str = "gradient"
+    budget: int | None = None
+    anions: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""
