@@ -88,7 +88,7 @@ def main() -> None:
         "failing_criteria": {
             key: sum(not by_id[i][key] for i in converged)
             for key in evaluation.rows[0]
-            if key.endswith("_ok") and not key.endswith(("_oracle_ok", "_reference_ok"))
+            if key.endswith("_ok") and not key.endswith(("_judge_ok", "_oracle_ok", "_reference_ok"))
         },
         "serial_relaxation_s": round(relax_s, 1),
         "perturb_A": args.perturb,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 KEYS = ("success_rate", "unrelaxed_success_rate", "relaxed_success_rate", "distinct_success_formulas",
         "unique_success_rate", "novel_success_rate", "median_abs_volume_change", "median_abs_volume_change_success",
-        "perovskite_rate", "converged_rate", "band_gap_oracle_agreement", "formation_energy_oracle_agreement")  # fmt: skip
+        "perovskite_rate", "converged_rate", "band_gap_judge_agreement", "formation_energy_judge_agreement")  # fmt: skip
 
 
 def summary(path: Path) -> dict[str, str]:

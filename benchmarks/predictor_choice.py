@@ -38,7 +38,7 @@ def main() -> None:
         config = config.with_overrides(
             candidates=args.candidates,
             predictors=predictors,
-            oracles=other,
+            judge=other,
             optimizer=replace(config.optimizer, steps=args.steps),
         )
         start = time.perf_counter()
@@ -48,9 +48,9 @@ def main() -> None:
         report.append({"optimised_through": label, "oracle": next(k for k in CHOICES if k != label), "wall_s": wall, **s})
         print(
             f"{label:6s} success {s['success_rate']:.3f} (gap {s['band_gap_rate']:.3f}, E_f {s['formation_energy_rate']:.3f},"
-            f" t {s['tolerance_rate']:.3f}) | oracle agreement: gap {s['band_gap_oracle_agreement']:.3f}"
-            f" (MAE {s['band_gap_oracle_mae']:.2f} eV), E_f {s['formation_energy_oracle_agreement']:.3f}"
-            f" (MAE {s['formation_energy_oracle_mae']:.2f} eV/atom) | distinct {s['distinct_success_formulas']}"
+            f" t {s['tolerance_rate']:.3f}) | oracle agreement: gap {s['band_gap_judge_agreement']:.3f}"
+            f" (MAE {s['band_gap_judge_mae']:.2f} eV), E_f {s['formation_energy_judge_agreement']:.3f}"
+            f" (MAE {s['formation_energy_judge_mae']:.2f} eV/atom) | distinct {s['distinct_success_formulas']}"
             f" | wall {wall:.0f} s",
             flush=True,
         )

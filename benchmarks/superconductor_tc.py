@@ -38,7 +38,7 @@ def threshold_rates(rows: list[dict], thresholds: tuple[float, ...] = THRESHOLDS
     n = len(rows)
     valid = np.array([bool(r.get("neutral_ok", True)) and bool(r.get("min_distance_ok", True)) for r in rows], dtype=bool)
     tc = np.array([float(r["tc"]) for r in rows], dtype=float)
-    oracle = np.array([float(r.get("tc_oracle", np.nan)) for r in rows], dtype=float)
+    oracle = np.array([float(r.get("tc_judge", np.nan)) for r in rows], dtype=float)
     out = {}
     for t in thresholds:
         above = valid & (tc > t)
@@ -63,7 +63,7 @@ def template_baseline(config) -> dict[str, float]:  # noqa: ANN001 - RunConfig
     structures = [Structure(r["lattice"], r["species"], r["frac_coords"]) for r in records]
     batch = CrystalBatch.from_structures(structures)
     out = {}
-    for role, name in (("predictor", config.predictors["tc"]), ("oracle", config.oracles["tc"])):
+    for role, name in (("predictor", config.predictors["tc"]), ("oracle", config.judge["tc"])):
         with torch.no_grad():
             values = load_predictor(name).final(batch).numpy()
         out[f"{role}_mean"], out[f"{role}_median"] = float(values.mean()), float(np.median(values))
@@ -92,13 +92,13 @@ def main() -> None:
     wall = time.perf_counter() - start
     rows = result.rows
     successes = result.successes
-    oracle_tc = np.array([float(r["tc_oracle"]) for r in successes]) if successes else np.array([])
+    oracle_tc = np.array([float(r["tc_judge"]) for r in successes]) if successes else np.array([])
     report = {
         "host": platform.platform(),
         "torch_threads": torch.get_num_threads(),
         "preset": args.preset,
         "predictor": config.predictors["tc"],
-        "oracle": config.oracles["tc"],
+        "oracle": config.judge["tc"],
         "target": args.target,
         "candidates": args.candidates,
         "steps": args.steps,
@@ -116,7 +116,7 @@ def main() -> None:
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "superconductor_tc.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"{args.preset}: {config.predictors['tc']} (oracle {config.oracles['tc']}), {args.candidates} candidates x "
+    print(f"{args.preset}: {config.predictors['tc']} (oracle {config.judge['tc']}), {args.candidates} candidates x "
           f"{args.steps} steps, seed {args.seed}, {wall:.0f} s")  # fmt: skip
     print("| threshold | designs above (predictor) | designs above (oracle) | oracle agrees on predictor's | templates (pred / oracle) |")
     print("|---|---|---|---|---|")

@@ -139,16 +139,16 @@ def test_module_entry_point(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-def test_predictor_swap_makes_the_preset_model_the_oracle() -> None:
+def test_predictor_swap_makes_the_preset_model_the_judge() -> None:
     from smoacs.cli import _run_config, build_parser
 
     args = build_parser().parse_args(
-        ["run", "--preset", "perovskite-bandgap", "--predictor", "band_gap=megnet-band-gap"]
+        ["run", "--preset", "perovskite-bandgap", "--predictor", "band_gap=megnet-mf-band-gap:fidelity=pbe"]
     )
     config = _run_config(args)
-    assert config.predictors["band_gap"] == "megnet-band-gap"
-    assert config.oracles["band_gap"] == "cgcnn-band-gap"
-    assert config.oracles["formation_energy"] == "megnet-formation-energy"
+    assert config.predictors["band_gap"] == "megnet-mf-band-gap:fidelity=pbe"
+    assert config.judge["band_gap"] == "cgcnn-band-gap"
+    assert config.judge["formation_energy"] == "megnet-formation-energy"
 
 
 @pytest.mark.parametrize(
@@ -157,8 +157,12 @@ def test_predictor_swap_makes_the_preset_model_the_oracle() -> None:
         (["--predictor", "band_gap"], "expects PROPERTY=PREDICTOR"),
         (["--predictor", "band_gap=no-such-model"], "unknown predictor 'no-such-model'"),
         (["--predictor", "tc=cgcnn-band-gap"], "no property 'tc'"),
-        (["--oracle", "band_gap=cgcnn-band-gap"], "must differ from the optimised predictor"),
-        (["--oracle", "bulk_modulus=megnet-bulk-modulus"], "no predictor of this run provides"),
+        (["--judge", "band_gap=cgcnn-band-gap"], "must be held out: cgcnn-band-gap is optimised through"),
+        (["--judge", "bulk_modulus=megnet-bulk-modulus"], "no predictor of this run provides"),
+        (["--ensemble", "band_gap=cgcnn-band-gap,megnet-mf-band-gap:fidelity=pbe"],
+         "must be held out: megnet-mf-band-gap:fidelity=pbe is optimised"),
+        (["--ensemble", "band_gap=cgcnn-band-gap"], "two or more"),
+        (["--ensemble", "tc=cgcnn-band-gap,megnet-band-gap"], "no property 'tc'"),
     ],
 )
 def test_predictor_flags_errors(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +172,7 @@ def test_predictor_flags_errors(flags: list[str], message: str, capsys: pytest.C
 
 
 # ---- never lose a run (issue 9) -------------------------------------------------------------------------------------
-TINY = ["--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu", "--no-oracle",
+TINY = ["--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu", "--no-judge",
         "--no-progress", "--physics", "none"]  # fmt: skip
 
 

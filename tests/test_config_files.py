@@ -55,7 +55,7 @@ def test_round_trip_keeps_tuples_and_every_term_kind(tmp_path: Path) -> None:
                   "formation_energy": "cgcnn-formation-energy", "efermi": "cgcnn-efermi"}  # fmt: skip
     base = build_config("perovskite-bandgap", out="runs/rt")
     config = base.with_overrides(
-        preset="mine", predictors=predictors, oracles={},
+        preset="mine", predictors=predictors, judge={},
         objectives=(Window("band_gap", 1.8), Range("tolerance", 0.8, 1.0, 0.02, 5.0), Below("formation_energy", -0.5),
                     Above("min_distance", 0.5), Maximize("bulk_modulus", 100.0, 200.0, 0.01), Minimize("efermi")),
         optimizer=replace(base.optimizer, copy_mutate_steps=(5,), temperature_end=1e-5),
@@ -77,7 +77,7 @@ def test_defaults_and_yaml_exponent_floats(tmp_path: Path) -> None:
     assert config.preset == "my-task" and config.out == "runs/my-task" and config.target == 2.0  # the window's
     assert config.optimizer.copy_mutate_steps == ()  # the default steps 50, 100, 150 lie beyond steps: 7
     assert config.optimizer.steps == 7 and config.optimizer.temperature_end == 1e-4
-    assert config.candidates == 256 and config.oracles == {}
+    assert config.candidates == 256 and config.judge == {}
     assert config.objectives[2] == Range("tolerance", 0.8, 1.0, margin=0.02, weight=5.0)
 
 
@@ -167,9 +167,14 @@ ERRORS = [
     ("predictors.band_gap", "cgcnn-formation-energy", "predictors.band_gap: predictor cgcnn-formation-energy predicts "
                                                       "'formation_energy', not 'band_gap'"),
     ("predictors", {}, "predictors: at least one predictor is required"),
-    ("oracles.bulk_modulus", "megnet-bulk-modulus", "oracles.bulk_modulus: no predictor of this run provides"),
-    ("oracles.band_gap", "cgcnn-band-gap", "must differ from the optimised predictor"),
-    ("oracles.band_gap", "megnet-nope", "oracles.band_gap: unknown predictor 'megnet-nope'; known predictors:"),
+    ("judge.bulk_modulus", "megnet-bulk-modulus", "judge.bulk_modulus: no predictor of this run provides"),
+    ("judge.band_gap", "cgcnn-band-gap", "judge.band_gap: judge for 'band_gap' must be held out"),
+    ("judge.band_gap", "megnet-nope", "judge.band_gap: unknown predictor 'megnet-nope'; known predictors:"),
+    ("ensemble.band_gap", ["cgcnn-band-gap"], "ensemble.band_gap: an ensemble needs at least two member predictors"),
+    ("ensemble.band_gap", ["cgcnn-band-gap", "cgcnn-formation-energy"], "ensemble members must predict one property"),
+    ("ensemble.band_gap", {"members": ["cgcnn-band-gap", "megnet-band-gap"], "spred": "sd"},
+     "ensemble.band_gap.spred: unknown key of an ensemble"),
+    ("objectives.0.agreement", "most", "agreement on band_gap: must be one of all, value"),
     ("objectives", {"kind": "window"}, "objectives: expected a non-empty list of objective terms, got a mapping"),
     ("objectives", [], "objectives: expected a non-empty list"),
     ("objectives.1", "below", "objectives[1]: expected an objective (a mapping), got a string"),
@@ -222,7 +227,7 @@ ERRORS = [
 @pytest.mark.parametrize(("key", "value", "message"), ERRORS, ids=[f"{k}={v!r}"[:40] for k, v, _ in ERRORS])
 def test_validation_errors_name_the_key(key: str, value: Any, message: str, tmp_path: Path) -> None:
     data = copy.deepcopy(BASE)
-    data.setdefault("oracles", {})
+    data.setdefault("judge", {})
     _set(key, value)(data)
     path = _write(tmp_path, data)
     with pytest.raises(ConfigError) as info:
@@ -270,11 +275,11 @@ def test_dump_config_round_trips(name: str, tmp_path: Path, capsys: pytest.Captu
 
 
 def test_dump_config_applies_flags_and_reads_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    flags = ["--target", "1.5", "--candidates", "8", "--steps", "12", "--seed", "4", "--out", "o", "--no-oracle"]
+    flags = ["--target", "1.5", "--candidates", "8", "--steps", "12", "--seed", "4", "--out", "o", "--no-judge"]
     assert main(["run", "--preset", "perovskite-bandgap", *flags, "--dump-config"]) == 0
     config = load_config(_write(tmp_path, capsys.readouterr().out))
     assert (config.target, config.candidates, config.optimizer.steps, config.seed, config.out) == (1.5, 8, 12, 4, "o")
-    assert config.oracles == {} and config.objectives[0] == Window("band_gap", 1.5, 0.04, 0.2)
+    assert config.judge == {} and config.objectives[0] == Window("band_gap", 1.5, 0.04, 0.2)
     assert main(["run", str(EXAMPLE), "--steps", "5", "--dump-config"]) == 0
     again = load_config(_write(tmp_path, capsys.readouterr().out))
     example = load_config(EXAMPLE)  # --steps drops the copy-and-mutate steps at or beyond the new last step
@@ -319,7 +324,7 @@ def test_run_example_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0, captured.err
     assert f"wrote {out_dir}/ (2 candidates)" in captured.out
     header = (out_dir / "result.csv").read_text().splitlines()[0].split(",")
-    assert {"band_gap", "bulk_modulus", "formation_energy", "bulk_modulus_ok", "bulk_modulus_oracle"} <= set(header)
+    assert {"band_gap", "bulk_modulus", "formation_energy", "bulk_modulus_ok", "bulk_modulus_judge"} <= set(header)
     meta = json.loads((out_dir / "run.json").read_text())
     expected = load_config(EXAMPLE)
     expected = expected.with_overrides(candidates=2, batch_size=2, device="cpu", out=str(out_dir), steps=3)
@@ -379,6 +384,6 @@ def test_config_md_lists_every_dumped_key(capsys: pytest.CaptureFixture[str]) ->
         dumped = yaml.safe_load(capsys.readouterr().out)
         for key, value in dumped.items():
             assert re.search(rf"^{key}:", example, re.M), key
-            if isinstance(value, dict) and key not in ("predictors", "oracles"):
+            if isinstance(value, dict) and key not in ("predictors", "judge"):
                 for sub in value:
                     assert re.search(rf"^\s+{sub}:", example, re.M), f"{key}.{sub}"

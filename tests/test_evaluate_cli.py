@@ -15,12 +15,12 @@ from smoacs.runner import RunResult, run
 from smoacs.physics.settings import PhysicsSettings
 
 FLAGS = ("success", "band_gap_ok", "formation_energy_ok", "tolerance_ok", "min_distance_ok", "neutral_ok",
-         "perovskite_ok", "band_gap_oracle_ok", "formation_energy_oracle_ok", "unique", "duplicate_of", "novel",
+         "perovskite_ok", "band_gap_judge_ok", "formation_energy_judge_ok", "unique", "duplicate_of", "novel",
          "oxidation_states", "formula", "tolerance")  # fmt: skip
 RATES = ("n_candidates", "n_success", "success_rate", "band_gap_rate", "formation_energy_rate", "tolerance_rate",
          "min_distance_rate", "neutral_rate", "perovskite_rate", "distinct_success_formulas", "n_unique_success",
          "unique_success_rate", "n_novel_success", "novel_success_rate", "n_quarantined",
-         "band_gap_oracle_agreement", "formation_energy_oracle_agreement")  # fmt: skip
+         "band_gap_judge_agreement", "formation_energy_judge_agreement")  # fmt: skip
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -48,7 +48,7 @@ def test_evaluate_reproduces_the_run(tiny_run: RunResult, capsys: pytest.Capture
     assert list(original[0]) == list(again[0])
     assert [[r[k] for k in FLAGS] for r in again] == [[r[k] for k in FLAGS] for r in original]
     for a, b in zip(original, again, strict=True):
-        for key in ("band_gap", "formation_energy", "min_distance", "band_gap_oracle", "density"):
+        for key in ("band_gap", "formation_energy", "min_distance", "band_gap_judge", "density"):
             assert float(b[key]) == pytest.approx(float(a[key]), abs=1e-5)
     summary, summary_again = _read(out / "result_summary.csv")[0], _read(out / "evaluation_summary.csv")[0]
     assert {k: summary[k] for k in RATES} == {k: summary_again[k] for k in RATES}

@@ -61,7 +61,7 @@ def test_custom_objective_yaml_runs(tmp_path: Path) -> None:
     # tests/test_config_files.py loads this file; here it runs, tiny.
     out = tmp_path / "custom"
     args = ["run", str(EXAMPLES / "custom_objective.yaml"), "--candidates", "2", "--steps", "3", "--device", "cpu",
-            "--no-oracle", "--no-progress", "--out", str(out)]  # fmt: skip
+            "--no-judge", "--no-progress", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     with (out / "result.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))

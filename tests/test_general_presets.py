@@ -17,10 +17,10 @@ def test_configs() -> None:
     wide = build_config("wide-bandgap", out="x").validate()
     assert wide.target == 4.0 and wide.templates.kind == "prototypes" and wide.templates.max_atoms == 10
     assert {o.key for o in wide.objectives} == {"band_gap", "min_distance"}
-    assert wide.oracles == {"band_gap": "megnet-band-gap"}
+    assert wide.judge == {"band_gap": "megnet-mf-band-gap:fidelity=pbe"}
     both = build_config("bandgap-formation", 2.5, "x").validate()
     assert {o.key for o in both.objectives} == {"band_gap", "formation_energy", "min_distance"}
-    assert set(both.oracles) == {"band_gap", "formation_energy"}
+    assert set(both.judge) == {"band_gap", "formation_energy"}
     assert both.space.relative_length_bounds is not None and both.space.default_coord_bound is not None
     with pytest.raises(ConfigError):
         build_config("wide-bandgap", -1.0)

@@ -35,7 +35,7 @@ def test_ehull_preset_declares_its_objectives_and_user_model() -> None:
     assert config.objectives[:2] == (Window("band_gap", 4.5, 0.04, 0.2), E_HULL_BELOW)
     assert E_HULL_BELOW == Below("e_hull", 0.5, margin=0.2, weight=1.0)
     assert "formation_energy" not in config.predictors
-    assert config.oracles == {"band_gap": "megnet-band-gap"}
+    assert config.judge == {"band_gap": "megnet-mf-band-gap:fidelity=pbe"}
 
 
 def test_ehull_preset_without_a_model_stops_with_one_line() -> None:

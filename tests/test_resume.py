@@ -134,7 +134,7 @@ def test_cli_resume(reference: RunResult, tmp_path: Path, monkeypatch: pytest.Mo
                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     out = tmp_path / "cli"
     args = ["run", "--preset", "perovskite-bandgap", "--target", "2", "--candidates", str(N_CANDIDATES),
-            "--batch-size", str(BATCH_SIZE), "--steps", "3", "--device", "cpu", "--no-oracle", "--no-progress",
+            "--batch-size", str(BATCH_SIZE), "--steps", "3", "--device", "cpu", "--no-judge", "--no-progress",
             "--physics", "none", "--out", str(out)]  # fmt: skip
     with monkeypatch.context() as patch:
         _interrupt_at(patch, smoacs.runner, "evaluate_design", 3)
@@ -191,7 +191,7 @@ def test_cli_interrupt_names_the_run_directory(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     _interrupt_at(monkeypatch, smoacs.runner, "evaluate_design", 1)
     args = ["run", "--preset", "perovskite-bandgap", "--candidates", "2", "--steps", "1", "--device", "cpu",
-            "--no-oracle", "--no-progress", "--physics", "none"]  # fmt: skip
+            "--no-judge", "--no-progress", "--physics", "none"]  # fmt: skip
     assert main(args) == 130
     err = capsys.readouterr().err
     assert "smoacs run --resume runs/perovskite-bandgap-2.5-s0`" in err and "RUN_DIR" not in err

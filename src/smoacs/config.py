@@ -80,8 +80,11 @@ class RunConfig:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         threads: torch CPU threads of the run (0: the cores this process may use); recorded in run.json.
         out: output directory.
-        predictors: property → registered predictor name (optimised through).
-        oracles: property → an independent predictor that re-checks the discrete candidates (reported only).
+        predictors: property → predictor spec (optimised through); an ensemble is the spec
+            ``ensemble[MEMBER,…]`` (config files may write it as ``ensemble: {property: [MEMBER, …]}``).
+        judge: property → a held-out predictor that re-checks the discrete candidates (``<property>_judge``,
+            ``<property>_judge_ok``; reported only: never in the loss nor in ``success``). It must not be the
+            optimised predictor nor a member of its ensemble. Files of earlier versions call it ``oracles``.
         objectives: objective terms (they also define the success criteria).
         templates, space, optimizer, evaluation: settings of each stage.
         search: the search method (``gradient``: the optimiser configured by ``optimizer``), its budget (predictor
@@ -96,7 +99,7 @@ class RunConfig:
     out: str
     predictors: dict[str, str]
     objectives: tuple[Objective, ...]
-    oracles: dict[str, str] = field(default_factory=dict)
+    judge: dict[str, str] = field(default_factory=dict)
     candidates: int = 256
     batch_size: int = 256
     seed: int = 0
@@ -108,6 +111,11 @@ class RunConfig:
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     physics: PhysicsSettings = field(default_factory=PhysicsSettings)
+
+    @property
+    def oracles(self) -> dict[str, str]:
+        """Former name of :attr:`judge` (deprecated)."""
+        return self.judge
 
     @property
     def target(self) -> float | None:
@@ -164,14 +172,13 @@ class RunConfig:
         from smoacs.predictors.registry import predictor_info
 
         check_user_models(self)
-        for prop, name in [*self.predictors.items(), *self.oracles.items()]:
+        for prop, name in [*self.predictors.items(), *self.judge.items()]:
             if predictor_info(name, prop).property != prop:
                 raise ConfigError(f"predictor {name} predicts {predictor_info(name, prop).property}, not {prop}")
-        for prop, name in self.oracles.items():
+        for prop, name in self.judge.items():
             if prop not in self.predictors:
-                raise ConfigError(f"oracle {name} is for {prop!r}, which no predictor of this run provides")
-            if name == self.predictors[prop]:
-                raise ConfigError(f"oracle for {prop!r} must differ from the optimised predictor {name}")
+                raise ConfigError(f"judge {name} is for {prop!r}, which no predictor of this run provides")
+            check_held_out(prop, name, self.predictors[prop])
         provided = set(self.predictors) | set(DERIVED_PROPERTIES)
         keys = [objective.key for objective in self.objectives]
         for key in dict.fromkeys(k for k in keys if keys.count(k) > 1):
@@ -187,7 +194,8 @@ class RunConfig:
         """A copy with settings replaced (not validated: call :meth:`validate`).
 
         Accepted names: every top-level field (``candidates``, ``batch_size``, ``seed``, ``device``, ``threads``, ``out``,
-        ``predictors``, ``oracles``, ``objectives``, ``preset``); a section (``templates``, ``space``, ``optimizer``,
+        ``predictors``, ``judge`` (``oracles``: its former name), ``objectives``, ``preset``); ``ensemble``, a mapping
+        property → member specs, sets those properties' predictors to ensembles; a section (``templates``, ``space``, ``optimizer``,
         ``evaluation``, ``search``) as its settings object or as a mapping of the fields to change
         (``optimizer={"steps": 30}``); and any section field whose name is unique across sections, by itself
         (``steps=30``, ``length_bounds=(2, 9)``, ``relax="chgnet"``, ``top_ratio=0.5``). ``templates`` given as a
@@ -197,6 +205,12 @@ class RunConfig:
         top = {f.name for f in dataclasses.fields(self)}
         section_changes: dict[str, dict[str, Any]] = {}
         direct: dict[str, Any] = {}
+        if "oracles" in changes:  # the former name of judge
+            changes = {("judge" if k == "oracles" else k): v for k, v in changes.items()}
+        if "ensemble" in changes:
+            ensembles = changes.pop("ensemble")
+            base = dict(changes.get("predictors", self.predictors))
+            changes["predictors"] = {**base, **_ensembles(ensembles, "ensemble")}
         for name, value in changes.items():
             if name == "templates" and isinstance(value, str | PathLike):
                 section_changes.setdefault("templates", {})["path"] = str(value)
@@ -232,6 +246,39 @@ class RunConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """Check and build from :meth:`to_dict`'s form (or a parsed config file); ``from_dict(c.to_dict()) == c``."""
         return config_from_dict(data)
+
+
+def check_held_out(prop: str, judge: str, optimised: str) -> None:
+    """ConfigError unless the judge of ``prop`` differs from the optimised predictor and from each of its members."""
+    from smoacs.predictors.registry import spec_members, spec_key
+
+    seen = {spec_key(member) for member in spec_members(optimised)}
+    for member in spec_members(judge):
+        if spec_key(member) in seen:
+            raise ConfigError(
+                f"judge for {prop!r} must be held out: {member} is optimised through ({optimised}); choose another "
+                "judge (--judge PROP=NAME) or none (--no-judge)"
+            )
+
+
+def _ensembles(value: Any, path: str) -> dict[str, str]:
+    """The ``ensemble`` shorthand: property → member specs (a list, or one comma-separated string), or a mapping
+    ``{members: [...], value: mean | median | q, spread: range | sd}`` → property → ``ensemble[…]`` spec."""
+    from smoacs.predictors.registry import composite_spec
+
+    out = {}
+    for prop, entry in _mapping(value, path, "property → ensemble members").items():
+        options: dict[str, Any] = {}
+        if isinstance(entry, Mapping):
+            _check_keys(entry, ["members", "value", "spread"], f"{path}.{prop}", "of an ensemble", ("members",))
+            options = {k: v for k, v in entry.items() if k != "members"}
+            entry = entry["members"]
+        members = entry.split(",") if isinstance(entry, str) else entry
+        members = list(_coerce(members, tuple[str, ...], f"{path}.{prop}"))
+        if len(members) < 2 or not all(m.strip() for m in members):
+            raise ConfigError(f"{path}.{prop}: an ensemble needs at least two member predictors, got {members}")
+        out[prop] = composite_spec("ensemble", members, **options)
+    return out
 
 
 def _check_optimizer(settings: OptimizerSettings) -> None:
@@ -471,19 +518,24 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
     """
     data = _mapping(data, "config", "run settings")
     top = [f.name for f in dataclasses.fields(RunConfig)]
-    _check_keys(data, [*top, "target"], "", "at the top level", _REQUIRED_TOP)
+    required = _REQUIRED_TOP if "ensemble" not in data else tuple(k for k in _REQUIRED_TOP if k != "predictors")
+    _check_keys(data, [*top, "target", "ensemble", "oracles"], "", "at the top level", required)
+    if "oracles" in data:  # the former name of judge
+        if "judge" in data:
+            raise ConfigError("oracles: the former name of judge; give one of them, not both")
+        data = {("judge" if k == "oracles" else k): v for k, v in data.items()}
     hints = get_type_hints(RunConfig)
     kwargs: dict[str, Any] = {}
     given_target = _coerce(data.get("target"), float | None, "target")  # older files and run.json: derived now
     for key, value in data.items():
-        if key == "target":
+        if key in ("target", "ensemble"):
             continue
         if key in SECTIONS:
             kwargs[key] = _section(SECTIONS[key], value, key)
             if key == "optimizer" and "copy_mutate_steps" not in value:  # the defaults that fall inside its steps
                 steps = kwargs[key].steps
                 kwargs[key] = replace(kwargs[key], copy_mutate_steps=tuple(s for s in kwargs[key].copy_mutate_steps if s < steps))
-        elif key in ("predictors", "oracles"):
+        elif key in ("predictors", "judge"):
             kwargs[key] = _predictors(value, key)
         elif key == "objectives":
             if not isinstance(value, list | tuple) or not value:
@@ -491,6 +543,9 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
             kwargs[key] = tuple(objective_from_dict(item, f"objectives[{i}]") for i, item in enumerate(value))
         else:
             kwargs[key] = _coerce(value, hints[key], key)
+    kwargs.setdefault("predictors", {})
+    if "ensemble" in data:  # shorthand: these properties are optimised through ensembles of the given members
+        kwargs["predictors"] = {**kwargs["predictors"], **_predictors(_ensembles(data["ensemble"], "ensemble"), "ensemble")}
     if not kwargs["predictors"]:
         raise ConfigError("predictors: at least one predictor is required (property: predictor name)")
     kwargs.setdefault("preset", default_name)
@@ -509,9 +564,13 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> R
                 f"objectives[{i}].property: no predictor provides {objective.key!r}; available properties: "
                 f"{', '.join(provided)} (add it under predictors)"
             )
-    for prop in kwargs.get("oracles", {}):
+    for prop, name in kwargs.get("judge", {}).items():
         if prop not in kwargs["predictors"]:
-            raise ConfigError(f"oracles.{prop}: no predictor of this run provides {prop!r}; oracles re-check optimised properties")
+            raise ConfigError(f"judge.{prop}: no predictor of this run provides {prop!r}; judges re-check optimised properties")
+        try:
+            check_held_out(prop, name, kwargs["predictors"][prop])
+        except ConfigError as exc:
+            raise ConfigError(f"judge.{prop}: {exc}") from None
     config = RunConfig(**kwargs)
     if given_target is not None and given_target != config.target:
         raise ConfigError(

@@ -1,6 +1,7 @@
 """Config files: a YAML (``.yaml``/``.yml``), TOML (``.toml``) or JSON file that fully describes a run.
 
-The format is :meth:`RunConfig.to_dict`'s: top-level run settings, ``predictors``/``oracles`` maps, a list of
+The format is :meth:`RunConfig.to_dict`'s: top-level run settings, ``predictors``/``judge`` maps (and the
+``ensemble`` shorthand, read into ``predictors``), a list of
 ``objectives`` (``kind`` + ``property`` + the term's fields) and one section per stage (``templates``, ``space``,
 ``optimizer``, ``evaluation``). Every key is checked: unknown keys, wrong types, unknown predictors and unknown
 objective kinds raise :class:`ConfigError` naming the key by its path (``objectives[1].kind``) and the allowed
@@ -144,7 +145,7 @@ def dump_config(config: RunConfig, header: str | None = None) -> str:
     parts = [
         "\n".join(lines),
         block(("preset", "out", "candidates", "batch_size", "seed", "device", "threads")),
-        block(("predictors", "oracles")) + objectives,
+        block(("predictors", "judge")) + objectives,
         block(tuple(SECTIONS)),
     ]
     return "\n".join(part.rstrip("\n") + "\n" for part in parts)

@@ -8,6 +8,7 @@ builds and validates the :class:`~smoacs.config.RunConfig`. The CLI (``smoacs ru
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,8 +28,10 @@ class RunOptions:
         candidates, batch_size, steps, seed, device, threads, out: as the flags of the same names.
         templates: a CIF/POSCAR file or directory used as templates.
         length_bounds: lattice length bounds (min, max), Å.
-        predictor: ``PROP=NAME`` assignments (the preset's model becomes the oracle); oracle: ``PROP=NAME``.
-        no_oracle: drop every oracle.
+        predictor: ``PROP=NAME`` assignments (the preset's model becomes the judge).
+        ensemble: ``PROP=NAME,NAME[,…]`` assignments: PROP is optimised through an ensemble of those predictors.
+        judge: ``PROP=NAME`` held-out judges; no_judge: drop every judge. oracle, no_oracle: their former names
+            (deprecated; ``oracle`` prints a warning on stderr).
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check).
         method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
             candidate (gradient: its steps); anions: ``single`` or ``mixed`` (baselines).
@@ -50,6 +53,9 @@ class RunOptions:
     templates: str | None = None
     length_bounds: tuple[float, float] | None = None
     predictor: tuple[str, ...] = ()
+    ensemble: tuple[str, ...] = ()
+    judge: tuple[str, ...] = ()
+    no_judge: bool = False
     oracle: tuple[str, ...] = ()
     no_oracle: bool = False
     physics: str | None = None
@@ -67,9 +73,10 @@ class RunOptions:
     def from_namespace(cls, args: Any) -> RunOptions:  # noqa: ANN401 - an argparse.Namespace
         """The options of parsed ``smoacs run`` arguments (attributes missing from ``args`` stay unset)."""
         values = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
-        for name in ("predictor", "oracle", "reference", "allowed_elements"):
+        for name in ("predictor", "ensemble", "judge", "oracle", "reference", "allowed_elements"):
             values[name] = tuple(values[name] or ())
         values["no_oracle"] = bool(values["no_oracle"])
+        values["no_judge"] = bool(values["no_judge"])
         if values["length_bounds"] is not None:
             values["length_bounds"] = tuple(values["length_bounds"])
         return cls(**values)
@@ -124,24 +131,35 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["search"] = search
         if search.get("method", config.search.method) == "gradient" and options.budget is not None:
             changes.setdefault("steps", options.budget)  # the gradient's budget is its step count
-    changes.update(zip(("predictors", "oracles"), _models(config, options), strict=True))
+    changes.update(zip(("predictors", "judge"), _models(config, options), strict=True))
     return config.with_overrides(**changes).validate()
 
 
 def _models(config: RunConfig, options: RunOptions) -> tuple[dict[str, str], dict[str, str]]:
-    """The predictors and oracles after ``predictor`` / ``oracle`` / ``no_oracle``."""
-    predictors, oracles = dict(config.predictors), dict(config.oracles)
+    """The predictors and judges after ``predictor`` / ``ensemble`` / ``judge`` (``oracle``) / ``no_judge``."""
+    from smoacs.predictors.registry import composite_spec
+
+    predictors, judges = dict(config.predictors), dict(config.judge)
     for prop, name in assignments(options.predictor, "--predictor"):
         if prop not in predictors:
             raise ConfigError(f"--predictor {prop}={name}: this run has no property {prop!r} ({', '.join(predictors)})")
-        if oracles.get(prop) == name:  # swapping models: the preset's model becomes the oracle
-            oracles[prop] = predictors[prop]
+        if judges.get(prop) == name:  # swapping models: the preset's model becomes the judge
+            judges[prop] = predictors[prop]
         predictors[prop] = name
-    for prop, name in assignments(options.oracle, "--oracle"):
-        oracles[prop] = name
-    if options.no_oracle:
-        oracles = {}
-    return predictors, oracles
+    for prop, names in assignments(options.ensemble, "--ensemble"):
+        if prop not in predictors:
+            raise ConfigError(f"--ensemble {prop}={names}: this run has no property {prop!r} ({', '.join(predictors)})")
+        members = [m.strip() for m in names.split(",")]
+        if len(members) < 2 or not all(members):
+            raise ConfigError(f"--ensemble expects PROPERTY=PREDICTOR,PREDICTOR[,…] (two or more), got {prop}={names}")
+        predictors[prop] = composite_spec("ensemble", members)
+    if options.oracle:  # (--no-oracle stays silent: scripts and tests of earlier versions use it)
+        print("smoacs: warning: --oracle is deprecated; use --judge (same meaning)", file=sys.stderr)
+    for prop, name in assignments([*options.judge, *options.oracle], "--judge"):
+        judges[prop] = name
+    if options.no_judge or options.no_oracle:
+        judges = {}
+    return predictors, judges
 
 
 def assignments(values: tuple[str, ...] | list[str] | None, flag: str) -> list[tuple[str, str]]:
@@ -157,7 +175,7 @@ def assignments(values: tuple[str, ...] | list[str] | None, flag: str) -> list[t
 
 def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> RunOptions:
     """RunOptions from plain data (a campaign file's ``base`` plus a grid cell): keys are the option names
-    (``batch-size`` or ``batch_size``); ``predictor``/``oracle`` take ``PROP=NAME``, a list of them or a
+    (``batch-size`` or ``batch_size``); ``predictor``/``ensemble``/``judge``/``oracle`` take ``PROP=NAME``, a list of them or a
     ``{PROP: NAME}`` mapping. ConfigError naming ``where`` and the key for an unknown key or a wrong type."""
     kwargs: dict[str, Any] = {}
     for raw_key, value in values.items():
@@ -187,7 +205,7 @@ def _option_value(key: str, value: Any, path: str) -> Any:  # noqa: ANN401 - one
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
-    if key == "no_oracle":
+    if key in ("no_oracle", "no_judge"):
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {value!r}")
         return value
@@ -195,13 +213,13 @@ def _option_value(key: str, value: Any, path: str) -> Any:  # noqa: ANN401 - one
         if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
             raise ConfigError(f"{path}: expected [MIN, MAX] in Å, got {value!r}")
         return (float(value[0]), float(value[1]))
-    if isinstance(value, Mapping):  # predictor / oracle / allowed_elements: {PROP: NAME}
+    if isinstance(value, Mapping):  # predictor / ensemble / judge / oracle / allowed_elements: {PROP: NAME}
         return tuple(f"{prop}={name}" for prop, name in value.items())
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
         shape = "a string or a list of them" if key == "reference" else "PROP=NAME, a list of them or a mapping"
         raise ConfigError(f"{path}: expected {shape}, got {value!r}")
-    if key in ("predictor", "oracle"):
+    if key in ("predictor", "ensemble", "judge", "oracle"):
         assignments(items, path)
     return tuple(items)
 

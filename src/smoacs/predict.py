@@ -27,7 +27,7 @@ import torch
 
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError, SmoacsError
-from smoacs.predictors.registry import load_predictor, parse_spec
+from smoacs.predictors.registry import load_predictor, parse_spec, split_specs
 from smoacs.runtime import DEVICES, resolve_device
 from smoacs.templates.files import MIN_SITE_DISTANCE, STRUCTURE_SUFFIXES, is_structure_file, shortest_distance
 
@@ -282,7 +282,7 @@ def run_predict(args: argparse.Namespace) -> int:
     Unusable arguments (unknown predictors, an unavailable device) raise :class:`SmoacsError`, which the CLI prints
     as ``smoacs: error: …`` (exit 2). Rows with errors do not change the exit status unless every row failed to read.
     """
-    specs = [spec for group in args.predictor for spec in group.split(",") if spec.strip()]
+    specs = [spec for group in args.predictor for spec in split_specs(group)]
     device = str(resolve_device(args.device))
     predictors = load_predictors(specs, device)
     files = collect_files(args.files)

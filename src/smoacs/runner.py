@@ -1,6 +1,6 @@
 """Run a configuration end to end, as named stages: build the problem → per mini-batch search → evaluate → write.
 
-* :func:`build_problem` — templates, predictors and oracles, objectives, novelty references, mini-batches;
+* :func:`build_problem` — templates, predictors and judges, objectives, novelty references, mini-batches;
 * :func:`search_batch` — one mini-batch through the configured search method (:data:`smoacs.search.METHODS`);
 * :func:`evaluate_batch` — discretise, re-predict, check, match (:func:`smoacs.evaluate.evaluator.evaluate_design`,
   :func:`smoacs.evaluate.matching.match_and_order`, the same functions ``smoacs evaluate`` uses);
@@ -153,7 +153,7 @@ class Problem:
         device: torch device of spaces and predictors.
         batches: templates of each mini-batch, in run order; ids: the candidate ids of each mini-batch.
         skipped: library templates left out (with reasons).
-        predictors: the optimised predictors; oracles: the independent re-checks.
+        predictors: the optimised predictors; judges: the held-out re-checks (never seen by the optimiser).
         references: novelty reference sets.
         potential: the universal potential (physics on, or a relaxation check), else None.
         known: the reference-value columns (:mod:`smoacs.evaluate.known`).
@@ -165,7 +165,7 @@ class Problem:
     ids: list[list[str]]
     skipped: list[SkippedTemplate]
     predictors: list[Predictor]
-    oracles: list[Predictor]
+    judges: list[Predictor]
     references: list[ReferenceSet]
     potential: Potential | None = None
     geometry: PotentialGeometry | None = None
@@ -174,7 +174,7 @@ class Problem:
 
 
 def build_problem(config: RunConfig) -> Problem:
-    """Templates (split into mini-batches), predictors, oracles and novelty references of ``config``."""
+    """Templates (split into mini-batches), predictors, judges and novelty references of ``config``."""
     device = resolve_device(config.device)
     templates, skipped = build_template_set(config)
     if config.space.sublattices:  # names and feasibility of the limits, as one line before any search
@@ -182,7 +182,7 @@ def build_problem(config: RunConfig) -> Problem:
         DesignSpace(list({t.name: t for t in templates}.values()), config.space)
     templates = plan_candidates(config.search, config.space, templates)  # enumerate: one per composition
     predictors = [load_predictor(name, device, prop) for prop, name in config.predictors.items()]
-    oracles = [load_predictor(name, device, prop) for prop, name in config.oracles.items()]
+    judges = [load_predictor(name, device, prop) for prop, name in config.judge.items()]
     references = run_references(config.templates.path, config.evaluation.references)
     known = run_known_values(config, references)
     size = config.batch_size
@@ -193,7 +193,7 @@ def build_problem(config: RunConfig) -> Problem:
     potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
     relaxation = relaxation_check(physics, potential, physics.enabled, config.seed) if potential is not None else None
-    return Problem(config, device, batches, ids, skipped, predictors, oracles, references, potential, geometry, relaxation, known)
+    return Problem(config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation, known)
 
 
 def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
@@ -214,7 +214,7 @@ def evaluate_batch(problem: Problem, index: int, space: DesignSpace, result: Sea
     check = partial(evaluate_with_relaxation, check=relaxation) if relaxation is not None else None
     return evaluate_design(
         space, problem.predictors, config.objectives, config.evaluation, result.provenance, problem.ids[index],
-        problem.oracles, configured_stages(config.evaluation), check,
+        problem.judges, configured_stages(config.evaluation), check,
     )  # fmt: skip
 
 
@@ -231,7 +231,7 @@ class RunProgress:
         self.structures: list[Any] = list(state.structures)
         self.arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
         self.histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
-        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith(("_oracle_ok", "_reference_ok"))]
+        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith(("_judge_ok", "_oracle_ok", "_reference_ok"))]
         self.dedup, self.first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
         for row, structure in zip(self.rows, self.structures, strict=True):  # resumed: the finished successes
             if row["success"]:
@@ -268,7 +268,7 @@ class RunProgress:
 def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: FinishedBatches) -> dict[str, Any]:
     """run.json's content at the start of a run (``status: running``)."""
     config = problem.config
-    names = [*config.predictors.items(), *config.oracles.items()]
+    names = [*config.predictors.items(), *config.judge.items()]
     meta: dict[str, Any] = {
         "config": config.to_dict(),
         "versions": _versions(),
@@ -381,7 +381,7 @@ def run_batches(
                 with _stage("search_batch", label):
                     space, result = search_batch(problem, index, [display.callback(label, steps)])
                 evaluate_start = time.perf_counter()
-                stage_label = f"{label}: evaluating ({'relaxation, ' if problem.relaxation else ''}re-prediction, checks, oracles)"
+                stage_label = f"{label}: evaluating ({'relaxation, ' if problem.relaxation else ''}re-prediction, checks, judges)"
                 with _stage("evaluate_batch", label), display.stage(stage_label):
                     evaluation = evaluate_batch(problem, index, space, result)
                 result.timings["evaluate_s"] = time.perf_counter() - evaluate_start

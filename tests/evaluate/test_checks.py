@@ -96,11 +96,11 @@ def test_summarize_without_successes_measures_nothing_over_successes() -> None:
     from smoacs.objectives import Window
 
     rows = [{"id": f"c{i:05d}", "formula": "KMgF3", "success": False, "band_gap_ok": False, "quarantined": "",
-             "unique": False, "novel": False, "band_gap": 0.5, "band_gap_oracle": 0.9, "band_gap_oracle_ok": False}
+             "unique": False, "novel": False, "band_gap": 0.5, "band_gap_judge": 0.9, "band_gap_judge_ok": False}
             for i in range(3)]  # fmt: skip
     summary = summarize(rows, ["band_gap_ok"])
     assert summary["n_success"] == 0 and summary["success_rate"] == 0.0 and summary["band_gap_rate"] == 0.0
-    for key in ("unique_success_rate", "novel_success_rate", "band_gap_oracle_agreement", "band_gap_oracle_mae"):
+    for key in ("unique_success_rate", "novel_success_rate", "band_gap_judge_agreement", "band_gap_judge_mae"):
         assert summary[key] == "", key  # not 0.0: nothing was measured
     report = report_markdown(rows, summary, [Window("band_gap", 2.0)], {"predictors": {"band_gap": "m"}})
     assert "**No successes**" in report

@@ -65,7 +65,7 @@ def test_run_uses_the_configured_search_method(tmp_path, monkeypatch: pytest.Mon
 
     monkeypatch.setitem(METHODS, "unchanged", unchanged)
     config = build_config("perovskite-bandgap", 2.5, str(tmp_path / "run")).with_overrides(
-        candidates=4, batch_size=2, search=SearchSettings("unchanged"), oracles={}, physics=PhysicsSettings("none")
+        candidates=4, batch_size=2, search=SearchSettings("unchanged"), judge={}, physics=PhysicsSettings("none")
     )
     result = run(config, progress=False)
     assert seeds == [config.seed, config.seed + 1]

@@ -5,7 +5,7 @@ predictors (the paper's ALIGNN/Crystalformer models are not ours, so its figures
 Full runs use the presets' own sizes and physics; ``--quick`` runs 16 candidates × 20 steps without physics
 (:data:`QUICK`), which says that the pipeline works end to end, not how well the method does.
 RESULTS.md gives, per table, mean ± sd over seeds of success and of every criterion (the paper's columns A–E),
-the unique and novel rates, the oracle agreement, the relaxed/unrelaxed verdict where a relaxation ran, and the
+the unique and novel rates, the judge agreement, the relaxed/unrelaxed verdict where a relaxation ran, and the
 run time; with the machine, its load, the versions and the command that regenerates it.
 """
 
@@ -215,7 +215,7 @@ def results_markdown(frame: pd.DataFrame, quick: bool, methods: Sequence[str], s
         "# Benchmark results: the original paper's protocols with our predictors\n",
         f"Regenerate with `{command}`. {size}; methods: {', '.join(methods)}; {seeds} seed(s) per protocol; "
         "each run one task with 1 torch thread. Values are mean ± sample sd over seeds; rates are over all candidates, "
-        "except unique, novel and oracle agreement (over successes). `paper` is the paper's best SMOACS success "
+        "except unique, novel and judge agreement (over successes). `paper` is the paper's best SMOACS success "
         "with its own predictors (ALIGNN/Crystalformer), for orientation only.\n",
         *machine, "",
     ]
@@ -247,8 +247,9 @@ def _table(part: pd.DataFrame, protocol: Protocol, columns: Sequence[str]) -> st
 def _heading(column: str) -> str:
     if column in LABELS:
         return LABELS[column]
-    if column.endswith("_oracle_agreement"):
-        return column.removesuffix("_oracle_agreement") + " oracle agrees"
+    for word in ("judge", "oracle"):  # oracle: summaries of earlier versions
+        if column.endswith(f"_{word}_agreement"):
+            return column.removesuffix(f"_{word}_agreement") + " judge agrees"
     return column.removesuffix("_rate")
 
 

@@ -55,7 +55,7 @@ def load_run(path: str | Path) -> RunRecord:
     with directory.result_csv.open(newline="", encoding="utf-8") as handle:
         rows = [{key: parse_value(key, value) for key, value in row.items()} for row in csv.DictReader(handle)]
     columns = list(rows[0]) if rows else []
-    criteria = [c for c in columns if c.endswith("_ok") and not c.endswith("_oracle_ok")]
+    criteria = [c for c in columns if c.endswith("_ok") and not c.endswith(("_judge_ok", "_oracle_ok", "_reference_ok"))]
     search = meta.get("search") or {}
     method = search.get("method") or meta["config"].get("search", {}).get("method", "gradient")
     budget = search.get("budget", meta["config"].get("optimizer", {}).get("steps", ""))

@@ -22,7 +22,7 @@ from smoacs.evaluate.checks import neutrality, perovskite_geometry
 from smoacs.evaluate.composition import composition_check, describe_designs, group_labels
 from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective
-from smoacs.predictors.base import Predictor
+from smoacs.predictors.base import Predictor, predictor_values
 
 
 @dataclass(frozen=True)
@@ -79,33 +79,42 @@ class Evaluation:
 
 
 def predict_discrete(design: DiscreteDesign | SimpleNamespace, predictors: Sequence[Predictor]) -> dict[str, torch.Tensor]:
-    """Final predictions of one-hot crystals (graphs rebuilt from the final geometry), keyed by property."""
+    """Final predictions of one-hot crystals (graphs rebuilt from the final geometry), keyed by property; an
+    ensemble adds ``<property>_spread`` and its members ``<property>_m<i>``."""
     values = {}
     with torch.no_grad():
         for predictor in predictors:
             predictor.rebuild(design.crystals)
-            values[predictor.info.property] = predictor.final(design.crystals)
+            values.update(predictor_values(predictor, design.crystals, final=True))
     return values
 
 
-def oracle_columns(
-    design: DiscreteDesign | SimpleNamespace, oracles: Sequence[Predictor], objectives: Sequence[Objective]
+def judge_columns(
+    design: DiscreteDesign | SimpleNamespace, judges: Sequence[Predictor], objectives: Sequence[Objective]
 ) -> dict[str, np.ndarray]:
-    """Independent re-predictions: ``<property>_oracle`` values and ``<property>_oracle_ok`` flags.
+    """Held-out re-predictions: ``<property>_judge`` values and ``<property>_judge_ok`` flags.
 
-    An oracle is a second predictor of a property that an objective constrains (e.g. a MEGNet band gap next to the
-    CGCNN one being optimised). Its flag applies the same objectives' evaluation criteria to the oracle's value; it
-    is reported, not part of ``success`` — a guard against candidates that only fool the optimised model.
+    A judge is a model of a property that an objective constrains and that the optimiser never saw (e.g. the MEGNet
+    multi-fidelity band gap next to a CGCNN + MEGNet ensemble being optimised). Its flag applies the same objectives'
+    evaluation criteria to the judge's value alone; it is reported, never part of ``success`` or of any loss — a
+    guard against candidates that only fool the optimised models.
     """
     columns: dict[str, np.ndarray] = {}
-    for prop, value in predict_discrete(design, oracles).items():
+    values = predict_discrete(design, judges)
+    for judge in judges:
+        prop = judge.info.property
+        value = values[prop]
         ok = torch.ones_like(value, dtype=torch.bool)
         for objective in objectives:
             if objective.key == prop:
                 ok &= objective.satisfied({prop: value})
-        columns[f"{prop}_oracle"] = value.double().cpu().numpy()
-        columns[f"{prop}_oracle_ok"] = ok.cpu().numpy()
+        columns[f"{prop}_judge"] = value.double().cpu().numpy()
+        columns[f"{prop}_judge_ok"] = ok.cpu().numpy()
     return columns
+
+
+#: Former name of :func:`judge_columns` (the "oracle" is now the judge; columns ``<property>_judge``).
+oracle_columns = judge_columns
 
 
 def evaluate_design(
@@ -115,7 +124,7 @@ def evaluate_design(
     settings: EvaluationSettings,
     result: Provenance,
     ids: Sequence[str],
-    oracles: Sequence[Predictor] = (),
+    judges: Sequence[Predictor] = (),
     stages: Sequence[EvaluationStage] = (),
     check: Callable[..., Evaluation] | None = None,
 ) -> Evaluation:
@@ -145,7 +154,7 @@ def evaluate_design(
         ),
         limits=dict(space.settings.sublattices),
     )
-    evaluation = (check or check_candidates)(candidates, predictors, objectives, settings, oracles, stages)
+    evaluation = (check or check_candidates)(candidates, predictors, objectives, settings, judges, stages)
     evaluation.arrays.update(
         {
             "template_frac_coords": space.frac0.cpu().numpy(),
@@ -170,7 +179,7 @@ def check_candidates(
     predictors: Sequence[Predictor],
     objectives: Sequence[Objective],
     settings: EvaluationSettings,
-    oracles: Sequence[Predictor] = (),
+    judges: Sequence[Predictor] = (),
     stages: Sequence[EvaluationStage] = (),
 ) -> Evaluation:
     """Re-predict and check discrete candidates (shared by a run and by ``smoacs evaluate``); ``stages`` add
@@ -225,7 +234,7 @@ def check_candidates(
         criteria.update(output.criteria)
         extra.update(output.columns)
 
-    oracle = oracle_columns(design, oracles, objectives) if oracles else {}
+    judged = judge_columns(design, judges, objectives) if judges else {}
     active = np.array([i not in candidates.quarantine for i in range(n)])
     success = active.copy()
     for flags in criteria.values():
@@ -244,7 +253,7 @@ def check_candidates(
         }
         row.update({key: float(numpy_values[key][i]) for key in numpy_values})
         row.update({key: bool(flags[i]) for key, flags in criteria.items()})
-        row.update({key: column[i].item() for key, column in oracle.items()})
+        row.update({key: column[i].item() for key, column in judged.items()})
         pattern = ox_pattern[offsets[i] : offsets[i] + sizes[i]]
         row["host"], row["design"] = hosts[i], designs[i]
         if candidates.limits:

@@ -162,7 +162,7 @@ def evaluate_with_relaxation(
     predictors: Sequence[Predictor],
     objectives: Sequence[Objective],
     settings: EvaluationSettings,
-    oracles: Sequence[Predictor] = (),
+    judges: Sequence[Predictor] = (),
     stages: Sequence[EvaluationStage] = (),
     *,
     check: RelaxationCheck,
@@ -173,8 +173,8 @@ def evaluate_with_relaxation(
     """
     relaxed, output = relax_candidates(candidates, check)
     with_relax = [*stages, _constant(output)]
-    plain_ = check_candidates(candidates, predictors, objectives, settings, () if check.verdict else oracles, stages)
-    relaxed_ = check_candidates(relaxed, predictors, objectives, settings, oracles if check.verdict else (), with_relax)
+    plain_ = check_candidates(candidates, predictors, objectives, settings, () if check.verdict else judges, stages)
+    relaxed_ = check_candidates(relaxed, predictors, objectives, settings, judges if check.verdict else (), with_relax)
     main, other, prefix = (relaxed_, plain_, "unrelaxed") if check.verdict else (plain_, relaxed_, "relaxed")
     properties = [p.info.property for p in predictors]
     for row, alt in zip(main.rows, other.rows, strict=True):

@@ -2,13 +2,13 @@
 
 Inputs (nothing else is read):
 
-* ``run.json`` — predictors, oracles, objectives, evaluation settings, template path;
+* ``run.json`` — predictors, judges, objectives, evaluation settings, template path;
 * ``structures/<id>.cif`` — the candidates (sites restored to the run's order from the CIF labels ``<El><index>``);
 * ``result.csv`` — bookkeeping only: ids, template names, the optimiser's oxidation pattern per site (for the
   tolerance factor's radii), ``copied_from`` and ``quarantined`` (a quarantined candidate stays a failure);
 * ``result.npz`` — the template geometry: ``template_frac_coords``, ``coord_bound``, ``site_roles``.
 
-Predictions are recomputed with the configured predictors and oracles (``final``), neutrality, minimum distance,
+Predictions are recomputed with the configured predictors and judges (``final``), neutrality, minimum distance,
 tolerance factor, perovskite geometry, objectives under evaluation margins, uniqueness and novelty. The result goes
 to ``evaluation.csv`` / ``evaluation_summary.csv`` (the run's own ``result*.csv`` are left untouched, so the two can
 be compared) and ``report.md``.
@@ -187,7 +187,7 @@ def evaluate_run(
     settings = run_config.evaluation
     torch_device = resolve_device(device)
     predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
-    oracles = [load_predictor(name, torch_device, prop) for prop, name in run_config.oracles.items()]
+    judges = [load_predictor(name, torch_device, prop) for prop, name in run_config.judge.items()]
     specs = references if references is not None else run_config.evaluation.references
     refs = run_references(run_config.templates.path, specs, data_dir)
     known = run_known_values(run_config, refs)
@@ -245,7 +245,7 @@ def evaluate_run(
             limits=dict(run_config.space.sublattices),
         )
         evaluation = (check or check_candidates)(
-            candidates, predictors, objectives, settings, oracles, configured_stages(settings)
+            candidates, predictors, objectives, settings, judges, configured_stages(settings)
         )
         for row, source in zip(evaluation.rows, chunk, strict=True):
             if check:
@@ -285,7 +285,7 @@ def report_info(
         "title": title,
         "source": source,
         "predictors": dict(config.get("predictors", {})),
-        "oracles": dict(config.get("oracles", {})),
+        "judge": dict(config.get("judge", config.get("oracles", {}))),  # "oracles": run.json of earlier versions
         "criteria": criteria_text(settings, bool(np.any(np.asarray(roles) >= 0)))
         + limits_text(config.get("space", {}).get("sublattices") or {}),
         "references": references,

@@ -26,8 +26,9 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     (:func:`smoacs.evaluate.matching.annotate_matching`): ``unique_success_rate`` = successes that are the first of
     their StructureMatcher group / successes, and ``novel_success_rate`` = successes matching no reference structure /
     successes ("" when no reference set was used); ``n_unique_success``, ``n_novel_success`` are the counts.
-    For every oracle-checked property: ``<property>_oracle_agreement``, the fraction of successes that the oracle
-    also places inside the criterion, and ``<property>_oracle_mae``, the mean |prediction − oracle| over successes.
+    For every judged property: ``<property>_judge_agreement``, the fraction of successes that the held-out judge
+    also places inside the criterion, and ``<property>_judge_mae``, the mean |prediction − judge| over successes.
+    For every ensemble property: ``<property>_spread_median``, the median member spread over successes.
     With a relaxation stage: ``unrelaxed_success_rate`` (physics on: ``success`` is the relaxed verdict) or
     ``relaxed_success_rate`` (a relaxation check), both over all candidates;
     ``median_abs_volume_change`` (|V_relaxed / V − 1|, all candidates and successes only).
@@ -65,11 +66,14 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary["median_abs_volume_change"] = float(np.median(changes)) if changes else ""
         judged = [abs(row["volume_change"]) for row in successes if _finite(row["volume_change"])]
         summary["median_abs_volume_change_success"] = float(np.median(judged)) if judged else ""
-    for key in sorted({k for row in rows for k in row if k.endswith("_oracle")}):
-        prop = key[: -len("_oracle")]
+    for key in sorted({k for row in rows for k in row if k.endswith("_judge")}):
+        prop = key[: -len("_judge")]
         agree = [bool(row[f"{key}_ok"]) for row in successes]
         error = [abs(row[key] - row[prop]) for row in successes]
-        summary[f"{prop}_oracle_agreement"] = sum(agree) / len(agree) if agree else NOT_MEASURED
-        summary[f"{prop}_oracle_mae"] = sum(error) / len(error) if error else NOT_MEASURED
+        summary[f"{prop}_judge_agreement"] = sum(agree) / len(agree) if agree else NOT_MEASURED
+        summary[f"{prop}_judge_mae"] = sum(error) / len(error) if error else NOT_MEASURED
+    for key in sorted({k for row in rows for k in row if k.endswith("_spread")}):
+        spreads = [row[key] for row in successes if _finite(row[key])]
+        summary[f"{key}_median"] = float(np.median(spreads)) if spreads else NOT_MEASURED
     summary.update(known_summary(rows))  # reference values of matched entries (smoacs.evaluate.known)
     return summary

@@ -99,8 +99,8 @@ def report_markdown(
         rows: result rows (as in result.csv / evaluation.csv, ``cif`` relative to the run directory).
         summary: the summary row.
         objectives: the run's objectives (criteria and ranking).
-        info: ``title``, ``source`` (which file the numbers come from), ``predictors`` and ``oracles`` (property →
-            name), ``criteria`` (extra criteria described in words), ``references`` (novelty reference sets).
+        info: ``title``, ``source`` (which file the numbers come from), ``predictors`` and ``judge`` (property →
+            name of the held-out judge), ``criteria`` (extra criteria described in words), ``references`` (novelty reference sets).
         top: candidates listed.
     """
     lines = [f"# {info.get('title', 'smoacs run')}", "", f"Numbers from `{info.get('source', 'result.csv')}`.", ""]
@@ -108,8 +108,9 @@ def report_markdown(
     lines += [f"- {o.describe()}" for o in objectives]
     lines += [f"- {text}" for text in info.get("criteria", [])]
     predictors = ", ".join(f"{p}: `{n}`" for p, n in info.get("predictors", {}).items())
-    oracles = ", ".join(f"{p}: `{n}`" for p, n in info.get("oracles", {}).items()) or "none"
-    lines += ["", f"Predictors: {predictors}. Independent oracles (reported, not in success): {oracles}.", ""]
+    judges = ", ".join(f"{p}: `{n}`" for p, n in info.get("judge", {}).items()) or "none"
+    lines += ["", f"Predictors: {predictors}. Held-out judges (never seen by the optimiser; reported, not in success): "
+              f"{judges}.", ""]
     lines += [f"Novelty references: {info.get('references') or 'none (novelty not assessed)'}.", ""]
 
     lines += ["## Summary", ""]
@@ -122,7 +123,7 @@ def report_markdown(
     columns += [(k[: -len("_rate")], k) for k in summary if k.endswith("_rate") and k not in used
                 and k not in ("success_rate", "unique_success_rate", "novel_success_rate")]  # fmt: skip
     columns += [("success", "success_rate"), ("unique", "unique_success_rate"), ("novel", "novel_success_rate")]
-    columns += [(f"{k[: -len('_oracle_agreement')]} oracle agreement", k) for k in summary if k.endswith("_oracle_agreement")]
+    columns += [(f"{k[: -len('_judge_agreement')]} judge agreement", k) for k in summary if k.endswith("_judge_agreement")]
     columns += [(f"{k[: -len('_reference_agreement')]} confirmed by reference", k) for k in summary
                 if k.endswith("_reference_agreement")]  # fmt: skip
     header = ["candidates", *(name for name, _ in columns)]
@@ -135,7 +136,7 @@ def report_markdown(
     counts.append(f"{summary.get('distinct_success_formulas', 0)} distinct formulas")
     if "distinct_success_hosts" in summary:
         counts.append(f"{summary['distinct_success_hosts']} distinct host compositions")
-    lines += ["", "Rates are over all candidates; unique, novel and oracle agreement are over successes. "
+    lines += ["", "Rates are over all candidates; unique, novel and judge agreement are over successes. "
               + ", ".join(counts) + ".", ""]  # fmt: skip
     known = known_sentences(rows, summary)
     if known:
@@ -146,25 +147,25 @@ def report_markdown(
                   "`composition` matches share only the reduced formula).", ""]  # fmt: skip
     if not summary.get("n_success"):
         lines += ["**No successes**: no candidate met every criterion, so the quantities over successes (unique, "
-                  "novel, oracle agreement and error) were not measured (–, empty in the summary CSV).", ""]  # fmt: skip
+                  "novel, judge agreement and error) were not measured (–, empty in the summary CSV).", ""]  # fmt: skip
 
     lines += _designs(rows)
     ranked = rank_candidates(rows, objectives)[:top]
     n_success = sum(_truthy(r["success"]) for r in rows)
     lines += [f"## Top candidates ({min(top, len(rows))} of {len(rows)}; {n_success} successes)", ""]
     props = list(info.get("predictors", {}))
-    oracle_props = [p for p in info.get("oracles", {}) if rows and f"{p}_oracle" in rows[0]]
+    judge_props = [p for p in info.get("judge", {}) if rows and f"{p}_judge" in rows[0]]
     known_props = [p for p in props if rows and f"{p}_reference" in rows[0]]
     with_design = bool(rows) and "design" in rows[0]
     header = ["id", "formula", "success", *(["design (host : substituents)"] if with_design else []), *props,
-              *(f"{p} (oracle)" for p in oracle_props), *(f"{p} (reference)" for p in known_props), "tolerance",
+              *(f"{p} (judge)" for p in judge_props), *(f"{p} (reference)" for p in known_props), "tolerance",
               "d_min (Å)", "unique", "novel", "CIF"]  # fmt: skip
     body = []
     for row in ranked:
         cif = row.get("cif", "")
         body.append(
             [row["id"], str(row["formula"]), _cell(row["success"]), *([str(row["design"])] if with_design else []),
-             *(_cell(row.get(p)) for p in props), *(_cell(row.get(f"{p}_oracle")) for p in oracle_props),
+             *(_cell(row.get(p)) for p in props), *(_cell(row.get(f"{p}_judge")) for p in judge_props),
              *(_known_cell(row, p) for p in known_props), _cell(row.get("tolerance")),
              _cell(row.get("min_distance")), _cell(row.get("unique")) if _truthy(row["success"]) else "–",
              (_cell(row.get("novel")) if _truthy(row["success"]) else "–")

@@ -24,7 +24,7 @@ from smoacs.objectives.derived import DerivedInputs, derived_values
 from smoacs.objectives.terms import Objective, total_loss
 from smoacs.optimize.adam import ParamGroup, RowwiseAdam
 from smoacs.optimize.schedule import cosine_scale, linear_temperature, rebuild_steps
-from smoacs.predictors.base import Predictor
+from smoacs.predictors.base import Predictor, predictor_values
 
 
 @dataclass(frozen=True)
@@ -235,14 +235,15 @@ class DesignOptimizer:
         self.rebuild_time += time.perf_counter() - start
 
     def values(self, soft: SoftDesign) -> dict[str, Tensor]:
-        """Predictions and derived quantities of a soft realisation, keyed by property.
+        """Predictions and derived quantities of a soft realisation, keyed by property (an ensemble adds its spread
+        and members, :func:`smoacs.predictors.base.predictor_values`).
 
         The predictors see the step's crystals with a fresh :class:`~smoacs.crystal.cache.FeatureCache`, so those on
-        the same graph share its edge lengths and bond expansion within this step.
+        the same graph (ensemble members included) share its edge lengths and bond expansion within this step.
         """
         start = time.perf_counter()
         crystals = soft.crystals.with_cache()
-        values = {predictor.info.property: predictor(crystals) for predictor in self.predictors}
+        values = {key: value for p in self.predictors for key, value in predictor_values(p, crystals).items()}
         self.predictor_time += time.perf_counter() - start
         assert self._distance_graph is not None
         inputs = DerivedInputs(

@@ -51,6 +51,19 @@ class PredictorEntry:
     factory: Callable[..., Predictor]
 
 
+@dataclass(frozen=True)
+class CompositeEntry:
+    """A registry entry for predictors built from other predictors (``NAME[MEMBER,…]`` specs, e.g. ensembles).
+
+    Attributes:
+        info: ``(spec, member_infos, **options) -> PredictorInfo`` (no weights loaded; checks the options).
+        factory: ``(spec, members, **options) -> Predictor`` from loaded members.
+    """
+
+    info: Callable[..., PredictorInfo]
+    factory: Callable[..., Predictor]
+
+
 @runtime_checkable
 class Predictor(Protocol):
     """A differentiable structure → property model.
@@ -71,6 +84,15 @@ class Predictor(Protocol):
     def rebuild(self, crystals: CrystalBatch) -> None: ...
 
     def to(self, device: torch.device | str) -> Predictor: ...
+
+
+def predictor_values(predictor: Predictor, crystals: CrystalBatch, final: bool = False) -> dict[str, Tensor]:
+    """Every named ``[B]`` output of ``predictor``: ``{property: value}``, plus the extra outputs of predictors with a
+    ``named_values(crystals, final)`` method (an ensemble's spread and members). ``final``: the reported values."""
+    named = getattr(predictor, "named_values", None)
+    if callable(named):
+        return named(crystals, final)
+    return {predictor.info.property: predictor.final(crystals) if final else predictor(crystals)}
 
 
 class GraphPredictor(torch.nn.Module):

@@ -1,12 +1,14 @@
 """Predictor registry: declarative tables from names (and path families) to factories, resolved lazily.
 
-Three ways to name a predictor (a *spec*), wherever one is accepted (config ``predictors``/``oracles``, ``--predictor``,
+Three ways to name a predictor (a *spec*), wherever one is accepted (config ``predictors``/``judge``, ``--predictor``,
 ``smoacs predict``):
 
 * ``NAME`` — a registered predictor, e.g. ``cgcnn-band-gap``;
 * ``NAME:key=value[:key=value]`` — the same with keyword options for its factory, e.g.
   ``megnet-mf-band-gap:fidelity=pbe``;
-* ``FAMILY:PATH[:key=value]`` — a model loaded from a user path by a path family, e.g. ``alignn:/x/model.zip``.
+* ``FAMILY:PATH[:key=value]`` — a model loaded from a user path by a path family, e.g. ``alignn:/x/model.zip``;
+* ``COMPOSITE[SPEC,SPEC,…][:key=value]`` — a predictor built from member specs, e.g.
+  ``ensemble[cgcnn-band-gap,megnet-mf-band-gap:fidelity=pbe]:value=median`` (:mod:`smoacs.predictors.ensemble`).
 
 Tables:
 
@@ -14,7 +16,9 @@ Tables:
   a mapping of names to entries. Importing the module must not load weights. Adding a predictor: one line here.
 * :data:`PATH_FAMILIES` — family → ``"module:function"`` with ``from_path(path: str, property: str | None = None,
   **options) -> Predictor``. Adding a family: one line here.
-* Entry points extend both: group ``smoacs.predictors`` (name → a PredictorEntry) and ``smoacs.predictor_families``
+* :data:`COMPOSITES` — name → ``"module:attribute"``, a :class:`CompositeEntry` (info from the members' infos, factory
+  from the loaded members). Adding one: one line here.
+* Entry points extend the first two: group ``smoacs.predictors`` (name → a PredictorEntry) and ``smoacs.predictor_families``
   (family → a ``from_path`` function). :func:`register` and :func:`register_path_family` do the same at run time.
 """
 
@@ -30,7 +34,7 @@ from typing import Any
 import torch
 
 from smoacs.errors import PredictorError
-from smoacs.predictors.base import Predictor, PredictorEntry, PredictorInfo
+from smoacs.predictors.base import CompositeEntry, Predictor, PredictorEntry, PredictorInfo
 
 #: Built-in predictors: name → "module:attribute" (a PredictorEntry, or a mapping holding one under this name).
 BUILTIN: dict[str, str] = {
@@ -61,6 +65,10 @@ PATH_FAMILIES: dict[str, str] = {
     "crystalformer": "smoacs.predictors.crystalformer:from_path",
     "cgcnn": "smoacs.predictors.cgcnn:from_path",
 }
+#: Composite predictors: name → "module:attribute" (a CompositeEntry); spec ``NAME[MEMBER,…][:key=value]``.
+COMPOSITES: dict[str, str] = {
+    "ensemble": "smoacs.predictors.ensemble:ENTRY",
+}
 ENTRY_POINT_GROUP = "smoacs.predictors"
 FAMILY_ENTRY_POINT_GROUP = "smoacs.predictor_families"
 
@@ -75,11 +83,13 @@ class PredictorSpec:
         name: registry name, or the path family when ``path`` is set.
         path: the model path of a ``FAMILY:PATH`` spec, else None.
         options: keyword options for the factory / ``from_path``.
+        members: the member specs of a composite (``NAME[MEMBER,…]``), else empty.
     """
 
     name: str
     path: str | None = None
     options: dict[str, object] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
 
 
 @dataclass
@@ -137,6 +147,7 @@ def _entry(name: str) -> PredictorEntry:
         known = ", ".join(sorted(_tables()))
         families = ", ".join(sorted(_families()))
         hint = f"; path families (FAMILY:PATH): {families}" if families else ""
+        hint += f"; composites (NAME[SPEC,…]): {', '.join(sorted(COMPOSITES))}"
         raise PredictorError(f"unknown predictor {name!r}; known predictors: {known}{hint}")
     if isinstance(target, PredictorEntry):
         return target
@@ -179,11 +190,70 @@ def _option(part: str) -> tuple[str, object] | None:
     return key.strip(), _parse_value(text.strip())
 
 
+def _read_composite(spec: str) -> PredictorSpec:
+    """``NAME[MEMBER,…][:key=value…]`` → its name, member specs (checked to parse) and options."""
+    text = spec.strip()
+    name, _, rest = text.partition("[")
+    inner, close, tail = rest.rpartition("]")
+    if not close:
+        raise PredictorError(f"predictor spec {spec!r}: {name.strip()}[…] is missing its closing ']'")
+    if "[" in inner:
+        raise PredictorError(f"predictor spec {spec!r}: composites cannot be nested")
+    members = tuple(part.strip() for part in inner.split(","))
+    if not all(members):
+        raise PredictorError(f"predictor spec {spec!r}: empty member in {name.strip()}[…]")
+    for member in members:
+        read_spec(member)
+    if tail and not tail.startswith(":"):
+        raise PredictorError(f"predictor spec {spec!r}: expected ':key=value' options after ']', got {tail!r}")
+    options: dict[str, object] = {}
+    for part in tail.split(":")[1:]:
+        option = _option(part)
+        if option is None:
+            raise PredictorError(f"predictor option must be key=value, got {part!r} in {spec!r}")
+        options[option[0]] = option[1]
+    return PredictorSpec(name.strip(), None, options, members)
+
+
+def composite_spec(name: str, members: list[str] | tuple[str, ...], **options: object) -> str:
+    """The spec text of a composite, e.g. ``composite_spec("ensemble", ["a", "b"])`` → ``"ensemble[a,b]"``."""
+    tail = "".join(f":{key}={value}" for key, value in options.items())
+    return f"{name}[{','.join(m.strip() for m in members)}]{tail}"
+
+
+def split_specs(text: str) -> list[str]:
+    """Comma-separated specs, commas inside ``[…]`` (an ensemble's members) kept: ``"a,ensemble[b,c]"`` → 2 specs."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def spec_members(spec: str) -> tuple[str, ...]:
+    """The member specs of a composite spec, or ``(spec,)`` for any other."""
+    parsed = read_spec(spec)
+    return parsed.members or (spec.strip(),)
+
+
+def spec_key(spec: str) -> tuple[object, ...]:
+    """A comparable form of a spec (name, path, sorted options, member keys): equal for the same model however the
+    spec is spelled (spaces, option order)."""
+    parsed = read_spec(spec)
+    options = tuple(sorted((key, str(value)) for key, value in parsed.options.items()))
+    return (parsed.name, parsed.path, options, tuple(spec_key(member) for member in parsed.members))
+
+
 def read_spec(spec: str) -> PredictorSpec:
     """Parse a spec (see the module docstring). Option values become int, float or bool when they parse as such.
 
     In ``FAMILY:PATH[:key=value]`` the trailing ``key=value`` segments are options and the rest is the path.
     """
+    if spec.strip().partition("[")[0].strip() in COMPOSITES and "[" in spec:
+        return _read_composite(spec)
     head, *parts = spec.strip().split(":")
     head = head.strip()
     if head in _families():
@@ -231,6 +301,13 @@ def predictor_info(spec: str, property: str | None = None) -> PredictorInfo:  # 
     A path spec loads its model once (on CPU) to read its info; ``property`` is passed to its family's ``from_path``.
     """
     parsed = read_spec(spec)
+    if parsed.members:
+        infos = [predictor_info(member, property) for member in parsed.members]
+        try:
+            canonical = composite_spec(parsed.name, parsed.members, **parsed.options)
+            return _composite(parsed.name).info(canonical, infos, **parsed.options)
+        except TypeError as exc:
+            raise PredictorError(f"bad options for {parsed.name}: {exc}") from None
     if parsed.path is None:
         return _entry(parsed.name).info
     key = (spec, property)
@@ -239,8 +316,22 @@ def predictor_info(spec: str, property: str | None = None) -> PredictorInfo:  # 
     return _STATE.path_infos[key]
 
 
+def _composite(name: str) -> CompositeEntry:
+    entry = _resolve(COMPOSITES[name])
+    if not isinstance(entry, CompositeEntry):
+        raise PredictorError(f"{COMPOSITES[name]} is not a CompositeEntry")
+    return entry
+
+
 def _load(parsed: PredictorSpec, property: str | None, options: dict[str, object]) -> Predictor:  # noqa: A002
     merged = {**parsed.options, **options}
+    if parsed.members:
+        members = [load_predictor(member, "cpu", property) for member in parsed.members]
+        spec = composite_spec(parsed.name, parsed.members, **parsed.options)
+        try:
+            return _composite(parsed.name).factory(spec, members, **merged)
+        except TypeError as exc:
+            raise PredictorError(f"bad options for {parsed.name}: {exc}") from exc
     try:
         if parsed.path is not None:
             return _family_loader(parsed.name)(parsed.path, property, **merged)
@@ -254,7 +345,7 @@ def load_predictor(
 ) -> Predictor:
     """Instantiate a predictor spec in evaluation mode on ``device`` (``options`` add to the spec's own)."""
     parsed = read_spec(spec)
-    if parsed.path is None:
+    if parsed.path is None and not parsed.members:
         _entry(parsed.name)
     predictor = _load(parsed, property, dict(options)).to(device)
     if isinstance(predictor, torch.nn.Module):

@@ -1,7 +1,8 @@
 """MEGNet predictors: an exact PyTorch port of the pretrained megnet 1.3.2 models (Chen et al., 2019; BSD-3-Clause).
 
-Registered names (all accept ``smooth_cutoff=δ`` in Å, an optimisation-only smooth cutoff; see
-:mod:`smoacs.predictors.megnet.adapters`):
+Registered names (all accept ``smooth_cutoff=δ`` in Å, an optimisation-only smooth cutoff; the two multi-network
+ones also ``batch=auto|loop|batched``, their networks run one after another or as one vmapped call, ``auto``:
+batched on CUDA only; see :mod:`smoacs.predictors.megnet.adapters`):
 
 ========================================  =====================================================================
 ``megnet-band-gap``                       2018 PBE band-gap regression gated by the 2018 metal classifier, eV

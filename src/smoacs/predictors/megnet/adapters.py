@@ -22,9 +22,12 @@ always evaluates the exact model on a freshly built list at the model's own cuto
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Literal
 
 import torch
+from torch.func import functional_call, stack_module_state, vmap
 from torch import Tensor, nn
 
 from smoacs.chem.elements import N_ELEMENTS
@@ -37,6 +40,52 @@ from smoacs.predictors.megnet.weights import MEGNetConfig, load_megnet
 
 FIDELITIES: dict[str, int] = {"pbe": 0, "gllb": 1, "hse": 2, "exp": 3}
 N_ENSEMBLE = 6
+#: How the models of one predictor run: ``loop`` one after another, ``batched`` as one vectorised call
+#: (``torch.func.vmap`` over their stacked weights), ``auto`` batched on CUDA and a loop on CPU, where the batched
+#: call measured 1.5× slower (benchmarks/README.md, "MEGNet multi-fidelity: batched networks").
+BatchMode = Literal["auto", "loop", "batched"]
+
+
+class _StackedNets:
+    """The weights of same-topology networks stacked on a leading axis, and one forward pass over all of them.
+
+    ``base`` is a weightless (meta-device) copy of the first network with a linear last layer; the final sigmoid of
+    classifier networks is applied afterwards, so networks that differ only in it batch together.
+    """
+
+    def __init__(self, nets: list[MEGNetNet]) -> None:
+        self.base = copy.deepcopy(nets[0]).to("meta")
+        self.base.final_activation = "linear"
+        self.sigmoid = torch.tensor([net.final_activation == "sigmoid" for net in nets])
+        self.nets = nets
+        self.key: tuple[object, ...] | None = None
+
+    def _stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        first = next(self.nets[0].parameters())
+        key = (first.device, first.dtype, first.data_ptr())
+        if self.key != key:  # weights moved or converted since the last call
+            self.params, self.buffers = stack_module_state(self.nets)  # type: ignore[arg-type]
+            self.params = {k: v.detach() for k, v in self.params.items()}
+            self.key = key
+        return self.params, self.buffers
+
+    def __call__(self, probs: Tensor, bonds: Tensor, n_crystals: int, fidelity: int, graph: MEGNetGraph) -> Tensor:
+        """``[n_nets, n_crystals]`` raw outputs (sigmoid applied where the network has one)."""
+        params, buffers = self._stacked()
+        base = self.base
+
+        def one(p: dict[str, Tensor], b: dict[str, Tensor]) -> Tensor:
+            table = p["atom_embedding.weight"][1:]
+            table = torch.cat([table, table.new_zeros((N_ELEMENTS - table.shape[0], table.shape[1]))])
+            if base.state == "fidelity":
+                state = p["state_embedding.weight"][fidelity].expand(n_crystals, -1)
+            else:
+                state = table.new_zeros((n_crystals, 2))
+            return functional_call(base, (p, b), (probs @ table, bonds, state, graph))
+
+        raw = vmap(one)(params, buffers)
+        sigmoid = self.sigmoid.to(raw.device)[:, None]
+        return torch.where(sigmoid, torch.sigmoid(raw), raw)
 
 
 def cutoff_weight(distance: Tensor, cutoff: float, width: float) -> Tensor:
@@ -59,12 +108,18 @@ class MEGNetEnsemble(GraphPredictor):
         keys: model keys (see :data:`smoacs.predictors.megnet.weights.MODEL_KEYS`).
         fidelity: fidelity index fed to multi-fidelity models (ignored by MP models).
         smooth_cutoff: width δ in Å of the optimisation-only smooth cutoff, or None for the exact model.
+        batch: :data:`BatchMode` — run the models one after another or as one batched call (same results).
     """
 
     max_neighbors = None
 
-    def __init__(self, keys: list[str], fidelity: int = 0, smooth_cutoff: float | None = None) -> None:
+    def __init__(
+        self, keys: list[str], fidelity: int = 0, smooth_cutoff: float | None = None, batch: BatchMode = "auto"
+    ) -> None:
         super().__init__()
+        if batch not in ("auto", "loop", "batched"):
+            raise PredictorError(f"batch must be auto, loop or batched, got {batch!r}")
+        self.batch: BatchMode = batch
         loaded = [load_megnet(key) for key in keys]
         self.nets = nn.ModuleList(net for net, _ in loaded)
         self.configs: list[MEGNetConfig] = [config for _, config in loaded]
@@ -82,6 +137,14 @@ class MEGNetEnsemble(GraphPredictor):
         self.register_buffer("centers", first.centers().float())
         self.register_buffer("scaler_mean", torch.tensor([c.scaler_mean for c in self.configs]))
         self.register_buffer("scaler_std", torch.tensor([c.scaler_std for c in self.configs]))
+        topologies = {(c.set2set_steps, c.state) for c in self.configs}
+        self._stack = _StackedNets(list(self.nets)) if len(self.nets) > 1 and len(topologies) == 1 else None  # type: ignore[arg-type]
+
+    def batched(self, device: torch.device) -> bool:
+        """Whether :meth:`outputs` runs the models as one batched call on ``device``."""
+        if self._stack is None or self.batch == "loop":
+            return False
+        return self.batch == "batched" or device.type == "cuda"
 
     @property
     def dtype(self) -> torch.dtype:
@@ -113,6 +176,10 @@ class MEGNetEnsemble(GraphPredictor):
             edge_weight=weight,
         )
         probs = crystals.species_probs.to(dtype)
+        if self.batched(probs.device):
+            assert self._stack is not None
+            raw = self._stack(probs, bond_features, crystals.n_crystals, self.fidelity, megnet_graph)
+            return raw * self.scaler_std[:, None] + self.scaler_mean[:, None]
         rows = []
         for net in self.nets:
             assert isinstance(net, MEGNetNet)
@@ -183,8 +250,9 @@ class MEGNetBandGap(MEGNetEnsemble):
     crystals (:meth:`final`) it is hard: 0 eV when P(non-metal) < 0.5, else max(gap, 0).
     """
 
-    def __init__(self, info: PredictorInfo, smooth_cutoff: float | None = None) -> None:
-        super().__init__(["mp-2018.6.1/band_gap_regression", "mp-2018.6.1/band_classification"], 0, smooth_cutoff)
+    def __init__(self, info: PredictorInfo, smooth_cutoff: float | None = None, batch: BatchMode = "auto") -> None:
+        keys = ["mp-2018.6.1/band_gap_regression", "mp-2018.6.1/band_classification"]
+        super().__init__(keys, 0, smooth_cutoff, batch)
         self.info = info
 
     def combine(self, outputs: Tensor) -> Tensor:
@@ -209,11 +277,13 @@ class MEGNetMultiFidelityBandGap(MEGNetEnsemble):
     standard deviation (ddof = 0) of the 6 members, the uncertainty the authors suggest reporting.
     """
 
-    def __init__(self, info: PredictorInfo, fidelity: str = "pbe", smooth_cutoff: float | None = None) -> None:
+    def __init__(
+        self, info: PredictorInfo, fidelity: str = "pbe", smooth_cutoff: float | None = None, batch: BatchMode = "auto"
+    ) -> None:
         if fidelity not in FIDELITIES:
             raise PredictorError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
         keys = [f"mf_2020/pbe_gllb_hse_exp/{i}" for i in range(N_ENSEMBLE)]
-        super().__init__(keys, FIDELITIES[fidelity], smooth_cutoff)
+        super().__init__(keys, FIDELITIES[fidelity], smooth_cutoff, batch)
         self.info = info
         self.fidelity_name = fidelity
 
