@@ -210,3 +210,14 @@ def test_resume_of_an_older_run_json_without_new_settings(tmp_path: Path, monkey
     run(config, resume=True, progress=False)  # no "config key threads differs"
     with pytest.raises(ConfigError, match="config key seed differs"):
         run(config.with_overrides(seed=5), resume=True, progress=False)
+
+
+def test_resume_of_a_run_written_before_the_judge_rename_is_refused(tmp_path: Path) -> None:
+    config = _config(tmp_path / "old")
+    run(config, progress=False)
+    path = tmp_path / "old" / "run.json"
+    meta = json.loads(path.read_text())
+    meta["config"]["oracles"] = meta["config"].pop("judge")
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="before oracles were renamed judges"):
+        run(config, resume=True, progress=False)

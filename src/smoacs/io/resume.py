@@ -58,6 +58,11 @@ def check_config(
         raise ConfigError(f"cannot resume: {out_dir} has no run.json (not a smoacs run directory)") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume: {out_dir}/run.json is unreadable: {exc}") from None
+    if "oracles" in old and "oracles" not in config_dict:  # columns <prop>_oracle, today <prop>_judge
+        raise ConfigError(
+            f"cannot resume {out_dir}: it was written before oracles were renamed judges (its result.csv has "
+            "<property>_oracle columns); start a new run, or re-check it with smoacs evaluate"
+        )
     new = json.loads(json.dumps(config_dict, default=str))
     # ``out`` may differ; ``target`` (older run.json files) is derived from the objectives, which are compared
     old, new = ({k: v for k, v in d.items() if k not in ("out", "target")} for d in (old, new))
