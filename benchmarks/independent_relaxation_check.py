@@ -46,6 +46,7 @@ def main() -> None:
     from chgnet.model import StructOptimizer
 
     from smoacs.evaluate.rerun import evaluate_run
+    from smoacs.evaluate.summary import criterion_columns
     from smoacs.io.rundir import read_cif
     from smoacs.io.writers import to_cif
 
@@ -87,8 +88,7 @@ def main() -> None:
         "median_abs_volume_change": float(np.median(np.abs(list(volume.values())))) if volume else None,
         "failing_criteria": {
             key: sum(not by_id[i][key] for i in converged)
-            for key in evaluation.rows[0]
-            if key.endswith("_ok") and not key.endswith(("_judge_ok", "_oracle_ok", "_reference_ok"))
+            for key in criterion_columns(list(evaluation.rows[0]))
         },
         "serial_relaxation_s": round(relax_s, 1),
         "perturb_A": args.perturb,

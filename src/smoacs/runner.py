@@ -39,7 +39,7 @@ from smoacs.evaluate.relaxation import RelaxationCheck, evaluate_with_relaxation
 from smoacs.evaluate.known import KnownValues
 from smoacs.evaluate.rerun import report_info, run_known_values, run_references
 from smoacs.evaluate.stages import configured_stages
-from smoacs.evaluate.summary import summarize
+from smoacs.evaluate.summary import criterion_columns, summarize
 from smoacs.io.plots import plot_history
 from smoacs.io.report import write_report
 from smoacs.io.resume import check_config
@@ -231,7 +231,7 @@ class RunProgress:
         self.structures: list[Any] = list(state.structures)
         self.arrays: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.arrays.items()}
         self.histories: dict[str, list[np.ndarray]] = {key: [value] for key, value in state.histories.items()}
-        self.criteria = [c for c in state.columns if c.endswith("_ok") and not c.endswith(("_judge_ok", "_oracle_ok", "_reference_ok"))]
+        self.criteria = criterion_columns(state.columns)
         self.dedup, self.first_ids = Deduplicator(), []  # structure-level duplicates across mini-batches
         for row, structure in zip(self.rows, self.structures, strict=True):  # resumed: the finished successes
             if row["success"]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smoacs.errors import ConfigError
-from smoacs.evaluate.summary import summarize
+from smoacs.evaluate.summary import criterion_columns, summarize
 from smoacs.io.rundir import RunDirectory, parse_value
 from smoacs.io.writers import csv_text
 
@@ -55,7 +55,7 @@ def load_run(path: str | Path) -> RunRecord:
     with directory.result_csv.open(newline="", encoding="utf-8") as handle:
         rows = [{key: parse_value(key, value) for key, value in row.items()} for row in csv.DictReader(handle)]
     columns = list(rows[0]) if rows else []
-    criteria = [c for c in columns if c.endswith("_ok") and not c.endswith(("_judge_ok", "_oracle_ok", "_reference_ok"))]
+    criteria = criterion_columns(columns)
     search = meta.get("search") or {}
     method = search.get("method") or meta["config"].get("search", {}).get("method", "gradient")
     budget = search.get("budget", meta["config"].get("optimizer", {}).get("steps", ""))

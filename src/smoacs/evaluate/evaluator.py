@@ -82,10 +82,11 @@ def predict_discrete(design: DiscreteDesign | SimpleNamespace, predictors: Seque
     """Final predictions of one-hot crystals (graphs rebuilt from the final geometry), keyed by property; an
     ensemble adds ``<property>_spread`` and its members ``<property>_m<i>``."""
     values = {}
+    crystals = design.crystals.with_cache()  # predictors of one graph share its search and bond features
     with torch.no_grad():
         for predictor in predictors:
-            predictor.rebuild(design.crystals)
-            values.update(predictor_values(predictor, design.crystals, final=True))
+            predictor.rebuild(crystals)
+            values.update(predictor_values(predictor, crystals, final=True))
     return values
 
 

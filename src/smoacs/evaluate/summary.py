@@ -11,6 +11,18 @@ from smoacs.evaluate.known import known_summary
 
 #: The value of a quantity over successes when there is none (written as an empty cell).
 NOT_MEASURED = ""
+#: ``_ok`` columns that are reported next to the verdict but are not criteria of ``success`` (judges, reference
+#: values; ``_oracle_ok`` in run directories written before judges were called so).
+REPORTED_ONLY = ("_judge_ok", "_oracle_ok", "_reference_ok")
+
+
+def criterion_columns(columns: Sequence[str]) -> list[str]:
+    """The criteria among the columns of a stored result.csv (its ``<name>_ok`` columns that join ``success``).
+
+    A run in progress knows its criteria (``Evaluation.criteria``); this reads them back from a file, which keeps
+    only column names.
+    """
+    return [c for c in columns if c.endswith("_ok") and not c.endswith(REPORTED_ONLY)]
 
 
 def _finite(value: Any) -> bool:  # noqa: ANN401

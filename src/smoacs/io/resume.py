@@ -63,16 +63,11 @@ def check_config(
             f"cannot resume {out_dir}: it was written before oracles were renamed judges (its result.csv has "
             "<property>_oracle columns); start a new run, or re-check it with smoacs evaluate"
         )
-    new = json.loads(json.dumps(config_dict, default=str))
     # ``out`` may differ; ``target`` (older run.json files) is derived from the objectives, which are compared
-    old, new = ({k: v for k, v in d.items() if k not in ("out", "target")} for d in (old, new))
-    if "search" not in old and "search" in new:  # written before the search section existed: always gradient
-        old["search"] = {"method": "gradient"}
-    if isinstance(old.get("space"), dict) and "sublattices" not in old["space"]:  # before sublattice limits: none
-        old["space"] = {**old["space"], "sublattices": {}}
-    if upgrade is not None:
+    old, new = _comparable(old), _comparable(config_dict)
+    if upgrade is not None:  # settings added since the run was written take their defaults
         try:
-            old = {k: v for k, v in json.loads(json.dumps(upgrade({**old, "out": str(out_dir)}), default=str)).items() if k not in ("out", "target")}
+            old = _comparable(upgrade({**old, "out": str(out_dir)}))
         except ConfigError:
             pass  # an unreadable stored config: compare as written, so the differing key is named
     key = _first_difference(old, new)
@@ -80,6 +75,12 @@ def check_config(
         was, now = _lookup(old, key), _lookup(new, key)
         raise ConfigError(f"cannot resume {out_dir}: config key {key} differs (run.json: {was!r}, requested: {now!r})")
     return meta
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as plain JSON data without the keys a resume may change (``out``) or derives (``target``)."""
+    data = json.loads(json.dumps(config, default=str))
+    return {k: v for k, v in data.items() if k not in ("out", "target")}
 
 
 def _lookup(data: Any, path: str) -> Any:  # noqa: ANN401
