@@ -75,3 +75,18 @@ def test_not_a_run_directory_is_one_config_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="has no run.json"):
         load_run(tmp_path / "empty")
+
+
+def test_the_judge_agreement_on_successes_is_in_the_table(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "judged", "random", 10, [("KZnF3", True, True, True), ("NaGeF3", True, True, True)], 2.0)
+    with (path / "result.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row, judge_ok in zip(rows, ("True", "False"), strict=True):
+        row.update(band_gap="2.5", band_gap_judge="2.4", band_gap_judge_ok=judge_ok)
+    with (path / "result.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (row,) = comparison_rows([load_run(path)])
+    assert row["band_gap_judge_agreement"] == pytest.approx(0.5)  # 1 of the 2 successes
+    assert "band_gap_judge_rate" not in row  # reported, not a criterion

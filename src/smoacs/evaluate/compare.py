@@ -4,7 +4,8 @@ Per run: the method and its budget (predictor evaluations per candidate) as run.
 the success rate and every criterion's rate, distinct successful compositions (reduced formulas), the unique and
 novel success rates, wall time (run.json's ``timings.total_s``: loading models, search, evaluation and writing) and
 the search time alone (the mini-batches' wall time less their evaluation), distinct successes per wall-second and
-per search-second, and — when one of the
+per search-second, the held-out judge's agreement on the successes (``<property>_judge_agreement``: the check that
+does not rest on the optimised model), and — when one of the
 runs is an ``enumerate`` run — **coverage**: the fraction of the enumerate run's successful compositions (the ground
 truth of the enumerated space) that this run also returned as successes (by reduced formula; with several enumerate
 runs, the union of their successes).
@@ -79,6 +80,7 @@ def comparison_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One row per run (see the module docstring); criteria missing from a run are empty."""
     truth = ground_truth(runs)
     criteria = list(dict.fromkeys(c for run in runs for c in run.criteria))
+    judged = list(dict.fromkeys(k for run in runs for k in run.summary if k.endswith("_judge_agreement")))
     out = []
     for run in runs:
         s = run.summary
@@ -94,6 +96,7 @@ def comparison_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
             distinct_per_s=distinct / run.wall_s if run.wall_s > 0 else "",
             distinct_per_search_s=distinct / run.search_s if run.search_s > 0 else "",
         )  # fmt: skip
+        row.update({key: run.summary.get(key, "") for key in judged})  # the held-out judge: an independent check
         if truth is not None:
             row["coverage"] = len(run.success_formulas & truth) / len(truth) if truth else ""
             row["truth_size"] = len(truth)
