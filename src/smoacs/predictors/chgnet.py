@@ -99,6 +99,19 @@ class CHGNetGraph:
         return torch.stack([self.center, self.neighbor], dim=1)
 
 
+@dataclass(frozen=True)
+class CHGNetTrunk:
+    """CHGNet's representation of a batch (for heads trained on top of the frozen network).
+
+    Attributes:
+        atom_layers: per-atom features ``[N, 64]``: the element embedding, then the output of each atom convolution.
+        energy_per_atom: ``[B]`` CHGNet energy per atom, eV/atom.
+    """
+
+    atom_layers: tuple[Tensor, ...]
+    energy_per_atom: Tensor
+
+
 def _pair_directions(center: Tensor, neighbor: Tensor, image: Tensor) -> tuple[Tensor, Tensor]:
     """Undirected id of each directed edge (``(i, j, n)`` ~ ``(j, i, −n)``) and a mask of the edges that paired."""
     img = torch.round(image).long()
@@ -330,6 +343,24 @@ class CHGNetPotential(torch.nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Total energy ``[B]`` (eV) and Cartesian positions ``[N, 3]`` (the force variable) from the (strained) cells."""
         m = self.model
+        layers, positions = self._atom_layers(cell, frac, probs, crystals, graph, track_positions)
+        site_energy = m.mlp(m.readout_norm(layers[-1])).squeeze(-1)
+        site_energy = site_energy + probs[:, :CHGNET_ELEMENTS] @ m.composition_model.fc.weight[0]  # AtomRef, per element
+        energy = torch.zeros(crystals.n_crystals, dtype=site_energy.dtype, device=site_energy.device)
+        return energy.index_add(0, crystals.crystal_idx, site_energy), positions
+
+    def _atom_layers(
+        self,
+        cell: Tensor,
+        frac: Tensor,
+        probs: Tensor,
+        crystals: CrystalBatch,
+        graph: CHGNetGraph,
+        track_positions: bool = False,
+    ) -> tuple[list[Tensor], Tensor]:
+        """Per-atom features ``[N, 64]`` of the embedding and after each atom convolution (CHGNet's trunk), and the
+        Cartesian positions ``[N, 3]``."""
+        m = self.model
         positions = torch.einsum("ni,nij->nj", frac, torch.index_select(cell, 0, crystals.crystal_idx))
         if track_positions and not positions.requires_grad:
             positions.requires_grad_()  # no input needs a gradient: positions are then a leaf
@@ -357,17 +388,16 @@ class CHGNetPotential(torch.nn.Module):
                     torch.index_select(units, 0, graph.angle_edges[:, 1]),
                 )
             )
+        layers = [atom_feas]
         n_convs = len(m.atom_conv_layers)
         for k in range(n_convs - 1):
             atom_feas = self._atom_layer(k, atom_feas, bond_feas, bond_weights_ag, graph)
+            layers.append(atom_feas)
             if has_angles:
                 bond_feas = self._bond_layer(k, atom_feas, bond_feas, bond_weights_bg, angle_feas, graph)
                 angle_feas = self._angle_layer(k, atom_feas, bond_feas, angle_feas, graph)
-        atom_feas = self._atom_layer(n_convs - 1, atom_feas, bond_feas, bond_weights_ag, graph)
-        site_energy = m.mlp(m.readout_norm(atom_feas)).squeeze(-1)
-        site_energy = site_energy + weights @ m.composition_model.fc.weight[0]  # AtomRef, per element
-        energy = torch.zeros(crystals.n_crystals, dtype=site_energy.dtype, device=site_energy.device)
-        return energy.index_add(0, crystals.crystal_idx, site_energy), positions
+        layers.append(self._atom_layer(n_convs - 1, atom_feas, bond_feas, bond_weights_ag, graph))
+        return layers, positions
 
     def _atom_layer(self, k: int, atom_feas: Tensor, bond_feas: Tensor, weights: Tensor, graph: CHGNetGraph) -> Tensor:
         layer = self.model.atom_conv_layers[k]
@@ -427,6 +457,17 @@ class CHGNetPotential(torch.nn.Module):
         if not create_graph:
             energy = energy.detach()
         return PotentialOutput(energy.to(out_dtype), crystals.n_atoms, _cast(force, out_dtype), _cast(sigma, out_dtype))
+
+    def trunk(self, crystals: CrystalBatch) -> CHGNetTrunk:
+        """CHGNet's per-atom features and energy per atom, differentiable in lattice, coordinates and species."""
+        graph = self.graph(crystals)
+        lattice, frac, probs = self._inputs(crystals, keep_graph=True)
+        layers, _ = self._atom_layers(lattice, frac, probs, crystals, graph)
+        m = self.model
+        site_energy = m.mlp(m.readout_norm(layers[-1])).squeeze(-1) + probs[:, :CHGNET_ELEMENTS] @ m.composition_model.fc.weight[0]
+        energy = torch.zeros(crystals.n_crystals, dtype=site_energy.dtype, device=site_energy.device)
+        energy = energy.index_add(0, crystals.crystal_idx, site_energy)
+        return CHGNetTrunk(tuple(layers), energy / crystals.n_atoms.to(energy.dtype))
 
     # --- Predictor protocol ----------------------------------------------------------------------------------------
 

