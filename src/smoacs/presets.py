@@ -188,8 +188,8 @@ def _perovskite_bandgap_ehull(target: float, out: str) -> RunConfig:
 
 
 #: Shipped Tc models (``smoacs train`` on the JARVIS BCS superconductor train split): optimised one and its judge.
-TC_PREDICTOR = "cgcnn-supercon-tc"
-TC_JUDGE = "crystalformer-supercon-tc"
+TC_PREDICTOR = "chgnet-head-supercon-tc"
+TC_JUDGE = "cgcnn-supercon-tc"
 #: Former names of :data:`JUDGES` and :data:`TC_JUDGE`.
 TC_ORACLE = TC_JUDGE
 #: The supercon test split (105 structures, at most 14 sites), as the original SMOACS Tc runs.

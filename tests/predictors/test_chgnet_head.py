@@ -18,6 +18,7 @@ pytest.importorskip("chgnet")
 
 from smoacs.predictors.chgnet_head import (  # noqa: E402
     CHGNetHead,
+    CHGNetKRR,
     CHGNetHeadPredictor,
     HeadCheckpoint,
     HeadConfig,
@@ -43,11 +44,50 @@ def _checkpoint(config: HeadConfig, seed: int = 0) -> HeadCheckpoint:
     return HeadCheckpoint(config, head.state_dict(), target_mean=3.5, target_std=4.7)
 
 
-@pytest.fixture(scope="module")
-def predictor64() -> CHGNetHeadPredictor:
-    config = HeadConfig(pooling=("mean", "max", "std"), hidden=16, dropout=0.0)
-    predictor = CHGNetHeadPredictor(INFO, _checkpoint(config))
+def _krr_checkpoint(config: HeadConfig, n_support: int = 6, seed: int = 0) -> HeadCheckpoint:
+    """A KRR head fitted to random features and targets (its support points are random, so its kernel is non-trivial)."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(n_support, config.n_features, generator=generator)
+    targets = torch.rand(n_support, generator=generator) * 10.0
+    head = CHGNetKRR(config, n_support).fit(features, targets, alpha=0.1, gamma=0.5, mean=3.5, std=4.7)
+    return HeadCheckpoint(config, head.state_dict(), target_mean=3.5, target_std=4.7)
+
+
+@pytest.fixture(scope="module", params=["mlp", "krr"])
+def predictor64(request: pytest.FixtureRequest) -> CHGNetHeadPredictor:
+    if request.param == "mlp":
+        checkpoint = _checkpoint(HeadConfig(pooling=("mean", "max", "std"), hidden=16, dropout=0.0))
+    else:
+        checkpoint = _krr_checkpoint(HeadConfig(pooling=("mean", "max"), kind="krr", log1p=True))
+    predictor = CHGNetHeadPredictor(INFO, checkpoint)
     return copy.deepcopy(predictor).double()  # a private float64 copy (the CHGNet module is shared by the process)
+
+
+def test_krr_interpolates_its_training_data_and_reverts_to_the_mean_far_away() -> None:
+    config = HeadConfig(kind="krr", log1p=True)
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(20, config.n_features, generator=generator, dtype=torch.float64)
+    targets = torch.rand(20, generator=generator, dtype=torch.float64) * 20.0
+    head = CHGNetKRR(config, 20).double().fit(features, targets, alpha=1e-9, gamma=1.0, mean=0.0, std=1.0)
+    torch.testing.assert_close(head(features)[:, 0], targets, atol=1e-4, rtol=1e-4)
+    far = head(features[:1] + 1e3)[0, 0]
+    torch.testing.assert_close(far, torch.expm1(torch.log1p(targets).mean()))
+
+
+def test_krr_architecture_selects_alpha_and_gamma_on_validation() -> None:
+    from smoacs.train.arch import Samples, architecture
+
+    arch = architecture("chgnet-head", {"kind": "krr", "alpha": 0.01})
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(40, arch.config.n_features, generator=generator)
+    y = x[:, 0] + 0.1 * torch.randn(40, generator=generator)
+    train, val = Samples([{"f": row[None]} for row in x[:30]]), Samples([{"f": row[None]} for row in x[30:]])
+    model, history = arch.fit(train, y[:30], val, y[30:], mean=0.0, std=1.0)
+    assert len(history) == 5 and {row["alpha"] for row in history} == {0.01}  # fixed alpha, the gamma grid
+    best = min(history, key=lambda row: row["val_metric"])
+    assert arch.config.gamma == best["gamma"] and arch.hyper["gamma"] == best["gamma"]
+    with torch.no_grad():
+        assert float((model(x[30:])[:, 0] - y[30:]).abs().mean()) == pytest.approx(best["val_metric"])
 
 
 def test_pool_atoms_matches_per_crystal_reductions() -> None:
@@ -61,7 +101,9 @@ def test_pool_atoms_matches_per_crystal_reductions() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [{"pooling": "mean+median"}, {"layer": 7}, {"hidden": 0}, {"dropout": 1.0}, {"width": 3}, {"pooling": []}]
+    "raw",
+    [{"pooling": "mean+median"}, {"layer": 7}, {"hidden": 0}, {"dropout": 1.0}, {"width": 3}, {"pooling": []},
+     {"kind": "gp"}, {"alpha": -1.0}],
 )
 def test_bad_config_is_one_clear_error(raw: dict) -> None:
     with pytest.raises(PredictorError, match="chgnet-head"):

@@ -29,7 +29,7 @@ def _test_mae(name: str, table: Path, **columns: str) -> tuple[float, float]:
     return float(np.abs(pred - parsed.targets).mean()), card.metrics["test_mae"]
 
 
-@pytest.mark.parametrize("name", ["cgcnn-supercon-tc", "crystalformer-supercon-tc"])
+@pytest.mark.parametrize("name", ["cgcnn-supercon-tc", "crystalformer-supercon-tc", "chgnet-head-supercon-tc"])
 def test_tc_models_reproduce_their_card(name: str) -> None:
     table = DATA / "supercon_test.csv.gz"
     if not table.is_file():

@@ -3,7 +3,8 @@
 For properties with few labelled structures (846 superconductors for Tc) a graph network trained from scratch
 memorises; CHGNet's atom features, learnt from 1.5 M MPtrj energies, forces and stresses, already encode bonding and
 its stiffness. This module pools them per crystal and feeds them, with CHGNet's energy per atom and the volume per
-atom, to a small MLP (input standardisation by a parameter-free batch norm, dropout, one hidden layer):
+atom, to a small head: an MLP (input standardisation by a parameter-free batch norm, dropout, one hidden layer) or kernel ridge
+regression (:class:`CHGNetKRR`, Gaussian kernel on the standardised features, fitted in closed form):
 
     features = [pool(CHGNet atom features of ``layer``), E_CHGNet / atom (eV), V / atom (Å³)]
     value    = head(features) · target_std + target_mean
@@ -31,6 +32,7 @@ from smoacs.errors import PredictorError
 from smoacs.predictors.base import PredictorInfo
 
 Pooling = Literal["mean", "max", "min", "std"]
+HeadKind = Literal["mlp", "krr"]
 POOLINGS: tuple[str, ...] = ("mean", "max", "min", "std")
 CHGNET_WIDTH = 64
 """Width of CHGNet 0.3.0's atom features."""
@@ -44,15 +46,24 @@ class HeadConfig:
         layer: which CHGNet atom features to pool: 0 = element embedding, 1–4 = after each atom convolution
             (−1: the last).
         pooling: per-crystal pooling(s) of the atom features, concatenated.
+        kind: ``mlp`` (trained by ``smoacs train``'s L1 loop) or ``krr`` (kernel ridge regression with a Gaussian
+            kernel, fitted in closed form; ``alpha`` and ``gamma`` chosen on the validation split when 0).
         hidden: hidden width of the MLP.
-        dropout: dropout on the standardised input features while training.
+        dropout: dropout on the standardised input features while training (MLP).
+        alpha: KRR ridge strength (0: the best of a grid on the validation split).
+        gamma: KRR kernel width: k = exp(−gamma · ‖x̂ − x̂′‖² / n_features) on standardised features (0: from a grid).
+        log1p: KRR fits log(1 + y) and predicts exp(·) − 1 (for a non-negative, heavy-tailed target such as Tc).
         model_name: CHGNet checkpoint of the trunk.
     """
 
     layer: int = -1
     pooling: tuple[str, ...] = ("mean",)
+    kind: str = "mlp"
     hidden: int = 64
     dropout: float = 0.1
+    alpha: float = 0.0
+    gamma: float = 0.0
+    log1p: bool = False
     model_name: str = "0.3.0"
 
     def __post_init__(self) -> None:
@@ -61,6 +72,10 @@ class HeadConfig:
             raise PredictorError(f"chgnet-head: pooling must be a non-empty subset of {', '.join(POOLINGS)}, got {self.pooling}")
         if not -5 <= self.layer <= 4:
             raise PredictorError(f"chgnet-head: layer must be in 0..4 (or -1 for the last), got {self.layer}")
+        if self.kind not in ("mlp", "krr"):
+            raise PredictorError(f"chgnet-head: kind must be mlp or krr, got {self.kind!r}")
+        if self.alpha < 0 or self.gamma < 0:
+            raise PredictorError(f"chgnet-head: alpha and gamma must be ≥ 0 (0: chosen on validation), got {self.alpha}, {self.gamma}")
         if self.hidden < 1 or not 0.0 <= self.dropout < 1.0:
             raise PredictorError(f"chgnet-head: hidden must be ≥ 1 and dropout in [0, 1), got {self.hidden}, {self.dropout}")
 
@@ -138,6 +153,53 @@ class CHGNetHead(nn.Module):
         return self.mlp(self.norm(features))
 
 
+KRR_ALPHAS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+KRR_GAMMAS = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+class CHGNetKRR(nn.Module):
+    """Kernel ridge regression on standardised features, as a module: ``[B, 1]`` output normalised like the trainer's
+    targets (``(y − target_mean) / target_std``).
+
+    ``u(x) = b + Σ_i c_i exp(−γ ‖x̂ − x̂_i‖² / D)``, ``y = exp(u) − 1`` with ``log1p`` (else ``y = u``), where
+    ``x̂ = (x − μ) / σ`` and ``x̂_i`` are the standardised training features. Far from the training data ``u → b``, so a
+    maximised prediction stays within the range of the training targets (it cannot be driven to extrapolate).
+    """
+
+    def __init__(self, config: HeadConfig, n_support: int) -> None:
+        super().__init__()
+        self.config = config
+        width = config.n_features
+        for name, shape in (("mu", (width,)), ("sigma", (width,)), ("support", (n_support, width)), ("coef", (n_support,))):
+            self.register_buffer(name, torch.zeros(shape))
+        for name in ("offset", "gamma", "target_mean", "target_std"):
+            self.register_buffer(name, torch.zeros(()))
+
+    def forward(self, features: Tensor) -> Tensor:
+        """``[B, 1]`` normalised prediction."""
+        x = (features - self.mu) / self.sigma
+        d2 = (x * x).sum(1, keepdim=True) + (self.support * self.support).sum(1) - 2.0 * x @ self.support.T
+        u = self.offset + torch.exp(-self.gamma / x.shape[1] * d2.clamp_min(0.0)) @ self.coef
+        y = torch.expm1(u) if self.config.log1p else u
+        return ((y - self.target_mean) / self.target_std)[:, None]
+
+    @torch.no_grad()
+    def fit(self, features: Tensor, targets: Tensor, alpha: float, gamma: float, mean: float, std: float) -> CHGNetKRR:
+        """Closed-form fit on ``features [M, D]`` and de-normalised ``targets [M]`` (float64 solve)."""
+        x64 = features.double()
+        mu, sigma = x64.mean(0), x64.std(0, unbiased=False) + 1e-6
+        x = (x64 - mu) / sigma
+        y = torch.log1p(targets.double().clamp_min(0.0)) if self.config.log1p else targets.double()
+        offset = y.mean()
+        d2 = ((x * x).sum(1, keepdim=True) + (x * x).sum(1) - 2.0 * x @ x.T).clamp_min(0.0)
+        kernel = torch.exp(-gamma / x.shape[1] * d2)
+        coef = torch.linalg.solve(kernel + alpha * torch.eye(len(x), dtype=x.dtype), y - offset)
+        for name, value in (("mu", mu), ("sigma", sigma), ("support", x), ("coef", coef), ("offset", offset),
+                            ("gamma", torch.tensor(gamma)), ("target_mean", torch.tensor(mean)), ("target_std", torch.tensor(std))):  # fmt: skip
+            getattr(self, name).copy_(value)
+        return self
+
+
 @dataclass
 class HeadCheckpoint:
     """A saved head: configuration, weights and target normalisation."""
@@ -161,9 +223,12 @@ class HeadCheckpoint:
         except (OSError, KeyError, TypeError, RuntimeError) as exc:
             raise PredictorError(f"{path} is not a chgnet-head checkpoint: {exc}") from exc
 
-    def head(self) -> CHGNetHead:
-        """The head module with the saved weights (evaluation mode)."""
-        head = CHGNetHead(self.config)
+    def head(self) -> nn.Module:
+        """The head module (:class:`CHGNetHead` or :class:`CHGNetKRR`) with the saved weights (evaluation mode)."""
+        if self.config.kind == "krr":
+            head: nn.Module = CHGNetKRR(self.config, int(self.state_dict["support"].shape[0]))
+        else:
+            head = CHGNetHead(self.config)
         head.load_state_dict(self.state_dict)
         return head.eval()
 

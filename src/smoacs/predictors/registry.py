@@ -55,6 +55,7 @@ BUILTIN: dict[str, str] = {
     "chgnet": "smoacs.predictors.chgnet:ENTRY",
     "chgnet-pressure": "smoacs.predictors.chgnet:ENTRIES",
     "chgnet-max-force": "smoacs.predictors.chgnet:ENTRIES",
+    "chgnet-head-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "cgcnn-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "crystalformer-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "cgcnn-perov5-heat-of-formation": "smoacs.predictors.shipped:ENTRIES",

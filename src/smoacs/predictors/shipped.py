@@ -4,8 +4,10 @@ Each directory holds the weights, the model card ``model.json`` (architecture, h
 MAE, training time) and the training data's licence; ``weights/trained/README.md`` gives the exact commands.
 
 ========================================  ==========================================================================
-``cgcnn-supercon-tc``                     BCS superconducting Tc (K), CGCNN, JARVIS supercon train split
-``crystalformer-supercon-tc``             BCS superconducting Tc (K), Crystalformer, same data (oracle of the first)
+``chgnet-head-supercon-tc``               BCS superconducting Tc (K), kernel ridge on frozen CHGNet features, JARVIS
+                                          supercon train split (the ``superconductor-tc`` preset's predictor)
+``cgcnn-supercon-tc``                     BCS superconducting Tc (K), CGCNN, same data (the preset's judge)
+``crystalformer-supercon-tc``             BCS superconducting Tc (K), Crystalformer, same data
 ``cgcnn-perov5-heat-of-formation``        perov-5 heat of formation (eV/atom, GLLB-SC DFT, Castelli's references)
 ========================================  ==========================================================================
 """
@@ -54,6 +56,9 @@ def _entry(name: str, data: str, description: str) -> PredictorEntry:
 
 #: Registry entries (``BUILTIN`` in :mod:`smoacs.predictors.registry`).
 ENTRIES: dict[str, PredictorEntry] = {
+    "chgnet-head-supercon-tc": _entry(
+        "chgnet-head-supercon-tc", _SUPERCON, "BCS superconducting Tc, kernel ridge on frozen CHGNet features"
+    ),
     "cgcnn-supercon-tc": _entry("cgcnn-supercon-tc", _SUPERCON, "BCS superconducting Tc, CGCNN"),
     "crystalformer-supercon-tc": _entry("crystalformer-supercon-tc", _SUPERCON, "BCS superconducting Tc, Crystalformer"),
     "cgcnn-perov5-heat-of-formation": _entry(

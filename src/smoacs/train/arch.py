@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -224,6 +224,34 @@ class CHGNetHeadArch:
                 features = crystal_features(self._trunk, crystals, self.config)
             items.extend({"f": row[None]} for row in features)
         return Samples(items)
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether :meth:`fit` replaces the gradient-descent loop (the KRR head)."""
+        return self.config.kind == "krr"
+
+    def fit(self, train: Samples, y_train: Tensor, val: Samples, y_val: Tensor, mean: float, std: float) -> tuple[nn.Module, list[dict[str, float]]]:
+        """KRR head: closed-form fits over the (alpha, gamma) grid, the best validation MAE kept (normalised targets in,
+        de-normalised with ``mean``/``std`` for the fit); history: one row per grid point."""
+        from smoacs.predictors.chgnet_head import KRR_ALPHAS, KRR_GAMMAS, CHGNetKRR
+
+        x_train, x_val = _cat(train.items, "f", torch.device("cpu")), _cat(val.items, "f", torch.device("cpu"))
+        alphas = (self.config.alpha,) if self.config.alpha else KRR_ALPHAS
+        gammas = (self.config.gamma,) if self.config.gamma else KRR_GAMMAS
+        best, best_mae, best_point, history = None, float("inf"), (0.0, 0.0), []
+        for alpha in alphas:
+            for gamma in gammas:
+                model = CHGNetKRR(self.config, len(train)).fit(x_train, y_train * std + mean, alpha, gamma, mean, std)
+                with torch.no_grad():
+                    val_mae = float((model(x_val)[:, 0] - y_val).abs().mean())
+                history.append({"epoch": len(history) + 1, "alpha": alpha, "gamma": gamma, "train_loss": float("nan"), "val_metric": val_mae})
+                if val_mae < best_mae:
+                    best, best_mae, best_point = model, val_mae, (alpha, gamma)
+        assert best is not None
+        self.config = replace(self.config, alpha=best_point[0], gamma=best_point[1])  # the card records the chosen point
+        self.hyper = self.config.to_dict()
+        best.config = self.config
+        return best.eval(), history
 
     def collate(self, samples: Samples, rows: np.ndarray, device: torch.device) -> dict[str, Any]:
         """Stacked features of the given rows."""

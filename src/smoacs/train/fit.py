@@ -203,8 +203,12 @@ def train_model(
         return torch.tensor((t.targets - mean) / std, dtype=torch.float32)
 
     train_samples, val_samples = model_arch.prepare(train_table.structures), model_arch.prepare(val_table.structures)
-    model, history = _fit(model_arch, train_samples, normalised(train_table), val_samples, normalised(val_table),
-                          settings, device, progress)  # fmt: skip
+    if getattr(model_arch, "closed_form", False):  # e.g. a kernel-ridge head: fitted directly, selected on val
+        model, history = model_arch.fit(train_samples, normalised(train_table), val_samples, normalised(val_table), mean, std)
+        model = model.to(device)
+    else:
+        model, history = _fit(model_arch, train_samples, normalised(train_table), val_samples, normalised(val_table),
+                              settings, device, progress)  # fmt: skip
     elapsed = time.perf_counter() - start
 
     def errors(t: Table, samples: Samples | None = None) -> np.ndarray:
