@@ -4,6 +4,7 @@ invariance, and the save → load round trip through the training architecture."
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from smoacs.predictors.base import Predictor, PredictorInfo
 pytest.importorskip("chgnet")
 
 from smoacs.predictors.chgnet_head import (  # noqa: E402
+    CHGNetGatedKRR,
     CHGNetHead,
     CHGNetKRR,
     CHGNetHeadPredictor,
@@ -53,12 +55,27 @@ def _krr_checkpoint(config: HeadConfig, n_support: int = 6, seed: int = 0) -> He
     return HeadCheckpoint(config, head.state_dict(), target_mean=3.5, target_std=4.7)
 
 
-@pytest.fixture(scope="module", params=["mlp", "krr"])
+def _gated_checkpoint(config: HeadConfig, n_support: int = 6) -> HeadCheckpoint:
+    """A gated head whose gate is open (≈ 0.9) everywhere near its support, so the soft gate is differentiable."""
+    gate, regressor = (_krr_checkpoint(replace(config, kind="krr"), n_support, seed) for seed in (1, 2))
+    head = CHGNetGatedKRR(config, n_support, n_support)
+    head.gate.load_state_dict(gate.state_dict)
+    head.regressor.load_state_dict(regressor.state_dict)
+    head.gate.offset.fill_(0.9)
+    head.gate.coef.zero_()
+    head.target_mean.fill_(0.1)
+    head.target_std.fill_(0.5)
+    return HeadCheckpoint(config, head.state_dict(), target_mean=0.1, target_std=0.5)
+
+
+@pytest.fixture(scope="module", params=["mlp", "krr", "gated-krr"])
 def predictor64(request: pytest.FixtureRequest) -> CHGNetHeadPredictor:
     if request.param == "mlp":
         checkpoint = _checkpoint(HeadConfig(pooling=("mean", "max", "std"), hidden=16, dropout=0.0))
-    else:
+    elif request.param == "krr":
         checkpoint = _krr_checkpoint(HeadConfig(pooling=("mean", "max"), kind="krr", log1p=True))
+    else:
+        checkpoint = _gated_checkpoint(HeadConfig(kind="gated-krr", gate_temperature=0.2))
     predictor = CHGNetHeadPredictor(INFO, checkpoint)
     return copy.deepcopy(predictor).double()  # a private float64 copy (the CHGNet module is shared by the process)
 
@@ -148,7 +165,11 @@ def test_one_hot_probabilities_equal_hard_species_and_supercell_is_invariant(pre
     batch = CrystalBatch.from_structures(structures, dtype=torch.float64)
     value = predictor64(batch)
     assert value.shape == (2,) and value.dtype == torch.float64
-    torch.testing.assert_close(predictor64.final(batch), value)
+    if predictor64.config.kind == "gated-krr":  # open gate: the hard gate passes the regressor, the soft one ~all of it
+        assert bool((predictor64.final(batch) >= value).all())
+        torch.testing.assert_close(predictor64.final(batch), value / torch.sigmoid(torch.tensor(0.4 / 0.2, dtype=value.dtype)))
+    else:
+        torch.testing.assert_close(predictor64.final(batch), value)
     supercells = [s.make_supercell([2, 1, 1], in_place=False) for s in structures]
     torch.testing.assert_close(predictor64(CrystalBatch.from_structures(supercells, dtype=torch.float64)), value)
     # a batch is the concatenation of its crystals
@@ -186,3 +207,40 @@ def test_missing_or_foreign_directory_is_one_clear_error(tmp_path) -> None:  # n
     ModelCard(arch="cgcnn", weights="model.pth.tar", property="tc", unit="K", target="-prop").write(tmp_path)
     with pytest.raises(PredictorError, match="not a chgnet-head"):
         from_path(str(tmp_path))
+
+
+def test_gated_head_reports_zero_behind_a_closed_gate_and_keeps_a_soft_gradient() -> None:
+    config = HeadConfig(kind="gated-krr", log1p=True)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(30, config.n_features, generator=generator)
+    gapped = x[:, 0] > 0.3
+    y = torch.where(gapped, 1.0 + x[:, 1].abs(), torch.zeros(30))
+    head = CHGNetGatedKRR(config, 30, int(gapped.sum()))
+    head.gate.fit(x, gapped.float(), alpha=1e-6, gamma=1.0, mean=0.0, std=1.0)
+    head.regressor.fit(x[gapped], y[gapped], alpha=1e-6, gamma=1.0, mean=0.0, std=1.0)
+    final = head.final(x)[:, 0]
+    torch.testing.assert_close(final, y, atol=1e-3, rtol=1e-3)  # interpolating fits: exact 0 where the gate is shut
+    assert bool((final[~gapped] == 0).all())
+    probe = x[~gapped][:1].clone().requires_grad_()
+    (grad,) = torch.autograd.grad(head(probe).sum(), probe)
+    assert grad.abs().sum() > 0  # the soft gate lets the optimiser leave the zero region
+
+
+def test_gated_architecture_fits_and_round_trips(tmp_path) -> None:  # noqa: ANN001
+    from smoacs.train.arch import Samples, architecture
+
+    arch = architecture("chgnet-head", {"kind": "gated-krr", "gamma": 1.0})
+    generator = torch.Generator().manual_seed(6)
+    latent = torch.randn(60, 1, generator=generator)  # every feature carries the one latent variable
+    x = latent + 0.1 * torch.randn(60, arch.config.n_features, generator=generator)
+    y = torch.where(latent[:, 0] > 0.3, 2.0 + latent[:, 0], torch.zeros(60))
+    mean, std = float(y[:45].mean()), float(y[:45].std())
+    train, val = Samples([{"f": row[None]} for row in x[:45]]), Samples([{"f": row[None]} for row in x[45:]])
+    model, history = arch.fit(train, (y[:45] - mean) / std, val, (y[45:] - mean) / std, mean, std)
+    assert len(history) == 8 and arch.config.gamma == 1.0 and "regressor_alpha" in arch.hyper
+    model.eval()
+    out = arch.forward(model, arch.collate(val, np.arange(15), torch.device("cpu"))) * std + mean
+    assert float((out - y[45:]).abs().mean()) < float(y[45:].abs().mean())  # better than predicting 0
+    arch.save(tmp_path / "model.pt", model, mean, std)
+    loaded = HeadCheckpoint.load(tmp_path / "model.pt").head()
+    torch.testing.assert_close(loaded.final(x[45:]), model.final(x[45:]))

@@ -19,7 +19,7 @@ next to the model card; ``chgnet-head:DIR`` loads a trained directory.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +32,7 @@ from smoacs.errors import PredictorError
 from smoacs.predictors.base import PredictorInfo
 
 Pooling = Literal["mean", "max", "min", "std"]
-HeadKind = Literal["mlp", "krr"]
+HeadKind = Literal["mlp", "krr", "gated-krr"]
 POOLINGS: tuple[str, ...] = ("mean", "max", "min", "std")
 CHGNET_WIDTH = 64
 """Width of CHGNet 0.3.0's atom features."""
@@ -46,13 +46,17 @@ class HeadConfig:
         layer: which CHGNet atom features to pool: 0 = element embedding, 1–4 = after each atom convolution
             (−1: the last).
         pooling: per-crystal pooling(s) of the atom features, concatenated.
-        kind: ``mlp`` (trained by ``smoacs train``'s L1 loop) or ``krr`` (kernel ridge regression with a Gaussian
-            kernel, fitted in closed form; ``alpha`` and ``gamma`` chosen on the validation split when 0).
+        kind: ``mlp`` (trained by ``smoacs train``'s L1 loop), ``krr`` (kernel ridge regression with a Gaussian
+            kernel, fitted in closed form; ``alpha`` and ``gamma`` chosen on the validation split when 0) or
+            ``gated-krr`` (for zero-inflated targets such as band gaps: a KRR gate fitted to ``y > 0`` times a KRR
+            regressor fitted on the ``y > 0`` rows; reported value ``[gate > 0.5] · regressor``, while optimising
+            ``sigmoid((gate − 0.5) / gate_temperature) · regressor``).
         hidden: hidden width of the MLP.
         dropout: dropout on the standardised input features while training (MLP).
         alpha: KRR ridge strength (0: the best of a grid on the validation split).
         gamma: KRR kernel width: k = exp(−gamma · ‖x̂ − x̂′‖² / n_features) on standardised features (0: from a grid).
         log1p: KRR fits log(1 + y) and predicts exp(·) − 1 (for a non-negative, heavy-tailed target such as Tc).
+        gate_temperature: width of the soft gate of ``gated-krr`` while optimising.
         model_name: CHGNet checkpoint of the trunk.
     """
 
@@ -64,6 +68,7 @@ class HeadConfig:
     alpha: float = 0.0
     gamma: float = 0.0
     log1p: bool = False
+    gate_temperature: float = 0.05
     model_name: str = "0.3.0"
 
     def __post_init__(self) -> None:
@@ -72,8 +77,10 @@ class HeadConfig:
             raise PredictorError(f"chgnet-head: pooling must be a non-empty subset of {', '.join(POOLINGS)}, got {self.pooling}")
         if not -5 <= self.layer <= 4:
             raise PredictorError(f"chgnet-head: layer must be in 0..4 (or -1 for the last), got {self.layer}")
-        if self.kind not in ("mlp", "krr"):
-            raise PredictorError(f"chgnet-head: kind must be mlp or krr, got {self.kind!r}")
+        if self.kind not in ("mlp", "krr", "gated-krr"):
+            raise PredictorError(f"chgnet-head: kind must be mlp, krr or gated-krr, got {self.kind!r}")
+        if self.gate_temperature <= 0:
+            raise PredictorError(f"chgnet-head: gate_temperature must be > 0, got {self.gate_temperature}")
         if self.alpha < 0 or self.gamma < 0:
             raise PredictorError(f"chgnet-head: alpha and gamma must be ≥ 0 (0: chosen on validation), got {self.alpha}, {self.gamma}")
         if self.hidden < 1 or not 0.0 <= self.dropout < 1.0:
@@ -200,6 +207,40 @@ class CHGNetKRR(nn.Module):
         return self
 
 
+class CHGNetGatedKRR(nn.Module):
+    """A zero-inflated target as ``gate × regressor`` (two :class:`CHGNetKRR`, the gate on raw 0/1 labels).
+
+    ``forward`` (optimising): ``sigmoid((g − 0.5) / T) · r``; :meth:`final` (reporting): ``[g > 0.5] · r``; both
+    normalised like the trainer's targets. ``r`` is clamped at 0 (a gap is never negative).
+    """
+
+    def __init__(self, config: HeadConfig, n_gate: int, n_regressor: int) -> None:
+        super().__init__()
+        self.config = config
+        self.gate = CHGNetKRR(replace(config, kind="krr", log1p=False), n_gate)
+        self.regressor = CHGNetKRR(replace(config, kind="krr"), n_regressor)
+        self.register_buffer("target_mean", torch.zeros(()))
+        self.register_buffer("target_std", torch.ones(()))
+
+    def _parts(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        gate = self.gate(features)[:, 0] * self.gate.target_std + self.gate.target_mean
+        value = (self.regressor(features)[:, 0] * self.regressor.target_std + self.regressor.target_mean).clamp_min(0.0)
+        return gate, value
+
+    def _normalised(self, value: Tensor) -> Tensor:
+        return ((value - self.target_mean) / self.target_std)[:, None]
+
+    def forward(self, features: Tensor) -> Tensor:
+        """``[B, 1]`` soft-gated normalised prediction (differentiable)."""
+        gate, value = self._parts(features)
+        return self._normalised(torch.sigmoid((gate - 0.5) / self.config.gate_temperature) * value)
+
+    def final(self, features: Tensor) -> Tensor:
+        """``[B, 1]`` hard-gated normalised prediction (the reported value)."""
+        gate, value = self._parts(features)
+        return self._normalised(torch.where(gate > 0.5, value, torch.zeros_like(value)))
+
+
 @dataclass
 class HeadCheckpoint:
     """A saved head: configuration, weights and target normalisation."""
@@ -227,6 +268,9 @@ class HeadCheckpoint:
         """The head module (:class:`CHGNetHead` or :class:`CHGNetKRR`) with the saved weights (evaluation mode)."""
         if self.config.kind == "krr":
             head: nn.Module = CHGNetKRR(self.config, int(self.state_dict["support"].shape[0]))
+        elif self.config.kind == "gated-krr":
+            sizes = (int(self.state_dict[f"{part}.support"].shape[0]) for part in ("gate", "regressor"))
+            head = CHGNetGatedKRR(self.config, *sizes)
         else:
             head = CHGNetHead(self.config)
         head.load_state_dict(self.state_dict)
@@ -261,15 +305,20 @@ class CHGNetHeadPredictor(nn.Module):
 
     def forward(self, crystals: CrystalBatch) -> Tensor:
         """``[n_crystals]`` prediction, differentiable in lattice, coordinates and species probabilities."""
-        features = crystal_features(self.trunk, crystals, self.config)
-        value = self.head(features)[:, 0] * self.std + self.mean
+        return self._value(self.head(crystal_features(self.trunk, crystals, self.config)), crystals)
+
+    def final(self, crystals: CrystalBatch) -> Tensor:
+        """Prediction for discrete crystals: the same network, with a gated head's hard gate."""
+        final = getattr(self.head, "final", None)
+        if final is None:
+            return self(crystals)
+        return self._value(final(crystal_features(self.trunk, crystals, self.config)), crystals)
+
+    def _value(self, normalised: Tensor, crystals: CrystalBatch) -> Tensor:
+        value = normalised[:, 0] * self.std + self.mean
         if self.transform is not None:
             value = self.transform(value)
         return value.to(crystals.lattice.dtype)
-
-    def final(self, crystals: CrystalBatch) -> Tensor:
-        """Prediction for discrete crystals (the same network)."""
-        return self(crystals)
 
     def train(self, mode: bool = True) -> CHGNetHeadPredictor:
         """Always evaluation mode (a predictor is never trained through this wrapper)."""

@@ -227,14 +227,16 @@ class CHGNetHeadArch:
 
     @property
     def closed_form(self) -> bool:
-        """Whether :meth:`fit` replaces the gradient-descent loop (the KRR head)."""
-        return self.config.kind == "krr"
+        """Whether :meth:`fit` replaces the gradient-descent loop (the KRR heads)."""
+        return self.config.kind in ("krr", "gated-krr")
 
     def fit(self, train: Samples, y_train: Tensor, val: Samples, y_val: Tensor, mean: float, std: float) -> tuple[nn.Module, list[dict[str, float]]]:
         """KRR head: closed-form fits over the (alpha, gamma) grid, the best validation MAE kept (normalised targets in,
         de-normalised with ``mean``/``std`` for the fit); history: one row per grid point."""
         from smoacs.predictors.chgnet_head import KRR_ALPHAS, KRR_GAMMAS, CHGNetKRR
 
+        if self.config.kind == "gated-krr":
+            return self._fit_gated(train, y_train, val, y_val, mean, std)
         x_train, x_val = _cat(train.items, "f", torch.device("cpu")), _cat(val.items, "f", torch.device("cpu"))
         alphas = (self.config.alpha,) if self.config.alpha else KRR_ALPHAS
         gammas = (self.config.gamma,) if self.config.gamma else KRR_GAMMAS
@@ -253,13 +255,67 @@ class CHGNetHeadArch:
         best.config = self.config
         return best.eval(), history
 
+    def _fit_gated(self, train: Samples, y_train: Tensor, val: Samples, y_val: Tensor, mean: float, std: float) -> tuple[nn.Module, list[dict[str, float]]]:
+        """Gated KRR: the regressor's (alpha, gamma) by its MAE on the validation rows with y > 0, then the gate's by
+        the validation MAE of the hard-gated prediction; history: one row per grid point of each."""
+        from smoacs.predictors.chgnet_head import KRR_ALPHAS, KRR_GAMMAS, CHGNetGatedKRR, CHGNetKRR
+
+        cpu = torch.device("cpu")
+        x_train, x_val = _cat(train.items, "f", cpu), _cat(val.items, "f", cpu)
+        raw_train, raw_val = y_train * std + mean, y_val * std + mean
+        on_train, on_val = raw_train > 0, raw_val > 0
+        if int(on_train.sum()) < 2 or not bool(on_val.any()):
+            raise ConfigError("--hyper kind=gated-krr needs positive targets in both the training and validation rows")
+        alphas = (self.config.alpha,) if self.config.alpha else KRR_ALPHAS
+        gammas = (self.config.gamma,) if self.config.gamma else KRR_GAMMAS
+        grid = [(a, g) for a in alphas for g in gammas]
+
+        def search(fit: Any, score: Any) -> tuple[Any, list[dict[str, float]]]:  # noqa: ANN401
+            rows, best, best_mae = [], None, float("inf")
+            for alpha, gamma in grid:
+                model = fit(alpha, gamma)
+                with torch.no_grad():
+                    mae = float(score(model))
+                rows.append({"epoch": len(rows) + 1, "alpha": alpha, "gamma": gamma, "train_loss": float("nan"), "val_metric": mae})
+                if mae < best_mae:
+                    best, best_mae = model, mae
+            return best, rows
+
+        regressor_config = replace(self.config, kind="krr")
+        regressor, regressor_rows = search(
+            lambda a, g: CHGNetKRR(regressor_config, int(on_train.sum())).fit(x_train[on_train], raw_train[on_train], a, g, 0.0, 1.0),
+            lambda m: (m(x_val[on_val])[:, 0].clamp_min(0.0) - raw_val[on_val]).abs().mean(),
+        )
+        gate_config = replace(self.config, kind="krr", log1p=False)
+
+        def gated(gate: CHGNetKRR) -> CHGNetGatedKRR:
+            model = CHGNetGatedKRR(self.config, len(train), int(on_train.sum()))
+            model.gate.load_state_dict(gate.state_dict())
+            model.regressor.load_state_dict(regressor.state_dict())
+            model.target_mean.fill_(mean)
+            model.target_std.fill_(std)
+            return model
+
+        best, history = search(
+            lambda a, g: gated(CHGNetKRR(gate_config, len(train)).fit(x_train, on_train.to(x_train.dtype), a, g, 0.0, 1.0)),
+            lambda m: (m.final(x_val)[:, 0] - y_val).abs().mean(),
+        )
+        chosen = min(history, key=lambda row: row["val_metric"])
+        reg = min(regressor_rows, key=lambda row: row["val_metric"])
+        self.config = replace(self.config, alpha=chosen["alpha"], gamma=chosen["gamma"])  # the gate's point
+        self.hyper = {**self.config.to_dict(), "regressor_alpha": reg["alpha"], "regressor_gamma": reg["gamma"],
+                      "regressor_val_mae_on_positive": reg["val_metric"]}  # fmt: skip
+        best.config = self.config
+        return best.eval(), history
+
     def collate(self, samples: Samples, rows: np.ndarray, device: torch.device) -> dict[str, Any]:
         """Stacked features of the given rows."""
         return {"f": _cat([samples.items[i] for i in rows], "f", device)}
 
     def forward(self, model: nn.Module, batch: dict[str, Any]) -> Tensor:
-        """``[B]`` normalised output."""
-        return model(batch["f"])[:, 0]
+        """``[B]`` normalised output (a gated head's hard gate in evaluation mode: the reported value)."""
+        final = None if model.training else getattr(model, "final", None)
+        return (final or model)(batch["f"])[:, 0]
 
     def save(self, path: Path, model: nn.Module, mean: float, std: float) -> None:
         """:class:`~smoacs.predictors.chgnet_head.HeadCheckpoint` file."""
