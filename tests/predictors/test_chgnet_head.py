@@ -241,6 +241,8 @@ def test_gated_architecture_fits_and_round_trips(tmp_path) -> None:  # noqa: ANN
     model.eval()
     out = arch.forward(model, arch.collate(val, np.arange(15), torch.device("cpu"))) * std + mean
     assert float((out - y[45:]).abs().mean()) < float(y[45:].abs().mean())  # better than predicting 0
+    zero = y[45:] == 0  # the gate was fitted on exact labels (de-normalised zeros carry round-off): shut on most of them
+    assert float((out[zero].abs() < 1e-5).float().mean()) >= 0.8
     arch.save(tmp_path / "model.pt", model, mean, std)
     loaded = HeadCheckpoint.load(tmp_path / "model.pt").head()
     torch.testing.assert_close(loaded.final(x[45:]), model.final(x[45:]))

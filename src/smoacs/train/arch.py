@@ -263,7 +263,9 @@ class CHGNetHeadArch:
         cpu = torch.device("cpu")
         x_train, x_val = _cat(train.items, "f", cpu), _cat(val.items, "f", cpu)
         raw_train, raw_val = y_train * std + mean, y_val * std + mean
-        on_train, on_val = raw_train > 0, raw_val > 0
+        tol = 1e-5 * float(raw_train.abs().max())  # the de-normalised zeros carry float round-off
+        on_train, on_val = raw_train > tol, raw_val > tol
+        raw_val = torch.where(on_val, raw_val, torch.zeros_like(raw_val))
         if int(on_train.sum()) < 2 or not bool(on_val.any()):
             raise ConfigError("--hyper kind=gated-krr needs positive targets in both the training and validation rows")
         alphas = (self.config.alpha,) if self.config.alpha else KRR_ALPHAS

@@ -232,6 +232,11 @@ def train_model(
         metrics["test_mae"] = float(np.abs(test_errors).mean())
         metrics["test_rmse"] = float(np.sqrt(np.mean(test_errors**2)))
         metrics["test_median_baseline_mae"] = float(np.abs(test_table.targets - np.median(train_table.targets)).mean())
+        nonzero = test_table.targets != 0
+        if (train_table.targets == 0).mean() > 0.5 and nonzero.any():  # zero-inflated (e.g. band gaps): the rows that matter
+            metrics["test_mae_nonzero"] = float(np.abs(test_errors[nonzero]).mean())
+            metrics["test_zero_baseline_mae_nonzero"] = float(np.abs(test_table.targets[nonzero]).mean())
+            metrics["test_n_nonzero"] = int(nonzero.sum())
     model_arch.save(out / model_arch.weights_file, model, mean, std)
     sign = {"none": "", "negate": "-", "log10": "log10 "}[transform]
     card = ModelCard(
