@@ -59,6 +59,7 @@ BUILTIN: dict[str, str] = {
     "cgcnn-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "crystalformer-supercon-tc": "smoacs.predictors.shipped:ENTRIES",
     "cgcnn-perov5-heat-of-formation": "smoacs.predictors.shipped:ENTRIES",
+    "chgnet-head-perov5-band-gap": "smoacs.predictors.shipped:ENTRIES",
 }
 #: Path families: family → "module:function" (``from_path(path, property=None, **options) -> Predictor``).
 PATH_FAMILIES: dict[str, str] = {

@@ -9,6 +9,8 @@ MAE, training time) and the training data's licence; ``weights/trained/README.md
 ``cgcnn-supercon-tc``                     BCS superconducting Tc (K), CGCNN, same data (the preset's judge)
 ``crystalformer-supercon-tc``             BCS superconducting Tc (K), Crystalformer, same data
 ``cgcnn-perov5-heat-of-formation``        perov-5 heat of formation (eV/atom, GLLB-SC DFT, Castelli's references)
+``chgnet-head-perov5-band-gap``           perov-5 direct band gap (eV, GLLB-SC DFT, not PBE): gated kernel ridge on
+                                          frozen CHGNet features
 ========================================  ==========================================================================
 """
 
@@ -61,6 +63,9 @@ ENTRIES: dict[str, PredictorEntry] = {
     ),
     "cgcnn-supercon-tc": _entry("cgcnn-supercon-tc", _SUPERCON, "BCS superconducting Tc, CGCNN"),
     "crystalformer-supercon-tc": _entry("crystalformer-supercon-tc", _SUPERCON, "BCS superconducting Tc, Crystalformer"),
+    "chgnet-head-perov5-band-gap": _entry(
+        "chgnet-head-perov5-band-gap", _PEROV5, "perov-5 GLLB-SC band gap (not PBE), gated kernel ridge on CHGNet features"
+    ),
     "cgcnn-perov5-heat-of-formation": _entry(
         "cgcnn-perov5-heat-of-formation", _PEROV5, "perov-5 heat of formation (not an MP formation energy), CGCNN"
     ),
