@@ -75,6 +75,36 @@ def estimate_memory_gb(config: RunConfig) -> float:
     return gb
 
 
+#: Relative cost of one predictor evaluation per candidate, by search method (TPE: Optuna's sampler, whose time
+#: grows with the trials, ×(1 + budget / TPE_TRIALS_SCALE); measured 15× random's at 200 trials, search_methods.py).
+TPE_TRIALS_SCALE = 15.0
+#: Candidates an exhaustive method (``enumerate``) lists, for the estimate (1,792 single-anion ABX3 compositions).
+ENUMERATED_CANDIDATES = 1800
+#: Cost factor of a run with the universal potential in the loop (CHGNet's forward + backward per step).
+POTENTIAL_COST = 3.0
+
+
+def estimated_cost(config: RunConfig) -> float:
+    """A run's relative cost (arbitrary units: candidates × atoms per cell × evaluations per candidate, with the
+    method's and the potential's factors), to start the longest runs first."""
+    from smoacs.search import budget
+
+    templates = config.templates
+    atoms = 5 * templates.supercell**3 if templates.kind == "perovskite" else templates.max_atoms
+    method, evaluations = config.search.method, budget(config.search, config.optimizer)
+    candidates = ENUMERATED_CANDIDATES if method == "enumerate" else config.candidates
+    factor = 1.0 + evaluations / TPE_TRIALS_SCALE if method == "tpe" else 1.0
+    if config.physics.enabled:
+        factor *= POTENTIAL_COST
+    return float(candidates * atoms * evaluations * factor)
+
+
+def longest_first(cells: Sequence[Cell]) -> list[Cell]:
+    """``cells`` by :func:`estimated_cost`, largest first (ties in their order): the order runs are started in, so
+    that no long run is left for the end while the other workers idle (results do not depend on the order)."""
+    return sorted(cells, key=lambda cell: -estimated_cost(cell.config))
+
+
 def available_memory_gb() -> float:
     """Memory available to new processes on this machine (``MemAvailable``), GB; 4 GB when it cannot be read."""
     try:
@@ -125,12 +155,14 @@ OnDone = Callable[[CellOutcome], None]
 
 
 def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
-    """Run every cell by ``schedule``; ``on_done`` is called as each finishes. Outcomes in cell order."""
+    """Run every cell by ``schedule``, the longest first (:func:`longest_first`); ``on_done`` is called as each
+    finishes. Outcomes in cell order."""
     if not cells:
         return []
-    if schedule.backend == "ray":
-        return _execute_ray(cells, schedule, retries, on_done)
-    return _execute_local(cells, schedule, retries, on_done)
+    order = longest_first(cells) if schedule.limit > 1 else list(cells)
+    run = _execute_ray if schedule.backend == "ray" else _execute_local
+    outcomes = {o.name: o for o in run(order, schedule, retries, on_done)}
+    return [outcomes[c.name] for c in cells]
 
 
 def _execute_local(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
@@ -210,4 +242,5 @@ def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: O
             ray.shutdown()
 
 
-__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "execute", "plan", "ray_available"]
+__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "estimated_cost", "execute",
+           "longest_first", "plan", "ray_available"]
