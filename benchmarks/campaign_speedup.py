@@ -1,6 +1,6 @@
 """Campaign speed-up and throughput: a 12-run campaign on local Ray vs the same runs one after another.
 
-    python benchmarks/campaign_speedup.py [--candidates 32] [--steps 60] [--workers 1 2 3]
+    python benchmarks/campaign_speedup.py [--candidates 32] [--steps 60] [--workers 1 2 3] [--tag NAME]
 
 The 12 runs: `perovskite-bandgap`, targets 0.5/1.5/2.5/3.5 × seeds 0/1/2, ``--candidates`` × ``--steps``,
 physics none, no oracle, 1 torch thread each. Measured back to back in this one script, so that the machine's
@@ -9,8 +9,13 @@ load (printed before and after each part) affects every part alike:
 1. one after another: the campaign with ``--backend local --workers 1`` (in this process, no start-up cost);
 2. local Ray with ``--workers N`` for each N (one task per run, N in flight; Ray's start-up included).
 
-Every part's run directories must hold identical result files (checked). Writes
-benchmarks/results/campaign_speedup.json and benchmarks/campaign_throughput.png (runs per hour vs workers).
+Every part's run directories must hold identical result files (checked). Each part's timeline says where the wall
+time goes (from each run's start time, worker and duration): ``startup_s`` (campaign start → first run starting:
+Ray's start-up and the worker's imports), ``first_run_extra_s`` (a worker's first run less the median run: lazy
+imports, first model loads), ``tail_s`` (the last run's end less the end of the worker that went idle first),
+``close_s`` (last run's end → tables written and Ray stopped), and ``concurrency`` (Σ run time / wall).
+Writes benchmarks/results/campaign_speedup[_TAG].json and benchmarks/campaign_throughput.png (runs per hour vs
+workers).
 """
 
 from __future__ import annotations
@@ -41,15 +46,35 @@ def timed(label: str, out: Path, data: dict, backend: str, workers: int) -> dict
     from smoacs.campaign.spec import campaign_from_dict
 
     load = os.getloadavg()
-    start = time.perf_counter()
+    start, epoch = time.perf_counter(), time.time()
     result = run_campaign(campaign_from_dict(data), backend=backend, workers=workers, echo=lambda line: None)
     wall = time.perf_counter() - start
     failed = [o.name for o in result.outcomes if o.status != "finished"]
     part = {"label": label, "backend": backend, "workers": workers, "wall_s": wall, "runs": len(result.outcomes),
             "runs_per_hour": 3600 * len(result.outcomes) / wall, "sum_run_s": sum(o.run_s for o in result.outcomes),
-            "load_before": load, "load_after": os.getloadavg(), "failed": failed}  # fmt: skip
+            **timeline(result.outcomes, epoch, wall), "load_before": load, "load_after": os.getloadavg(),
+            "failed": failed}  # fmt: skip
     print(json.dumps(part), flush=True)
     return part
+
+
+def timeline(outcomes: list, epoch: float, wall: float) -> dict:
+    """Where a part's wall time went (see the module docstring), from each run's start, worker and duration."""
+    import statistics
+
+    ends = [o.started + o.wall_s for o in outcomes]
+    by_host: dict[str, list] = {}
+    for o in sorted(outcomes, key=lambda o: o.started):
+        by_host.setdefault(o.host, []).append(o)
+    median = statistics.median(o.wall_s for o in outcomes)
+    host_ends = [max(o.started + o.wall_s for o in runs) for runs in by_host.values()]
+    return {
+        "workers_used": len(by_host), "runs_per_worker": [len(r) for r in by_host.values()],
+        "startup_s": min(o.started for o in outcomes) - epoch,
+        "first_run_extra_s": [runs[0].wall_s - median for runs in by_host.values()], "median_run_s": median,
+        "tail_s": max(ends) - min(host_ends), "close_s": epoch + wall - max(ends),
+        "concurrency": sum(o.wall_s for o in outcomes) / wall,
+    }  # fmt: skip
 
 
 def identical(a: Path, b: Path) -> bool:
@@ -83,6 +108,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=32)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--tag", default="", help="suffix of the results file (campaign_speedup_TAG.json)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="smoacs-speedup-"))
     parts = [timed("one after another", root / "serial", campaign(root / "serial", args.candidates, args.steps), "local", 1)]
@@ -95,7 +121,8 @@ def main() -> None:
               "speedup": {str(p["workers"]): serial / p["wall_s"] for p in parts[1:]}, "identical_results": same}  # fmt: skip
     print(json.dumps({"speedup": record["speedup"], "identical_results": same}))
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "campaign_speedup.json").write_text(json.dumps(record, indent=2) + "\n")
+    name = f"campaign_speedup_{args.tag}.json" if args.tag else "campaign_speedup.json"
+    (HERE / "results" / name).write_text(json.dumps(record, indent=2) + "\n")
     loads = ", ".join(f"{p['load_before'][0]:.1f}" for p in parts)
     note = f"12 runs of {args.candidates}×{args.steps}, 1 thread each; {os.cpu_count()} shared cores, 1-min load at starts: {loads}"
     plot(parts, HERE / "campaign_throughput.png", note)

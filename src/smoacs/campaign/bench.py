@@ -31,7 +31,7 @@ import pandas as pd
 
 from smoacs.campaign.executor import Backend
 from smoacs.campaign.orchestrate import CampaignResult, CellSettings, run_cells
-from smoacs.campaign.report import GroupStat, group_stats, measured_columns
+from smoacs.campaign.report import TIMINGS, GroupStat, group_stats, measured_columns
 from smoacs.campaign.spec import CampaignSpec, Cell, expand
 from smoacs.errors import ConfigError
 
@@ -102,6 +102,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
 LABELS = {
     "success_rate": "success", "unique_success_rate": "unique", "novel_success_rate": "novel",
     "relaxed_success_rate": "relaxed success", "unrelaxed_success_rate": "unrelaxed success", "run_s": "run s",
+    "cpu_s": "CPU s",
     "distinct_success_formulas": "distinct formulas",
 }  # fmt: skip
 GRID_KEYS = ["table", "preset", "target", "method", "seed"]
@@ -250,7 +251,7 @@ def _columns(frame: pd.DataFrame, order: Sequence[str]) -> list[str]:
     columns = measured_columns(frame, GRID_KEYS)
     present = [c for c in columns if pd.to_numeric(frame[c], errors="coerce").notna().any() and not c.endswith("_mae")]
     rank = {key: i for i, key in enumerate(order)}
-    return sorted(present, key=lambda c: (c == "run_s", rank.get(c, len(rank))))
+    return sorted(present, key=lambda c: (c in TIMINGS, TIMINGS.index(c) if c in TIMINGS else 0, rank.get(c, len(rank))))
 
 
 def results_markdown(frame: pd.DataFrame, size: Size, methods: Sequence[str], seeds: int, notes: Sequence[str],
@@ -315,7 +316,7 @@ def _heading(column: str) -> str:
 
 def _text(stat: GroupStat, column: str, runs: int) -> str:
     """``mean ± sd``; ``(n=k)`` when fewer runs measured it (a quantity over successes, in runs without any)."""
-    text = stat.text(0 if column == "run_s" else 2)
+    text = stat.text(0 if column in TIMINGS else 2)
     if 0 < stat.n < runs:
         text += f" (n={stat.n})"
     return f"**{text}**" if column == "success_rate" else text

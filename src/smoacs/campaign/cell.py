@@ -36,6 +36,9 @@ class CellOutcome:
         summary: the run's summary row (result_summary.csv), empty when it failed before writing any.
         error: the last attempt's one-line error.
         host: where it ran (``hostname:pid``).
+        started: when its first attempt started (seconds since the epoch, the worker's clock; 0 when skipped).
+        cpu_s: CPU seconds its worker process spent on it (all attempts; what the run costs whatever the machine's
+            load, unlike ``wall_s``; NaN when skipped).
     """
 
     name: str
@@ -46,6 +49,8 @@ class CellOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     host: str = ""
+    started: float = 0.0
+    cpu_s: float = float("nan")
 
 
 def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
@@ -55,7 +60,7 @@ def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
 
     from smoacs.runner import run
 
-    started = time.perf_counter()
+    started, epoch, cpu = time.perf_counter(), time.time(), time.process_time()
     host = f"{socket.gethostname()}:{os.getpid()}"
     error = ""
     for attempt in range(1, retries + 2):
@@ -73,9 +78,9 @@ def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
             continue
         meta = RunDirectory(config.out).read_meta()
         return CellOutcome(name, "finished", attempt, time.perf_counter() - started, _total_s(meta),
-                           dict(result.summary), host=host)  # fmt: skip
+                           dict(result.summary), host=host, started=epoch, cpu_s=time.process_time() - cpu)  # fmt: skip
     return CellOutcome(name, "failed", retries + 1, time.perf_counter() - started, float("nan"),
-                       finished_summary(config.out), error, host)  # fmt: skip
+                       finished_summary(config.out), error, host, epoch, time.process_time() - cpu)  # fmt: skip
 
 
 def one_line(exc: BaseException) -> str:

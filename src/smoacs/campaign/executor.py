@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -154,15 +155,27 @@ def _cluster_resources(address: str) -> tuple[int, float]:
 OnDone = Callable[[CellOutcome], None]
 
 
-def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone,
+            then: Callable[[list[CellOutcome]], None] | None = None) -> list[CellOutcome]:  # fmt: skip
     """Run every cell by ``schedule``, the longest first (:func:`longest_first`); ``on_done`` is called as each
-    finishes. Outcomes in cell order."""
+    finishes. Outcomes in cell order; ``then`` receives them while the backend shuts down (a local Ray instance
+    takes ~1 s to stop: the campaign's tables are written meanwhile)."""
     if not cells:
+        if then:
+            then([])
         return []
     order = longest_first(cells) if schedule.limit > 1 else list(cells)
-    run = _execute_ray if schedule.backend == "ray" else _execute_local
-    outcomes = {o.name: o for o in run(order, schedule, retries, on_done)}
-    return [outcomes[c.name] for c in cells]
+
+    def finish(ran: list[CellOutcome]) -> list[CellOutcome]:
+        by_name = {o.name: o for o in ran}
+        outcomes = [by_name[c.name] for c in cells]
+        if then:
+            then(outcomes)
+        return outcomes
+
+    if schedule.backend == "ray":
+        return _execute_ray(order, schedule, retries, on_done, finish)
+    return finish(_execute_local(order, schedule, retries, on_done))
 
 
 def _execute_local(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
@@ -216,30 +229,48 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone,
+                 finish: Callable[[list[CellOutcome]], list[CellOutcome]]) -> list[CellOutcome]:  # fmt: skip
+    """The cells as Ray tasks; a Ray instance this call started is stopped in a thread while ``finish`` runs."""
     import ray
 
     started = _connect(schedule.address, schedule.cpus if schedule.address is None else None)
     try:
-        task = ray.remote(run_cell).options(
-            num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
-        )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
-        queue = list(cells)
-        pending: dict[Any, Cell] = {}
-        outcomes: dict[str, CellOutcome] = {}
-        while queue or pending:
-            while queue and len(pending) < schedule.limit:
-                cell = queue.pop(0)
-                pending[task.remote(cell.name, cell.config, retries)] = cell
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                cell = pending.pop(ref)
-                outcomes[cell.name] = _outcome(cell, lambda ref=ref: ray.get(ref))
-                on_done(outcomes[cell.name])
-        return [outcomes[c.name] for c in cells]
-    finally:
+        ran = _ray_tasks(cells, schedule, retries, on_done)
+    except BaseException:
         if started:
             ray.shutdown()
+        raise
+    if not started:
+        return finish(ran)
+    stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+    stopping.start()
+    try:
+        return finish(ran)
+    finally:
+        stopping.join()
+
+
+def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+    """Submit the cells in order, at most ``schedule.limit`` in flight; outcomes as they finish."""
+    import ray
+
+    task = ray.remote(run_cell).options(
+        num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
+    )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
+    queue = list(cells)
+    pending: dict[Any, Cell] = {}
+    outcomes: dict[str, CellOutcome] = {}
+    while queue or pending:
+        while queue and len(pending) < schedule.limit:
+            cell = queue.pop(0)
+            pending[task.remote(cell.name, cell.config, retries)] = cell
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            cell = pending.pop(ref)
+            outcomes[cell.name] = _outcome(cell, lambda ref=ref: ray.get(ref))
+            on_done(outcomes[cell.name])
+    return [outcomes[c.name] for c in cells]
 
 
 __all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "estimated_cost", "execute",
