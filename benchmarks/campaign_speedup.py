@@ -13,7 +13,12 @@ Every part's run directories must hold identical result files (checked). Each pa
 time goes (from each run's start time, worker and duration): ``startup_s`` (campaign start → first run starting:
 Ray's start-up and the worker's imports), ``first_run_extra_s`` (a worker's first run less the median run: lazy
 imports, first model loads), ``tail_s`` (the last run's end less the end of the worker that went idle first),
-``close_s`` (last run's end → tables written and Ray stopped), and ``concurrency`` (Σ run time / wall).
+``close_s`` (last run's end → tables written and Ray stopped), and ``concurrency`` (Σ run time / wall). CPU
+seconds are counted too — of the runs (``sum_run_cpu_s``), of this process and of Ray's processes (``cpu_s``:
+driver, children) — which, unlike wall times, hardly depend on the machine's load: on an idle machine of ``C``
+cores a part cannot take less than its CPU seconds ÷ ``C``, nor the serial part less than its own. The Ray
+workers' CPU (``cpu_s.workers``: start-up and runs; ``cpu_s.worker_startup``: imports before the first run) is
+read from each run's ``process_cpu_s``; ``cpu_s.children`` is what Ray's stopped daemons used.
 Writes benchmarks/results/campaign_speedup[_TAG].json and benchmarks/campaign_throughput.png (runs per hour vs
 workers).
 """
@@ -45,17 +50,41 @@ def timed(label: str, out: Path, data: dict, backend: str, workers: int) -> dict
     from smoacs.campaign.orchestrate import run_campaign
     from smoacs.campaign.spec import campaign_from_dict
 
-    load = os.getloadavg()
+    load, cpu = os.getloadavg(), cpu_seconds()
     start, epoch = time.perf_counter(), time.time()
     result = run_campaign(campaign_from_dict(data), backend=backend, workers=workers, echo=lambda line: None)
     wall = time.perf_counter() - start
+    used = {key: value - cpu[key] for key, value in cpu_seconds().items()}
     failed = [o.name for o in result.outcomes if o.status != "finished"]
     part = {"label": label, "backend": backend, "workers": workers, "wall_s": wall, "runs": len(result.outcomes),
             "runs_per_hour": 3600 * len(result.outcomes) / wall, "sum_run_s": sum(o.run_s for o in result.outcomes),
-            **timeline(result.outcomes, epoch, wall), "load_before": load, "load_after": os.getloadavg(),
+            **timeline(result.outcomes, epoch, wall), "cpu_s": {**used, **worker_cpu(result.outcomes, backend)},
+            "sum_run_cpu_s": sum(o.cpu_s for o in result.outcomes),
+            "load_before": load, "load_after": os.getloadavg(),
             "failed": failed}  # fmt: skip
     print(json.dumps(part), flush=True)
     return part
+
+
+def cpu_seconds() -> dict:
+    """CPU seconds (user + system) of this process and of its reaped descendants (Ray's processes, once stopped)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"driver": own.ru_utime + own.ru_stime, "children": children.ru_utime + children.ru_stime}
+
+
+def worker_cpu(outcomes: list, backend: str) -> dict:
+    """CPU seconds of the Ray workers: in all (start-up and runs) and in start-up alone (imports before the first
+    run: the process's CPU at its last run's end less its runs' own). Empty for the in-process part."""
+    if backend != "ray":
+        return {}
+    hosts: dict[str, list] = {}
+    for o in outcomes:
+        hosts.setdefault(o.host, []).append(o)
+    totals = [max(o.process_cpu_s for o in runs) for runs in hosts.values()]
+    startup = [total - sum(o.cpu_s for o in runs) for total, runs in zip(totals, hosts.values(), strict=True)]
+    return {"workers": sum(totals), "worker_startup": startup}
 
 
 def timeline(outcomes: list, epoch: float, wall: float) -> dict:
