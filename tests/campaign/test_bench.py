@@ -98,5 +98,5 @@ def test_quick_bench_slice_writes_results(tmp_path: Path) -> None:
                        backend="local", workers=1, only=["T4"], echo=lambda line: None)  # fmt: skip
     assert [o.status for o in result.outcomes] == ["finished"] * 2
     text = results.read_text()
-    assert "## T4" in text and "| 2.5 | gradient | 2/2 |" in text and "band_gap judge agrees" in text
+    assert "## T4" in text and "| 2.5 | gradient | 2/2 |" in text and "- CPU time of the runs: " in text and "band_gap judge agrees" in text
     assert (tmp_path / "bench" / "campaign.csv").is_file()

@@ -240,9 +240,19 @@ def machine_lines(before: tuple[float, ...], after: tuple[float, ...], started: 
         f"- load average (1/5/15 min) before: {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f}; "
         f"after: {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f}",
         f"- started {started.isoformat(timespec='seconds')}, campaign wall time {result.wall_s:.0f} s; {schedule}",
+        _cpu_line(result, cores),
         f"- versions: {_versions()}",
         shared,
     ] if line]
+
+
+def _cpu_line(result: CampaignResult, cores: int) -> str:
+    """The runs' CPU seconds: what the bench costs whatever the load (≈ their sum ÷ cores of wall time, idle)."""
+    cpu = [o.cpu_s for o in result.outcomes if o.status != "skipped" and o.cpu_s == o.cpu_s]
+    if not cpu:
+        return ""
+    return (f"- CPU time of the runs: {sum(cpu):.0f} s in all (≈ {sum(cpu) / cores / 60:.1f} min of wall time on "
+            f"{cores} idle cores, plus start-up); it hardly depends on the machine's load, unlike the run times")
 
 
 def _columns(frame: pd.DataFrame, order: Sequence[str]) -> list[str]:
@@ -308,6 +318,8 @@ def _table(part: pd.DataFrame, protocol: Protocol, columns: Sequence[str]) -> st
 def _heading(column: str) -> str:
     if column in LABELS:
         return LABELS[column]
+    if column.endswith("_reference_agreement"):
+        return column.removesuffix("_reference_agreement") + " agrees with reference"
     for word in ("judge", "oracle"):  # oracle: summaries of earlier versions
         if column.endswith(f"_{word}_agreement"):
             return column.removesuffix(f"_{word}_agreement") + " judge agrees"
