@@ -100,3 +100,22 @@ def test_quick_bench_slice_writes_results(tmp_path: Path) -> None:
     text = results.read_text()
     assert "## T4" in text and "| 2.5 | gradient | 2/2 |" in text and "- CPU time of the runs: " in text and "band_gap judge agrees" in text
     assert (tmp_path / "bench" / "campaign.csv").is_file()
+
+
+def test_cli_quick_writes_its_own_results_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smoacs.cli import main
+
+    calls: list[dict] = []
+
+    class Done:
+        failed: list = []
+
+    def fake(**kwargs: object) -> Done:
+        calls.append(kwargs)
+        return Done()
+
+    monkeypatch.setattr("smoacs.campaign.bench.run_bench", fake)
+    assert main(["bench", "--quick"]) == 0 and main(["bench", "--size", "medium", "--only", "T4"]) == 0
+    assert [(c["size"], c["results"]) for c in calls] == [
+        ("quick", "benchmarks/RESULTS_quick.md"), ("medium", "benchmarks/RESULTS.md")]  # fmt: skip
+    assert calls[1]["only"] == ["T4"] and calls[1]["seeds"] == 3

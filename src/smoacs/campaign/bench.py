@@ -3,8 +3,8 @@
 Each protocol is a preset and its targets (:data:`PROTOCOLS`), run for every applicable search method and seed
 with our predictors (the paper's ALIGNN/Crystalformer models are not ours, so its figures are shown for
 orientation only). Three sizes (:data:`SIZES`): ``full`` uses the presets' own sizes and physics (many
-hours on 2 cores); ``medium`` (16 candidates × 40 steps, physics none, every target, 3 seeds) fits about an hour of
-2 shared cores; ``quick`` (16 candidates × 20 steps, physics none, one target per table) says that the pipeline
+hours on 2 cores); ``medium`` (16 candidates × 40 steps, physics none, every target, 3 seeds) took 41 min of 2
+shared cores; ``quick`` (16 candidates × 20 steps, physics none, one target per table) says that the pipeline
 works end to end, not how well the method does. Below ``full`` the baselines get the gradient's budget
 (``budget = steps``: equal predictor evaluations per candidate) and ``enumerate`` is not run (its 1,792
 compositions cost the same at every size); at ``full`` it runs once per target (seed 0: it lists every

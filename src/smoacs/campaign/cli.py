@@ -21,7 +21,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from smoacs.campaign.bench import run_bench
 
     size = "quick" if args.quick else args.size
-    result = run_bench(size=size, out=args.out, results=args.results, methods=args.method, seeds=args.seeds,
+    results = args.results or ("benchmarks/RESULTS_quick.md" if size == "quick" else "benchmarks/RESULTS.md")
+    result = run_bench(size=size, out=args.out, results=results, methods=args.method, seeds=args.seeds,
                        backend=args.backend, workers=args.workers, resume=args.resume, only=args.only,
                        ehull_model=args.ehull_model)  # fmt: skip
     return 0 if not result.failed else 1
@@ -61,11 +62,13 @@ def add_campaign_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> No
     )  # fmt: skip
     bench.add_argument(
         "--size", choices=("quick", "medium", "full"), default="full",
-        help="full: the presets' own sizes and physics (hours); medium: 32 candidates × 50 steps, no physics, every "
-        "target (about an hour on 2 idle cores); quick: see --quick (default %(default)s)",
+        help="full: the presets' own sizes and physics (hours); medium: 16 candidates × 40 steps, no physics, every "
+        "target (41 min on 2 cores shared with other jobs); quick: see --quick (default %(default)s)",
     )  # fmt: skip
     bench.add_argument("--out", help="campaign directory (default campaigns/bench, or campaigns/bench-SIZE)")
-    bench.add_argument("--results", default="benchmarks/RESULTS.md", help="the results file written (default %(default)s)")
+    bench.add_argument(
+        "--results", help="the results file written (default benchmarks/RESULTS.md; --quick: benchmarks/RESULTS_quick.md)"
+    )  # fmt: skip
     bench.add_argument(
         "--method", action="append",
         help="search method to benchmark (repeatable; default: every method in smoacs.search.METHODS)",

@@ -153,8 +153,6 @@ def _cluster_resources(address: str) -> tuple[int, float]:
 
 
 OnDone = Callable[[CellOutcome], None]
-#: Longest wait for a Ray task in one call, s (a blocking wait would not see Ctrl-C until a run finished).
-WAIT_S = 1.0
 
 
 def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone,
@@ -267,7 +265,7 @@ def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnD
         while queue and len(pending) < schedule.limit:
             cell = queue.pop(0)
             pending[task.remote(cell.name, cell.config, retries)] = cell
-        ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)  # a timeout: Ctrl-C is seen between waits
+        ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
             cell = pending.pop(ref)
             outcomes[cell.name] = _outcome(cell, lambda ref=ref: ray.get(ref))
