@@ -71,8 +71,8 @@ def _conv_stack_forward(
 
     Per convolution and edge ``z = [filter | core]`` is built in one ``[E, 2F]`` buffer: the projected neighbour
     rows gathered, the bond projection accumulated into it by ``addmm_``, the projected centre row broadcast onto
-    its ``M`` edges. Kept per convolution: ``[σ(filter) | σ(core)]``, ``σ(filter)·softplus(core)`` and the
-    residual's pre-activation.
+    its ``M`` edges. Kept per convolution: the two local slopes of the gate ``σ(filter)·softplus(core)`` with respect
+    to filter and core (one ``[E, 2F]`` buffer, written over the sigmoids) and the residual's pre-activation.
     """
     n_atoms, width = atom_fea.shape[0], convs[0].w_self.shape[1]
     half = width // 2
@@ -80,11 +80,14 @@ def _conv_stack_forward(
     for w in convs:
         z = torch.index_select(x @ w.w_nbr, 0, nbr_idx).addmm_(bond_fea, w.w_bond)
         z.view(n_atoms, -1, width).add_(torch.addmm(w.bias, x, w.w_self)[:, None, :])
-        sigmoids = torch.sigmoid(z)  # [σ(filter) | σ(core)]: σ(core) = softplus'(core), kept for backward
-        product = F.softplus(z[:, half:]).mul_(sigmoids[:, :half])
+        slopes = torch.sigmoid(z)  # [σ(filter) | σ(core)], σ(core) = softplus'(core)
+        gate, core_slope = slopes[:, :half], slopes[:, half:]
+        product = F.softplus(z[:, half:]).mul_(gate)
         pre = torch.addcmul(w.shift2, product.view(n_atoms, -1, half).sum(dim=1), w.scale2).add_(x)
-        if keep:
-            saved += [sigmoids, product, pre]
+        if keep:  # in place: [∂product/∂filter | ∂product/∂core] = [σ·sp·(1 − σ) | σ(f)·σ(c)]
+            core_slope.mul_(gate)
+            torch.addcmul(product, product, gate, value=-1.0, out=gate)
+            saved += [slopes, pre]
         x = F.softplus(pre)
     return x, saved
 
@@ -93,7 +96,7 @@ class _ConvStack(torch.autograd.Function):
     """All convolutions of a frozen :class:`CGCNNNet` with a hand-written backward (inputs' gradients only).
 
     Same mathematics as :meth:`_ConvLayer.forward` applied layer after layer, but no autograd graph is recorded:
-    the forward keeps three tensors per layer (``[E, 2F]``, ``[E, F]``, ``[N, F]``) and the backward computes the
+    the forward keeps two tensors per layer (``[E, 2F]`` and ``[N, F]``) and the backward computes the
     gradients with respect to the atom and bond features directly (the weights are constants). With softplus' = σ:
 
     * ``∂/∂filter = g_i · σ(f)·softplus(c) · (1 − σ(f))``, ``∂/∂core = g_i · σ(f) · σ(c)`` with ``g_i`` the
@@ -117,20 +120,13 @@ class _ConvStack(torch.autograd.Function):
         nbr_idx, *saved = ctx.saved_tensors
         convs: tuple[_ConvWeights, ...] = ctx.convs
         n_atoms, width = grad.shape[0], convs[0].w_self.shape[1]
-        half = width // 2
         grad_bond = None
         for layer in reversed(range(len(convs))):
             w = convs[layer]
-            sigmoids, product, pre = saved[3 * layer : 3 * layer + 3]
-            gate, core_sigmoid = sigmoids[:, :half], sigmoids[:, half:]
+            slopes, pre = saved[2 * layer : 2 * layer + 2]
             grad_pre = grad * torch.sigmoid(pre)  # softplus' = σ
-            grad_sum = (grad_pre * w.scale2)[:, None, :]
-            grad_z = torch.empty(nbr_idx.shape[0], width, dtype=grad.dtype, device=grad.device)
-            grad_filter, grad_core = grad_z[:, :half], grad_z[:, half:]
-            torch.addcmul(product, product, gate, value=-1.0, out=grad_filter)  # σ·sp·(1 − σ)
-            grad_filter.view(n_atoms, -1, half).mul_(grad_sum)
-            torch.mul(gate, core_sigmoid, out=grad_core)
-            grad_core.view(n_atoms, -1, half).mul_(grad_sum)
+            grad_sum = (grad_pre * w.scale2).repeat(1, 2)[:, None, :]  # onto both halves of every edge
+            grad_z = (slopes.view(n_atoms, -1, width) * grad_sum).view(-1, width)
             by_neighbor = torch.zeros(n_atoms, width, dtype=grad.dtype, device=grad.device)
             by_neighbor.index_add_(0, nbr_idx, grad_z)
             by_center = grad_z.view(n_atoms, -1, width).sum(dim=1)
