@@ -18,8 +18,8 @@ How the frozen networks are made fast (issue 15; figures in benchmarks/README.md
 * Gaussian columns below 1e-12 on every edge of the batch (centres > 1.05 Å from every distance) are left out of the
   bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved.
 
-``CGCNNNet.fused = False`` restores the layer-by-layer autograd path (used when weights require gradients, and as
-the reference of the parity tests, which hold outputs and gradients to 1e-5 relative).
+``CGCNNNet.fused = False`` restores the layer-by-layer autograd path: the reference of the parity tests, which hold
+outputs and input gradients to 1e-5 relative. Either way the folded network is for evaluation (frozen weights).
 """
 
 from __future__ import annotations
