@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -51,15 +52,19 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_campaign_run_is_byte_identical_to_smoacs_run(tmp_path: Path, alone: Path) -> None:
+    before = time.time()
     result = run_campaign(_spec(tmp_path / "c"), backend="local", workers=1, echo=lambda line: None)
     assert [o.status for o in result.outcomes] == ["finished", "finished"]
+    first, second = result.outcomes
+    assert before <= first.started <= first.started + first.wall_s <= second.started <= time.time()  # in order
+    assert all(0 < o.cpu_s <= o.process_cpu_s for o in result.outcomes)
     _same_files(alone, tmp_path / "c" / "target-2_seed-1")
     rows = _rows(tmp_path / "c")
     assert set(rows) == {"target-2_seed-0", "target-2_seed-1"}
     row = rows["target-2_seed-1"]
     summary = next(csv.DictReader(open(alone / "result_summary.csv", newline="")))
     assert row["target"] == "2.0" and row["seed"] == "1" and row["status"] == "finished" and row["attempts"] == "1"
-    assert row["success_rate"] == summary["success_rate"] and float(row["wall_s"]) > 0
+    assert row["success_rate"] == summary["success_rate"] and float(row["wall_s"]) > 0 and float(row["cpu_s"]) > 0
     assert "| 2.0 | 2/2 |" in (tmp_path / "c" / "campaign.md").read_text()  # one group (seeds averaged)
     assert (tmp_path / "c" / "campaign_success.png").stat().st_size > 0
 
@@ -134,6 +139,18 @@ def _write(path: Path, spec) -> Path:  # noqa: ANN001
     return path
 
 
+@pytest.mark.slow
+def test_a_ray_instance_the_campaign_starts_is_stopped_after_the_tables_are_written(tmp_path: Path, alone: Path) -> None:
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray instance of another test is running")
+    result = run_campaign(_spec(tmp_path / "c"), backend="ray", workers=2, echo=lambda line: None)
+    assert [o.status for o in result.outcomes] == ["finished", "finished"] and not ray.is_initialized()
+    assert set(_rows(tmp_path / "c")) == {"target-2_seed-0", "target-2_seed-1"} and len(result.table) == 2
+    assert len({o.host for o in result.outcomes}) == 2  # two worker processes
+    _same_files(alone, tmp_path / "c" / "target-2_seed-1")
+
+
 @pytest.fixture(scope="module")
 def local_ray():  # noqa: ANN201
     ray = pytest.importorskip("ray")
@@ -149,3 +166,4 @@ def test_ray_backend_writes_the_same_files(tmp_path: Path, alone: Path, local_ra
     assert result.schedule is not None and result.schedule.backend == "ray" and result.schedule.limit == 2
     _same_files(alone, tmp_path / "c" / "target-2_seed-1")
     assert "local Ray: 2 run(s) at a time" in lines[0] and sum(line.startswith("[") for line in lines) == 2
+

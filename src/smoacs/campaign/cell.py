@@ -36,6 +36,11 @@ class CellOutcome:
         summary: the run's summary row (result_summary.csv), empty when it failed before writing any.
         error: the last attempt's one-line error.
         host: where it ran (``hostname:pid``).
+        started: when its first attempt started (seconds since the epoch, the worker's clock; 0 when skipped).
+        cpu_s: CPU seconds its worker process spent on it (all attempts; what the run costs whatever the machine's
+            load, unlike ``wall_s``; NaN when skipped).
+        process_cpu_s: CPU seconds of the worker process when the run ended, its start-up (imports) and earlier
+            runs included (NaN when skipped): with ``cpu_s``, where a campaign's CPU time goes.
     """
 
     name: str
@@ -46,6 +51,9 @@ class CellOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     host: str = ""
+    started: float = 0.0
+    cpu_s: float = float("nan")
+    process_cpu_s: float = float("nan")
 
 
 def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
@@ -55,7 +63,7 @@ def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
 
     from smoacs.runner import run
 
-    started = time.perf_counter()
+    started, epoch, cpu = time.perf_counter(), time.time(), time.process_time()
     host = f"{socket.gethostname()}:{os.getpid()}"
     error = ""
     for attempt in range(1, retries + 2):
@@ -73,9 +81,15 @@ def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
             continue
         meta = RunDirectory(config.out).read_meta()
         return CellOutcome(name, "finished", attempt, time.perf_counter() - started, _total_s(meta),
-                           dict(result.summary), host=host)  # fmt: skip
+                           dict(result.summary), host=host, **_clocks(epoch, cpu))  # fmt: skip
     return CellOutcome(name, "failed", retries + 1, time.perf_counter() - started, float("nan"),
-                       finished_summary(config.out), error, host)  # fmt: skip
+                       finished_summary(config.out), error, host, **_clocks(epoch, cpu))  # fmt: skip
+
+
+def _clocks(epoch: float, cpu: float) -> dict[str, float]:
+    """The start time, the run's CPU seconds and the process's, for a run that started at ``epoch``/``cpu``."""
+    now = time.process_time()
+    return {"started": epoch, "cpu_s": now - cpu, "process_cpu_s": now}
 
 
 def one_line(exc: BaseException) -> str:

@@ -20,7 +20,9 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from smoacs.campaign.bench import run_bench
 
-    result = run_bench(quick=args.quick, out=args.out, results=args.results, methods=args.method, seeds=args.seeds,
+    size = "quick" if args.quick else args.size
+    results = args.results or ("benchmarks/RESULTS_quick.md" if size == "quick" else "benchmarks/RESULTS.md")
+    result = run_bench(size=size, out=args.out, results=results, methods=args.method, seeds=args.seeds,
                        backend=args.backend, workers=args.workers, resume=args.resume, only=args.only,
                        ehull_model=args.ehull_model)  # fmt: skip
     return 0 if not result.failed else 1
@@ -54,9 +56,19 @@ def add_campaign_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> No
     bench = sub.add_parser(
         "bench", parents=parents, help="the original paper's protocols (Tables 2–7) as a campaign; writes RESULTS.md"
     )  # fmt: skip
-    bench.add_argument("--quick", action="store_true", help="small runs (16 candidates × 20 steps, no physics): ≤ 10 min on 2 cores")
-    bench.add_argument("--out", help="campaign directory (default campaigns/bench or campaigns/bench-quick)")
-    bench.add_argument("--results", default="benchmarks/RESULTS.md", help="the results file written (default %(default)s)")
+    bench.add_argument(
+        "--quick", action="store_true",
+        help="= --size quick: 16 candidates × 20 steps, no physics, one target per table (≤ 10 min on 2 cores)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--size", choices=("quick", "medium", "full"), default="full",
+        help="full: the presets' own sizes and physics (hours); medium: 16 candidates × 40 steps, no physics, every "
+        "target (41 min on 2 cores shared with other jobs); quick: see --quick (default %(default)s)",
+    )  # fmt: skip
+    bench.add_argument("--out", help="campaign directory (default campaigns/bench, or campaigns/bench-SIZE)")
+    bench.add_argument(
+        "--results", help="the results file written (default benchmarks/RESULTS.md; --quick: benchmarks/RESULTS_quick.md)"
+    )  # fmt: skip
     bench.add_argument(
         "--method", action="append",
         help="search method to benchmark (repeatable; default: every method in smoacs.search.METHODS)",

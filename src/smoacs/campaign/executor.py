@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -75,6 +76,36 @@ def estimate_memory_gb(config: RunConfig) -> float:
     return gb
 
 
+#: Relative cost of one predictor evaluation per candidate, by search method (TPE: Optuna's sampler, whose time
+#: grows with the trials, ×(1 + budget / TPE_TRIALS_SCALE); measured 15× random's at 200 trials, search_methods.py).
+TPE_TRIALS_SCALE = 15.0
+#: Candidates an exhaustive method (``enumerate``) lists, for the estimate (1,792 single-anion ABX3 compositions).
+ENUMERATED_CANDIDATES = 1800
+#: Cost factor of a run with the universal potential in the loop (CHGNet's forward + backward per step).
+POTENTIAL_COST = 3.0
+
+
+def estimated_cost(config: RunConfig) -> float:
+    """A run's relative cost (arbitrary units: candidates × atoms per cell × evaluations per candidate, with the
+    method's and the potential's factors), to start the longest runs first."""
+    from smoacs.search import budget
+
+    templates = config.templates
+    atoms = 5 * templates.supercell**3 if templates.kind == "perovskite" else templates.max_atoms
+    method, evaluations = config.search.method, budget(config.search, config.optimizer)
+    candidates = ENUMERATED_CANDIDATES if method == "enumerate" else config.candidates
+    factor = 1.0 + evaluations / TPE_TRIALS_SCALE if method == "tpe" else 1.0
+    if config.physics.enabled:
+        factor *= POTENTIAL_COST
+    return float(candidates * atoms * evaluations * factor)
+
+
+def longest_first(cells: Sequence[Cell]) -> list[Cell]:
+    """``cells`` by :func:`estimated_cost`, largest first (ties in their order): the order runs are started in, so
+    that no long run is left for the end while the other workers idle (results do not depend on the order)."""
+    return sorted(cells, key=lambda cell: -estimated_cost(cell.config))
+
+
 def available_memory_gb() -> float:
     """Memory available to new processes on this machine (``MemAvailable``), GB; 4 GB when it cannot be read."""
     try:
@@ -124,13 +155,27 @@ def _cluster_resources(address: str) -> tuple[int, float]:
 OnDone = Callable[[CellOutcome], None]
 
 
-def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
-    """Run every cell by ``schedule``; ``on_done`` is called as each finishes. Outcomes in cell order."""
+def execute(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone,
+            then: Callable[[list[CellOutcome]], None] | None = None) -> list[CellOutcome]:  # fmt: skip
+    """Run every cell by ``schedule``, the longest first (:func:`longest_first`); ``on_done`` is called as each
+    finishes. Outcomes in cell order; ``then`` receives them while the backend shuts down (a local Ray instance
+    takes ~1 s to stop: the campaign's tables are written meanwhile)."""
     if not cells:
+        if then:
+            then([])
         return []
+    order = longest_first(cells) if schedule.limit > 1 else list(cells)
+
+    def finish(ran: list[CellOutcome]) -> list[CellOutcome]:
+        by_name = {o.name: o for o in ran}
+        outcomes = [by_name[c.name] for c in cells]
+        if then:
+            then(outcomes)
+        return outcomes
+
     if schedule.backend == "ray":
-        return _execute_ray(cells, schedule, retries, on_done)
-    return _execute_local(cells, schedule, retries, on_done)
+        return _execute_ray(order, schedule, retries, on_done, finish)
+    return finish(_execute_local(order, schedule, retries, on_done))
 
 
 def _execute_local(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
@@ -184,30 +229,49 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone,
+                 finish: Callable[[list[CellOutcome]], list[CellOutcome]]) -> list[CellOutcome]:  # fmt: skip
+    """The cells as Ray tasks; a Ray instance this call started is stopped in a thread while ``finish`` runs."""
     import ray
 
     started = _connect(schedule.address, schedule.cpus if schedule.address is None else None)
     try:
-        task = ray.remote(run_cell).options(
-            num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
-        )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
-        queue = list(cells)
-        pending: dict[Any, Cell] = {}
-        outcomes: dict[str, CellOutcome] = {}
-        while queue or pending:
-            while queue and len(pending) < schedule.limit:
-                cell = queue.pop(0)
-                pending[task.remote(cell.name, cell.config, retries)] = cell
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                cell = pending.pop(ref)
-                outcomes[cell.name] = _outcome(cell, lambda ref=ref: ray.get(ref))
-                on_done(outcomes[cell.name])
-        return [outcomes[c.name] for c in cells]
-    finally:
+        ran = _ray_tasks(cells, schedule, retries, on_done)
+    except BaseException:
         if started:
             ray.shutdown()
+        raise
+    if not started:
+        return finish(ran)
+    stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+    stopping.start()
+    try:
+        return finish(ran)
+    finally:
+        stopping.join()
 
 
-__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "execute", "plan", "ray_available"]
+def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
+    """Submit the cells in order, at most ``schedule.limit`` in flight; outcomes as they finish."""
+    import ray
+
+    task = ray.remote(run_cell).options(
+        num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
+    )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
+    queue = list(cells)
+    pending: dict[Any, Cell] = {}
+    outcomes: dict[str, CellOutcome] = {}
+    while queue or pending:
+        while queue and len(pending) < schedule.limit:
+            cell = queue.pop(0)
+            pending[task.remote(cell.name, cell.config, retries)] = cell
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            cell = pending.pop(ref)
+            outcomes[cell.name] = _outcome(cell, lambda ref=ref: ray.get(ref))
+            on_done(outcomes[cell.name])
+    return [outcomes[c.name] for c in cells]
+
+
+__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "estimated_cost", "execute",
+           "longest_first", "plan", "ray_available"]

@@ -94,9 +94,21 @@ def run_cells(directory: Path, cells: list[Cell], grid_keys: list[str], settings
         done.append(outcome)
         echo(f"[{len(done)}/{len(todo)}] {progress_line(outcome)}")
 
-    ran = {o.name: o for o in execute(todo, schedule, settings.retries, report)} if schedule else {}
-    outcomes = [skipped.get(c.name) or ran[c.name] for c in cells]
-    table = write_campaign(directory, title, cells, outcomes, grid_keys, header)
+    written: list[pd.DataFrame] = []
+
+    def write(ran: list[CellOutcome]) -> None:  # while a local Ray instance shuts down
+        by_name = {o.name: o for o in ran}
+        outcomes = [skipped.get(c.name) or by_name[c.name] for c in cells]
+        written.append(write_campaign(directory, title, cells, outcomes, grid_keys, header))
+
+    if schedule:
+        ran = execute(todo, schedule, settings.retries, report, then=write)
+    else:
+        ran = []
+        write(ran)
+    by_name = {o.name: o for o in ran}
+    outcomes = [skipped.get(c.name) or by_name[c.name] for c in cells]
+    table = written[0]
     wall = time.perf_counter() - started
     echo(f"wrote {directory}/{CAMPAIGN_CSV} and campaign.md ({wall:.1f} s; {sum(o.status == 'failed' for o in outcomes)} failed)")
     return CampaignResult(directory, cells, outcomes, table, schedule, wall)

@@ -22,7 +22,9 @@ CAMPAIGN_MD = "campaign.md"
 SUCCESS_PNG = "campaign_success.png"
 TIME_PNG = "campaign_time.png"
 #: Columns of every row before the overrides and the summary.
-STATUS_COLUMNS = ("name", "status", "attempts", "wall_s", "run_s", "host", "error")
+STATUS_COLUMNS = ("name", "status", "attempts", "wall_s", "run_s", "cpu_s", "host", "error")
+#: Timings averaged in the tables, after the run's quantities.
+TIMINGS = ("run_s", "cpu_s")
 #: Columns that identify runs, not measure them.
 KEY_SEED = "seed"
 
@@ -49,15 +51,16 @@ def _plain(value: Any) -> Any:  # noqa: ANN401 - a grid value
 
 def measured_columns(frame: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     """The summary quantities worth averaging: rates, agreements, counts of distinct successes, run time."""
-    skip = set(keys) | set(STATUS_COLUMNS) - {"run_s"}
+    skip = set(keys) | set(STATUS_COLUMNS) - set(TIMINGS)
     wanted = []
     for column in frame.columns:
         if column in skip or column.startswith("n_") and column not in ("n_unique_success", "n_novel_success"):
             continue
-        if column.endswith(("_rate", "_agreement", "_mae")) or column in ("distinct_success_formulas", "run_s"):
+        if column.endswith(("_rate", "_agreement", "_mae")) or column in ("distinct_success_formulas", *TIMINGS):
             wanted.append(column)
-    first = [c for c in ("success_rate",) if c in wanted]  # success first, run time last
-    return first + [c for c in wanted if c not in first and c != "run_s"] + (["run_s"] if "run_s" in wanted else [])
+    first = [c for c in ("success_rate",) if c in wanted]  # success first, timings last
+    last = [c for c in TIMINGS if c in wanted]
+    return first + [c for c in wanted if c not in first and c not in last] + last
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def markdown_table(frame: pd.DataFrame, keys: Sequence[str], columns: Sequence[s
     header = [*keys, seeds_label, *columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for values, n_done, total, stats in group_stats(frame, keys, columns):
-        cells = [str(values[k]) for k in keys] + [f"{n_done}/{total}"] + [stats[c].text(1 if c == "run_s" else 3) for c in columns]
+        cells = [str(values[k]) for k in keys] + [f"{n_done}/{total}"] + [stats[c].text(1 if c in TIMINGS else 3) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
