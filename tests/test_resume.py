@@ -21,9 +21,12 @@ from smoacs.runner import RunResult, run
 from smoacs.physics.settings import PhysicsSettings
 
 N_CANDIDATES, BATCH_SIZE, STEPS = 6, 2, 12
+# A seed whose reference run has a success in the first two mini-batches (c00002) and one later (c00004); which
+# candidates succeed after 12 steps moves with float-rounding changes in the predictors (benchmarks/README.md).
+SEED = 6
 
 
-def _config(out: Path, seed: int = 0) -> RunConfig:
+def _config(out: Path, seed: int = SEED) -> RunConfig:
     config = build_config("perovskite-bandgap", 2.0, str(out))
     optimizer = replace(config.optimizer, steps=STEPS, copy_mutate_steps=(6,), rebuild_every=4)
     return config.with_overrides(candidates=N_CANDIDATES, batch_size=BATCH_SIZE, seed=seed, device="cpu",
@@ -117,7 +120,7 @@ def test_resume_with_another_config_is_refused(reference: RunResult) -> None:
     with pytest.raises(ConfigError, match="config key seed differs") as info:
         run(config, resume=True, progress=False)
     assert "\n" not in str(info.value)
-    steps = config.with_overrides(seed=0, optimizer=replace(config.optimizer, steps=STEPS + 1))
+    steps = config.with_overrides(seed=SEED, optimizer=replace(config.optimizer, steps=STEPS + 1))
     with pytest.raises(ConfigError, match=r"optimizer\.steps differs \(run.json: 12, requested: 13\)"):
         run(steps, resume=True, progress=False)
 

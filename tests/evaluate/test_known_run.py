@@ -25,10 +25,12 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    # 16 candidates: the planted reference below needs two successes of different formulas, and which candidates
+    # succeed after 20 steps moves with float-rounding changes in the predictors (benchmarks/README.md, issue 15).
     config = build_config("perovskite-bandgap", 2.0, str(tmp_path_factory.mktemp("known") / "run"))
     optimizer = replace(config.optimizer, steps=20, copy_mutate_steps=(10,), rebuild_every=5)
     config = config.with_overrides(
-        candidates=8, batch_size=4, seed=0, device="cpu", optimizer=optimizer, physics=PhysicsSettings(potential="none")
+        candidates=16, batch_size=4, seed=0, device="cpu", optimizer=optimizer, physics=PhysicsSettings(potential="none")
     )
     result = run(config, progress=False)
     assert result.successes, "the fixture run needs at least one success"

