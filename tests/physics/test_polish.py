@@ -10,7 +10,6 @@ from smoacs.design import DesignSpace
 from smoacs.errors import ConfigError
 from smoacs.objectives import Window
 from smoacs.optimize import OptimizerSettings
-from smoacs.optimize.loop import DesignOptimizer
 from smoacs.physics.polish import PolishSettings, polish, polish_settings, satisfied_now
 from smoacs.physics.relax import RelaxSettings, perturb_positions
 from smoacs.physics.settings import PhysicsSettings
@@ -98,16 +97,3 @@ def test_perturb_positions_moves_every_atom_by_the_distance_reproducibly() -> No
     assert torch.allclose(delta.norm(dim=-1), torch.full((len(delta),), 0.02, dtype=delta.dtype), atol=1e-9)
     assert torch.equal(moved.frac_coords, again.frac_coords)
     assert not torch.equal(moved.frac_coords, perturb_positions(crystals, 0.02, seed=6).frac_coords)
-
-
-def test_freeze_keeps_a_crystal_out_of_every_step() -> None:
-    space = _space(4)
-    logits = space.element_logits.detach().clone()
-    optimizer = DesignOptimizer(space, [ToyPredictor()], [Window("band_gap", 0.0, 0.0, 0.01)],
-                                OptimizerSettings(steps=5, copy_mutate_steps=()))  # fmt: skip
-    optimizer.freeze(torch.tensor([True, False, False, False]))
-    optimizer.run()
-    rows = space.site_rows(torch.tensor([0]))
-    assert torch.equal(space.element_logits.detach()[rows], logits[rows])
-    assert not torch.equal(space.element_logits.detach(), logits)
-    assert optimizer.quarantine == {}
