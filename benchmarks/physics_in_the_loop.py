@@ -8,6 +8,7 @@ physics none is relaxed afterwards with ``smoacs relax`` for its relaxed figure 
 
     python benchmarks/physics_in_the_loop.py --preset perovskite-bandgap --target 2.5 --out /tmp/bench \\
         [--physics chgnet none] [--candidates 256 --steps 200] [--json benchmarks/results/physics_2.5.json]
+    python benchmarks/physics_in_the_loop.py --summarize runs/a runs/b [--json x.json]   # figures of finished runs
 """
 
 from __future__ import annotations
@@ -31,6 +32,29 @@ def summary(path: Path) -> dict[str, str]:
         return next(csv.DictReader(handle))
 
 
+def run_figures(out: Path, physics: str) -> dict[str, object]:
+    """The figures of a finished run directory: timings from run.json, rates from result_summary.csv."""
+    meta = json.loads((out / "run.json").read_text())
+    batches = meta["timings"]["batches"]
+    figures: dict[str, object] = {
+        "run": str(out),
+        "physics": physics,
+        "seed": meta["config"]["seed"],
+        "total_s": round(meta["timings"].get("total_s", 0.0), 1),
+        "optimize_s": round(sum(b["optimize_s"] for b in batches), 1),
+        "geometry_s": round(sum(b.get("geometry_s", 0.0) for b in batches), 1),
+        "evaluate_s": round(sum(b.get("evaluate_s", 0.0) for b in batches), 1),
+        "relaxation_s": round(meta["timings"].get("relaxation_s", 0.0), 1),
+        "polish_relax_s": round(sum(b.get("polish_relax_s", 0.0) for b in batches), 1),
+        "polish_optimize_s": round(sum(b.get("polish_optimize_s", 0.0) for b in batches), 1),
+        "polished": sum(b.get("polished", 0) for b in batches),
+        "polish_changed": sum(b.get("polish_changed", 0) for b in batches),
+    }
+    row = summary(out / "result_summary.csv")
+    figures.update({key: row[key] for key in KEYS if key in row})
+    return figures
+
+
 def run_one(args: argparse.Namespace, physics: str) -> dict[str, object]:
     """One ``smoacs run`` and its figures."""
     out = args.out / f"{args.preset}-{args.target}-{physics}"
@@ -39,19 +63,8 @@ def run_one(args: argparse.Namespace, physics: str) -> dict[str, object]:
                "--physics", physics, "--out", str(out), "--overwrite", "--no-progress"]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    wall = time.perf_counter() - start
-    meta = json.loads((out / "run.json").read_text())
-    batches = meta["timings"]["batches"]
-    figures: dict[str, object] = {
-        "physics": physics,
-        "wall_s": round(wall, 1),
-        "optimize_s": round(sum(b["optimize_s"] for b in batches), 1),
-        "geometry_s": round(sum(b.get("geometry_s", 0.0) for b in batches), 1),
-        "evaluate_s": round(sum(b.get("evaluate_s", 0.0) for b in batches), 1),
-        "relaxation_s": round(meta["timings"].get("relaxation_s", 0.0), 1),
-    }
-    row = summary(out / "result_summary.csv")
-    figures.update({key: row[key] for key in KEYS if key in row})
+    figures = run_figures(out, physics)
+    figures["wall_s"] = round(time.perf_counter() - start, 1)
     if physics == "none" and args.relax_plain:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "smoacs.cli", "relax", str(out)], check=True, capture_output=True)
@@ -72,7 +85,15 @@ def main() -> None:
     parser.add_argument("--relax-plain", action="store_true", help="also `smoacs relax` the physics-none run")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-physics"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--summarize", type=Path, nargs="+", help="only report these finished run directories")
     args = parser.parse_args()
+    if args.summarize:
+        report = {"runs": [run_figures(out, json.loads((out / "run.json").read_text())["config"]["physics"]["potential"])
+                           for out in args.summarize]}  # fmt: skip
+        print(json.dumps(report, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        return
     report = {"preset": args.preset, "target": args.target, "candidates": args.candidates, "steps": args.steps,
               "seed": args.seed, "runs": [run_one(args, physics) for physics in args.physics]}  # fmt: skip
     print(json.dumps(report, indent=2))

@@ -275,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--relax", choices=("chgnet",),
         help="with --physics none: also relax every candidate and report the relaxed verdict (relaxed_success)",
     )  # fmt: skip
+    run.add_argument(
+        "--polish-rounds", type=int, metavar="N",
+        help="with physics: after the gradient search, N rounds of relax + composition-only steps at the relaxed "
+        "geometry for the candidates that miss an objective there (physics.polish_rounds; default 2, 0: off)",
+    )  # fmt: skip
     run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
     run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")

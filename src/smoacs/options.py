@@ -32,7 +32,8 @@ class RunOptions:
         ensemble: ``PROP=NAME,NAME[,…]`` assignments: PROP is optimised through an ensemble of those predictors.
         judge: ``PROP=NAME`` held-out judges; no_judge: drop every judge. oracle, no_oracle: their former names
             (deprecated; ``oracle`` prints a warning on stderr).
-        physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check).
+        physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check);
+            polish_rounds: ``physics.polish_rounds`` (composition-polish rounds; 0: off).
         method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
             candidate (gradient: its steps); anions: ``single`` or ``mixed`` (baselines).
         reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
@@ -68,6 +69,7 @@ class RunOptions:
     max_species: str | None = None
     dopant_fraction: str | None = None
     allowed_elements: tuple[str, ...] = ()
+    polish_rounds: int | None = None
 
     @classmethod
     def from_namespace(cls, args: Any) -> RunOptions:  # noqa: ANN401 - an argparse.Namespace
@@ -120,6 +122,8 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["known_values"] = options.known_values
     if options.physics is not None:
         changes["physics"] = replace(config.physics, potential=options.physics)
+    if options.polish_rounds is not None:
+        changes["physics"] = replace(changes.get("physics", config.physics), polish_rounds=options.polish_rounds)
     if options.max_species or options.dopant_fraction or options.allowed_elements:
         from smoacs.design.sublattices import parse_limits
 
@@ -186,7 +190,7 @@ def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> R
     return RunOptions(**kwargs)
 
 
-_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget")
+_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds")
 _STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "anions", "known_values",
             "max_species", "dopant_fraction")  # fmt: skip
 

@@ -46,6 +46,7 @@ from smoacs.io.resume import check_config
 from smoacs.io.rundir import RESULT_CSV, FinishedBatches, RunDirectory
 from smoacs.optimize.progress import ProgressDisplay
 from smoacs.physics.loop import PotentialGeometry
+from smoacs.physics.polish import PolishSettings, polish, polish_settings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
@@ -156,6 +157,9 @@ class Problem:
         predictors: the optimised predictors; judges: the held-out re-checks (never seen by the optimiser).
         references: novelty reference sets.
         potential: the universal potential (physics on, or a relaxation check), else None.
+        geometry: the potential as the optimiser's geometry driver (physics on), else None.
+        relaxation: the final relaxation stage (physics on, or a relaxation check), else None.
+        polish: the composition polish after a ``gradient`` search (physics on, ``polish_rounds`` > 0), else None.
         known: the reference-value columns (:mod:`smoacs.evaluate.known`).
     """
 
@@ -171,6 +175,7 @@ class Problem:
     geometry: PotentialGeometry | None = None
     relaxation: RelaxationCheck | None = None
     known: KnownValues | None = None
+    polish: PolishSettings | None = None
 
 
 def build_problem(config: RunConfig) -> Problem:
@@ -193,7 +198,10 @@ def build_problem(config: RunConfig) -> Problem:
     potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
     relaxation = relaxation_check(physics, potential, physics.enabled, config.seed) if potential is not None else None
-    return Problem(config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation, known)
+    return Problem(
+        config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation, known,
+        polish_settings(physics) if config.search.method == "gradient" else None,
+    )  # fmt: skip
 
 
 def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
@@ -204,6 +212,9 @@ def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[De
     seed = config.seed + index
     settings = method_settings(config.search, config.optimizer)  # gradient: config.optimizer itself
     result = method(space, problem.predictors, config.objectives, settings, seed, callbacks, geometry=problem.geometry)
+    if problem.polish is not None and problem.potential is not None:  # relax, composition steps there (gradient only)
+        report = polish(space, problem.predictors, config.objectives, problem.potential, problem.polish, seed, config.optimizer)
+        result.timings.update(report.timings())
     return space, result
 
 

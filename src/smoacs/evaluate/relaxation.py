@@ -28,7 +28,7 @@ from smoacs.errors import ConfigError
 from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageOutput
 from smoacs.evaluate.evaluator import Evaluation, EvaluationSettings, check_candidates
 from smoacs.objectives.terms import Objective
-from smoacs.physics.relax import RelaxSettings, relax
+from smoacs.physics.relax import RelaxSettings, perturb_positions, relax
 from smoacs.physics.settings import POTENTIALS, PhysicsSettings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
@@ -104,17 +104,13 @@ def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Ca
 
 
 def _perturbed(candidates: Candidates, check: RelaxationCheck) -> CrystalBatch:
-    """The candidates with every atom displaced by ``check.perturb`` Å in a random direction (seeded)."""
+    """The candidates with every atom displaced by ``check.perturb`` Å in a random direction (seeded by the run's
+    seed and the first candidate's id)."""
     crystals = candidates.crystals
     if check.perturb <= 0:
         return crystals
     digits = "".join(ch for ch in (candidates.ids[0] if candidates.ids else "") if ch.isdigit())
-    generator = torch.Generator().manual_seed(check.seed * 1_000_003 + int(digits or 0))
-    direction = torch.randn(crystals.frac_coords.shape, generator=generator, dtype=torch.float64)
-    shift = check.perturb * direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    inverse = torch.linalg.inv(crystals.lattice.double())[crystals.crystal_idx]
-    frac = crystals.frac_coords + torch.einsum("ni,nij->nj", shift, inverse).to(crystals.frac_coords)
-    return CrystalBatch(crystals.lattice, frac, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
+    return perturb_positions(crystals, check.perturb, check.seed * 1_000_003 + int(digits or 0))
 
 
 def _chunks(n: int, size: int) -> list[slice]:

@@ -251,6 +251,19 @@ class DesignOptimizer:
         )
         return {**values, **derived_values(inputs)}
 
+    @torch.no_grad()
+    def values_at(self, temperature: float) -> dict[str, Tensor]:
+        """Predictions and derived values of the space's realisation at ``temperature`` (graphs rebuilt from its
+        current geometry; no gradient, no step). At a very low temperature: the discrete composition's values."""
+        soft = self.space.realize(temperature)
+        self._rebuild(soft)
+        return {key: value.detach() for key, value in self.values(soft).items()}
+
+    def freeze(self, crystals: Tensor) -> None:
+        """Leave the crystals where ``crystals`` (``[B]`` bool) is True out of every step (no loss, no update, no
+        copy-and-mutate), without recording them as quarantined."""
+        self.active &= ~torch.as_tensor(crystals, dtype=torch.bool, device=self.active.device)
+
     def _geometry_energy(self, soft: SoftDesign) -> Tensor:
         """``[B]`` the driver's energy of the soft crystals; its gradient reaches lattice and coordinates only."""
         assert self.geometry is not None

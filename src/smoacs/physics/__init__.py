@@ -1,6 +1,7 @@
 """Physics on top of the predictors: batched relaxation with an interatomic potential.
 
-Layering: ``physics`` imports ``crystal`` and ``predictors`` only.
+Layering: ``physics`` imports ``crystal`` and ``predictors`` (``physics.polish`` also ``design``, ``objectives`` and
+``optimize``, whose optimiser it drives); never ``search``, ``evaluate`` or the runner.
 """
 
 from __future__ import annotations

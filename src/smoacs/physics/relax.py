@@ -419,6 +419,17 @@ def relax(crystals: CrystalBatch, potential: Potential, settings: RelaxSettings 
     )
 
 
+def perturb_positions(crystals: CrystalBatch, distance: float, seed: int) -> CrystalBatch:
+    """``crystals`` with every atom displaced by ``distance`` Å in a random direction (a torch generator seeded with
+    ``seed``; float64 draws), so that a symmetric cell sitting on a saddle can leave it when relaxed."""
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(crystals.frac_coords.shape, generator=generator, dtype=torch.float64)
+    shift = distance * direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    inverse = torch.linalg.inv(crystals.lattice.double())[crystals.crystal_idx]
+    frac = crystals.frac_coords + torch.einsum("ni,nij->nj", shift, inverse).to(crystals.frac_coords)
+    return CrystalBatch(crystals.lattice, frac, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
+
+
 def _too_close(
     lattice: Tensor, frac: Tensor, crystals: CrystalBatch, check: Tensor, s: RelaxSettings, code: Tensor
 ) -> Tensor:

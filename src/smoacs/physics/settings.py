@@ -30,6 +30,11 @@ class PhysicsSettings:
         batch_size: structures relaxed together.
         perturb: before the final relaxation every atom is displaced by this distance (Å) in a seeded random
             direction, so that a symmetric cell sitting on a saddle (an unstable cubic perovskite) can leave it; 0: off.
+        polish_rounds: composition-polish rounds after the design loop (``gradient`` search only;
+            :mod:`smoacs.physics.polish`): relax every candidate, then ``polish_steps`` composition-only gradient steps
+            at the relaxed geometry for those that miss an objective there; the final relaxation and verdict follow.
+            0: off.
+        polish_steps: composition-only Adam steps per polish round.
     """
 
     potential: str = "chgnet"
@@ -38,6 +43,8 @@ class PhysicsSettings:
     max_steps: int = 300
     batch_size: int = 256
     perturb: float = 0.02
+    polish_rounds: int = 2
+    polish_steps: int = 30
 
     def __post_init__(self) -> None:
         if self.potential not in (*POTENTIALS, NO_PHYSICS):
@@ -52,6 +59,10 @@ class PhysicsSettings:
             raise ConfigError(f"physics.max_steps must be ≥ 1, got {self.max_steps}")
         if not 0 <= self.perturb < 0.5:
             raise ConfigError(f"physics.perturb must be in [0, 0.5) Å, got {self.perturb}")
+        if self.polish_rounds < 0:
+            raise ConfigError(f"physics.polish_rounds must be ≥ 0, got {self.polish_rounds}")
+        if self.polish_steps < 1:
+            raise ConfigError(f"physics.polish_steps must be ≥ 1, got {self.polish_steps}")
         if self.batch_size < 1:
             raise ConfigError(f"physics.batch_size must be ≥ 1, got {self.batch_size}")
 
