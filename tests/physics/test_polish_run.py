@@ -114,3 +114,16 @@ def test_the_cli_flag_sets_the_rounds(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["run", "--preset", "perovskite-bandgap", "--target", "2.5", "--polish-rounds", "-1", "--dump-config"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "polish_rounds must be ≥ 0" in err[0]
+
+
+def test_a_physics_run_from_before_the_polish_resumes_only_without_it(tmp_path: Path, toy_potential: None) -> None:  # noqa: ARG001
+    """A run.json without ``physics.polish_rounds`` ran no polish: resuming it must not polish its other batches."""
+    config = _config(tmp_path / "old", rounds=0)
+    run(config, progress=False)
+    path = tmp_path / "old" / "run.json"
+    meta = json.loads(path.read_text())
+    del meta["config"]["physics"]["polish_rounds"]  # written before the setting existed
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"physics\.polish_rounds differs \(run.json: 0, requested: 2\)"):
+        run(replace(config, physics=replace(config.physics, polish_rounds=2)), resume=True, progress=False)
+    run(config, resume=True, progress=False)  # the same run with --polish-rounds 0 resumes

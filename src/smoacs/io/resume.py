@@ -64,7 +64,7 @@ def check_config(
             "<property>_oracle columns); start a new run, or re-check it with smoacs evaluate"
         )
     # ``out`` may differ; ``target`` (older run.json files) is derived from the objectives, which are compared
-    old, new = _comparable(old), _comparable(config_dict)
+    old, new = _as_written(_comparable(old)), _comparable(config_dict)
     if upgrade is not None:  # settings added since the run was written take their defaults
         try:
             old = _comparable(upgrade({**old, "out": str(out_dir)}))
@@ -81,6 +81,20 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A config as plain JSON data without the keys a resume may change (``out``) or derives (``target``)."""
     data = json.loads(json.dumps(config, default=str))
     return {k: v for k, v in data.items() if k not in ("out", "target")}
+
+
+def _as_written(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill settings whose *default changed what a run does* with the value the writing version used.
+
+    A physics run written before the composition polish existed (no ``physics.polish_rounds``) ran 0 rounds; reading
+    the new default (2) instead would polish its remaining batches but not its finished ones. With the old value
+    filled in, resuming it under today's default is refused naming ``physics.polish_rounds`` (resume it with
+    ``--polish-rounds 0``). Without physics the polish never runs, so such a run takes the default as any other.
+    """
+    physics = config.get("physics")
+    if isinstance(physics, dict) and physics.get("potential") not in (None, "none") and "polish_rounds" not in physics:
+        return {**config, "physics": {**physics, "polish_rounds": 0}}
+    return config
 
 
 def _lookup(data: Any, path: str) -> Any:  # noqa: ANN401
