@@ -1,10 +1,12 @@
-"""Forward + backward time of the differentiable predictors on design-sized batches (MEGNet vs CGCNN).
+"""Forward + backward time of the differentiable predictors on design-sized batches (MEGNet, CGCNN, the Tc head).
 
 Two batches, both with soft species (softmax of random logits over 98 elements) and gradients requested on the
 lattice, the fractional coordinates and the logits:
 
 * ``perovskite``: 256 cubic ABX3 cells, 5 atoms each, a ∈ [3.8, 4.2] Å, coordinates jittered by 0.01;
-* ``supercell``: 32 perovskite 3×3×3 supercells, 135 atoms each.
+* ``supercell``: 32 perovskite 3×3×3 supercells, 135 atoms each;
+* ``supercon``: the 105 structures of the JARVIS supercon test split (``--supercon-csv``), their one-hot species
+  turned into soft ones the same way (logit +6 on the true element over 0.5 · normal noise).
 
 For every predictor the neighbour list is built (timed separately as "rebuild", minimum over repeats), then
 ``predictor(batch).sum().backward()`` is timed: minimum and median of ``--repeats`` calls after one warm-up call.
@@ -35,7 +37,9 @@ DEFAULT_PREDICTORS = (
     "megnet-mf-band-gap",
     "cgcnn-band-gap",
     "cgcnn-formation-energy",
+    "chgnet-head-supercon-tc",
 )
+SUPERCON_CSV = "../shared/data/supercon_test.csv.gz"
 PEROVSKITE_FRAC = torch.tensor([[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 A_SITES = [19, 37, 55, 56, 57]  # K Sr Cs Ba La (Z)
 B_SITES = [22, 23, 26, 40, 41]  # Ti V Fe Zr Nb
@@ -69,6 +73,18 @@ def perovskite_batch(n_crystals: int, repeats: int, seed: int = 0, device: str =
     return batch, logits
 
 
+def supercon_batch(path: str, seed: int = 0, device: str = "cpu") -> tuple[CrystalBatch, Tensor]:
+    """Soft-species batch of the structures in a supercon CSV (``cif`` column); returns the batch and its leaf logits."""
+    from smoacs.train.data import read_table
+
+    hard = CrystalBatch.from_structures(read_table(path).structures, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    logits = 0.5 * torch.randn(hard.species_probs.shape, generator=gen) + 6.0 * hard.species_probs
+    logits = logits.to(device).requires_grad_(True)
+    batch = CrystalBatch(hard.lattice.to(device).requires_grad_(True), hard.frac_coords.to(device).requires_grad_(True),
+                         torch.softmax(logits, dim=-1), hard.crystal_idx.to(device), hard.n_atoms.to(device))  # fmt: skip
+    return batch, logits
+
 
 def _time(fn: Callable[[], None], repeats: int, device: str) -> tuple[float, float]:
     """(minimum, median) seconds of ``repeats`` calls after one warm-up (the minimum is robust on a busy machine)."""
@@ -86,17 +102,22 @@ def _time(fn: Callable[[], None], repeats: int, device: str) -> tuple[float, flo
     return min(samples), statistics.median(samples)
 
 
-BATCHES = {"perovskite": ("perovskite 256×5", 256, 1), "supercell": ("supercell 32×135", 32, 3)}
+BATCHES = {"perovskite": ("perovskite 256×5", 256, 1), "supercell": ("supercell 32×135", 32, 3),
+           "supercon": ("supercon test 105", 0, 0)}  # fmt: skip
 
 
-def benchmark(names: list[str], repeats: int, device: str, which: tuple[str, ...] = tuple(BATCHES)) -> list[dict[str, object]]:
-    """One result dict per (batch, predictor): edges, rebuild and forward+backward seconds."""
+def benchmark(names: list[str], repeats: int, device: str, which: tuple[str, ...] = tuple(BATCHES),
+              supercon_csv: str = SUPERCON_CSV) -> list[dict[str, object]]:  # fmt: skip
+    """One result dict per (batch, predictor): edges, rebuild and forward+backward seconds (predictors interleaved)."""
     batches = {BATCHES[key][0]: BATCHES[key][1:] for key in which}
     results = []
     predictors = {name: load_predictor(name, device=device) for name in names}
     for label, (n_crystals, reps) in batches.items():
         for name, predictor in predictors.items():
-            batch, logits = perovskite_batch(n_crystals, reps, device=device)
+            if n_crystals:
+                batch, logits = perovskite_batch(n_crystals, reps, device=device)
+            else:
+                batch, logits = supercon_batch(supercon_csv, device=device)
             rebuild, _ = _time(lambda: predictor.rebuild(batch), repeats, device)  # noqa: B023
             leaves = (batch.lattice, batch.frac_coords, logits)
 
@@ -125,13 +146,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batches", default=",".join(BATCHES), help="perovskite, supercell or both (default)")
+    parser.add_argument("--batches", default=",".join(BATCHES), help="perovskite, supercell, supercon (default: all)")
+    parser.add_argument("--supercon-csv", default=SUPERCON_CSV, help="CSV of the supercon batch (cif column)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads {torch.get_num_threads()},"
           f" device {args.device}")  # fmt: skip
-    benchmark(args.predictors.split(","), args.repeats, args.device, tuple(args.batches.split(",")))
+    benchmark(args.predictors.split(","), args.repeats, args.device, tuple(args.batches.split(",")), args.supercon_csv)
 
 
 if __name__ == "__main__":
