@@ -1,8 +1,16 @@
 """Sparse-product row sums and gathers (smoacs.crystal.scatter) against index_add_ / index_select."""
 
+import pytest
 import torch
 
+from smoacs.crystal import scatter
 from smoacs.crystal.scatter import gather_rows, scatter_matrix, scatter_rows, sum_rows
+
+
+@pytest.fixture(autouse=True, params=["sparse", "index_add"])
+def mode(request, monkeypatch):
+    monkeypatch.setattr(scatter, "MODE", request.param)
+    return request.param
 
 
 def _case(dtype=torch.float32, n_rows=17, n_edges=200, width=5):

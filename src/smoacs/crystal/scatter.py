@@ -3,7 +3,11 @@
 On CPU, ``torch.index_add_`` (the backward of ``index_select``) sums ``[E, C]`` rows into ``[N, C]`` at a cost
 dominated by per-row overhead: ~50 ms for the 15,360 × 128 edge gradients of 256 perovskite cells, a quarter of an
 optimisation step (issue 15). The same sum as a product with the sparse ``[N, E]`` incidence matrix (CSR, one 1
-per edge in row ``index[e]``, columns in edge order) takes ~3 ms and adds the rows of each target in the same order.
+per edge in row ``index[e]``, columns in edge order) adds the rows of each target in the same order (bitwise-equal
+results in the tests). Measured (benchmarks/README.md, issue 15): with 2 threads on 2 cores shared with other
+processes, ``index_add_`` (a parallel sort-based ``scatter_add_``) degrades 30–50× and the product is ~3× faster per
+step; with one thread ``index_add_`` is faster (1.9 vs 2.6 ms for that sum). :data:`MODE` ``"auto"`` therefore uses
+the product only when torch runs more than one thread; ``"sparse"`` and ``"index_add"`` force one path (A/B runs).
 """
 
 from __future__ import annotations
@@ -12,6 +16,14 @@ import warnings
 
 import torch
 from torch import Tensor
+
+#: "auto" (sparse product when ``torch.get_num_threads() > 1``), "sparse" or "index_add".
+MODE = "auto"
+
+
+def use_sparse() -> bool:
+    """Whether :func:`scatter_rows` sums through the sparse product under the current :data:`MODE` and threads."""
+    return MODE == "sparse" or (MODE == "auto" and torch.get_num_threads() > 1)
 
 
 def scatter_matrix(index: Tensor, n_rows: int, dtype: torch.dtype) -> Tensor:
@@ -27,7 +39,10 @@ def scatter_matrix(index: Tensor, n_rows: int, dtype: torch.dtype) -> Tensor:
 
 
 def scatter_rows(source: Tensor, index: Tensor, n_rows: int, matrix: Tensor | None = None) -> Tensor:
-    """``zeros(n_rows, C).index_add_(0, index, source)`` through :func:`scatter_matrix` (or the given ``matrix``)."""
+    """``zeros(n_rows, C).index_add_(0, index, source)``, through :func:`scatter_matrix` (or the given ``matrix``) when
+    :func:`use_sparse`."""
+    if not use_sparse():
+        return torch.zeros(n_rows, *source.shape[1:], dtype=source.dtype, device=source.device).index_add_(0, index, source)
     if matrix is None or matrix.dtype != source.dtype:
         matrix = scatter_matrix(index, n_rows, source.dtype)
     return matrix @ source

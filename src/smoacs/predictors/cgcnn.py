@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from smoacs.chem.features import cgcnn_features
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.neighbors import NeighborList, edge_vectors
-from smoacs.crystal.scatter import scatter_matrix, sum_rows
+from smoacs.crystal.scatter import scatter_matrix, scatter_rows, sum_rows, use_sparse
 from smoacs.errors import PredictorError
 from smoacs.predictors.base import GraphPredictor, PredictorEntry, PredictorInfo
 
@@ -122,14 +122,14 @@ class _ConvStack(torch.autograd.Function):
         convs: tuple[_ConvWeights, ...] = ctx.convs
         n_atoms, width = grad.shape[0], convs[0].w_self.shape[1]
         grad_bond = None
-        by_neighbor_sum = scatter_matrix(nbr_idx, n_atoms, grad.dtype)  # [N, E]: Σ over the edges into each atom
+        by_neighbor_sum = scatter_matrix(nbr_idx, n_atoms, grad.dtype) if use_sparse() else None  # [N, E]
         for layer in reversed(range(len(convs))):
             w = convs[layer]
             slopes, pre = saved[2 * layer : 2 * layer + 2]
             grad_pre = grad * torch.sigmoid(pre)  # softplus' = σ
             grad_sum = (grad_pre * w.scale2).repeat(1, 2)[:, None, :]  # onto both halves of every edge
             grad_z = (slopes.view(n_atoms, -1, width) * grad_sum).view(-1, width)
-            by_neighbor = by_neighbor_sum @ grad_z
+            by_neighbor = scatter_rows(grad_z, nbr_idx, n_atoms, by_neighbor_sum)  # Σ over the edges into each atom
             by_center = grad_z.view(n_atoms, -1, width).sum(dim=1)
             grad = torch.addmm(torch.addmm(grad_pre, by_neighbor, w.w_nbr.T), by_center, w.w_self.T)
             if ctx.needs_input_grad[1]:
