@@ -11,7 +11,7 @@ equilibrium lattice constant, logits one-hot with margin 1), and then goes throu
 It reports, per candidate, the returned formula and verdict, and how many of the 14 come back as successes: an
 upper bound on what any search can cover under the relaxed verdict. Nothing here seeds a real run.
 
-    python benchmarks/ground_truth_reachability.py --stages relax [--json benchmarks/results/x.json]
+    python benchmarks/ground_truth_reachability.py --stages relax|polish|loop [--max-copies K] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -61,13 +61,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", choices=("relax", "polish", "loop"), default="relax")
     parser.add_argument("--copies", type=int, default=2, help="candidates per composition")
+    parser.add_argument("--max-copies", type=int, default=0, help="optimizer.max_composition_copies (loop)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
     truth = json.loads(TRUTH.read_text())
     names, a_eq = truth["meeting_criteria_at_equilibrium"], truth["lattice_constants"]
     n = len(names) * args.copies
-    config = build_config("perovskite-bandgap", 2.5, "unused").with_overrides(candidates=n, batch_size=n, threads=1)
+    config = build_config("perovskite-bandgap", 2.5, "unused").with_overrides(
+        candidates=n, batch_size=n, threads=1, max_composition_copies=args.max_copies
+    )
     problem = runner.build_problem(config)
     space = DesignSpace(problem.batches[0], config.space, seed=config.seed, device=problem.device)
     chosen = [_site_species(space, c, names[c % len(names)]) for c in range(n)]
@@ -95,7 +98,7 @@ def main() -> None:
         })  # fmt: skip
     kept = sorted({o["start"] for o in out if o["success"] and o["returned"] == o["start"]})
     report = {
-        "stages": args.stages, "copies": args.copies, "wall_s": round(time.perf_counter() - start, 1),
+        "stages": args.stages, "copies": args.copies, "max_composition_copies": args.max_copies, "wall_s": round(time.perf_counter() - start, 1),
         "kept_composition": sum(o["returned"] == o["start"] for o in out), "successes": sum(o["success"] for o in out),
         "truth_returned": kept, "n_truth_returned": len(kept), "candidates": out,
     }  # fmt: skip
