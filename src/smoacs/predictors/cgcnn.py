@@ -16,7 +16,9 @@ How the frozen networks are made fast (issue 15; figures in benchmarks/README.md
   backward for the inputs only (atom and bond features): no autograd graph of ~25 nodes per layer, three saved
   tensors per layer, in-place updates of preallocated buffers, and the bond gradient accumulated over layers;
 * Gaussian columns below 1e-12 on every edge of the batch (centres > 1.05 Å from every distance) are left out of the
-  bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved.
+  bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved;
+* the neighbour sums of the backward and the mean pooling go through :mod:`smoacs.crystal.scatter` (a sparse
+  product instead of ``index_add_`` when torch runs more than one thread: robust when the cores are shared).
 
 ``CGCNNNet.fused = False`` restores the layer-by-layer autograd path: the reference of the parity tests, which hold
 outputs and input gradients to 1e-5 relative. Either way the folded network is for evaluation (frozen weights).
