@@ -151,6 +151,21 @@ def test_predictor_swap_makes_the_preset_model_the_judge() -> None:
     assert config.judge["formation_energy"] == "megnet-formation-energy"
 
 
+def test_max_copies_sets_the_diversity_rule() -> None:
+    from smoacs.cli import _run_config, build_parser
+
+    parse = build_parser().parse_args
+    assert _run_config(parse(["run", "--preset", "perovskite-bandgap"])).optimizer.max_composition_copies == 0
+    config = _run_config(parse(["run", "--preset", "perovskite-bandgap", "--max-copies", "4"]))
+    assert config.optimizer.max_composition_copies == 4
+
+
+def test_negative_max_copies_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--preset", "perovskite-bandgap", "--max-copies", "-1", "--dump-config"]) != 0
+    err = capsys.readouterr().err
+    assert "max_composition_copies must be ≥ 0" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -280,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with physics: after the gradient search, N rounds of relax + composition-only steps at the relaxed "
         "geometry for the candidates that miss an objective there (physics.polish_rounds; default 2, 0: off)",
     )  # fmt: skip
+    run.add_argument(
+        "--max-copies", type=int, metavar="K",
+        help="copy-and-mutate diversity rule when receivers copy the donor's composition (physics on): a "
+        "composition already held by K candidates is copied no further (optimizer.max_composition_copies; 0: no limit)",
+    )  # fmt: skip
     run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
     run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")

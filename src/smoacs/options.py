@@ -34,6 +34,7 @@ class RunOptions:
             (deprecated; ``oracle`` prints a warning on stderr).
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check);
             polish_rounds: ``physics.polish_rounds`` (composition-polish rounds; 0: off).
+        max_copies: ``optimizer.max_composition_copies`` (copy-and-mutate diversity rule; 0: no limit).
         method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
             candidate (gradient: its steps); anions: ``single`` or ``mixed`` (baselines).
         reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
@@ -70,6 +71,7 @@ class RunOptions:
     dopant_fraction: str | None = None
     allowed_elements: tuple[str, ...] = ()
     polish_rounds: int | None = None
+    max_copies: int | None = None
 
     @classmethod
     def from_namespace(cls, args: Any) -> RunOptions:  # noqa: ANN401 - an argparse.Namespace
@@ -124,6 +126,8 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["physics"] = replace(config.physics, potential=options.physics)
     if options.polish_rounds is not None:
         changes["physics"] = replace(changes.get("physics", config.physics), polish_rounds=options.polish_rounds)
+    if options.max_copies is not None:
+        changes["max_composition_copies"] = options.max_copies
     if options.max_species or options.dopant_fraction or options.allowed_elements:
         from smoacs.design.sublattices import parse_limits
 
@@ -190,7 +194,7 @@ def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> R
     return RunOptions(**kwargs)
 
 
-_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds")
+_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds", "max_copies")
 _STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "anions", "known_values",
             "max_species", "dopant_fraction")  # fmt: skip
 

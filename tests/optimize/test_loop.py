@@ -130,3 +130,49 @@ def test_schedules() -> None:
     assert cosine_scale(50, 100, 0.05) == pytest.approx(0.525)
     assert cosine_scale(100, 100, 0.05) == pytest.approx(0.05)
     assert rebuild_steps(25, 10, (15, 30)) == {0, 10, 20, 15}
+
+
+def test_diversity_rule_caps_copies_of_one_composition(toy_predictor: ToyPredictor) -> None:
+    n, cap = 12, 2
+    settings = {"keep_probability": 0.0, "top_ratio": 0.1, "mutate_composition": "copy", "lr_composition": 0.1}
+    free = _optimizer(n, toy_predictor, **settings)
+    capped = _optimizer(n, toy_predictor, max_composition_copies=cap, **settings)
+    for optimizer in (free, capped):  # 10 steps without copy-and-mutate, then one round of it by hand
+        for record in optimizer.iterate():
+            if record.step == 9:
+                break
+        before = optimizer.space.composition_keys()
+        optimizer._copy_and_mutate(record)
+    donors = lambda opt: [int(d) for d in opt.copied_from if d >= 0]  # noqa: E731
+    assert max(donors(free).count(d) for d in donors(free)) > cap, "without a cap one donor gives more copies"
+    after = capped.space.composition_keys()
+    for key in set(after):  # copies stop once a composition is held by `cap` candidates
+        assert after.count(key) <= max(cap, before.count(key))
+    for donor in set(donors(capped)):
+        assert before.count(before[donor]) < cap
+    n_kept = lambda opt: int((opt.copied_from < 0).sum())  # noqa: E731
+    assert n_kept(capped) > n_kept(free), "receivers without an eligible donor keep their own state"
+
+
+def test_diversity_rule_is_off_without_composition_copying(toy_predictor: ToyPredictor) -> None:
+    settings = {"copy_mutate_steps": (5, 10), "keep_probability": 0.0, "mutate_composition": "restart", "steps": 12}
+    plain = _optimizer(8, toy_predictor, **settings).run()
+    capped = _optimizer(8, toy_predictor, max_composition_copies=1, **settings).run()
+    np.testing.assert_array_equal(plain.history["loss"], capped.history["loss"])
+    np.testing.assert_array_equal(plain.copied_from, capped.copied_from)
+    with pytest.raises(ValueError, match="max_composition_copies"):
+        OptimizerSettings(max_composition_copies=-1)
+
+
+def test_composition_keys_ignore_site_order_within_a_sublattice() -> None:
+    space = DesignSpace(perovskite_templates(2, seed=0), seed=0)
+    keys = space.composition_keys()
+    assert len(keys) == 2 and all(len(key) == 5 for key in keys)
+    design = space.discretize()
+    species = design.crystals.species_probs.argmax(dim=-1)
+    x_sites = torch.nonzero((space.site_roles == 2) & (space.crystal_idx == 0)).flatten()
+    mixed = species.clone()
+    mixed[x_sites[0]] = species[x_sites[1]] if species[x_sites[0]] != species[x_sites[1]] else species[x_sites[0]]
+    mixed[x_sites[1]] = species[x_sites[0]]
+    space.set_composition(design.combo, mixed)
+    assert space.composition_keys() == keys  # two X sites swapped: same composition

@@ -9,7 +9,7 @@ from pymatgen.core import Lattice, Structure
 
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.errors import ConfigError
-from smoacs.physics.relax import RelaxSettings, frechet_exp_adjoint, relax, relax_structures
+from smoacs.physics.relax import RelaxSettings, frechet_exp_adjoint, relax, relax_in_chunks, relax_structures
 from smoacs.physics.toy import LennardJonesPotential
 from smoacs.predictors.potential import EV_PER_A3_IN_GPA, PotentialOutput
 
@@ -119,6 +119,46 @@ def test_batch_equals_one_by_one():
         assert int(alone.steps[0]) == int(together.steps[i])
         assert float(alone.energy[0]) == pytest.approx(float(together.energy[i]), abs=1e-10)
         assert torch.allclose(alone.crystals.lattice[0], together.crystals.lattice[i], atol=1e-9)
+
+
+class Raising:
+    """Raises on any batch that contains Xe (an exception, not a NaN: the whole chunk cannot be evaluated)."""
+
+    def __init__(self, inner: LennardJonesPotential) -> None:
+        self.inner, self.info = inner, inner.info
+
+    def rebuild(self, crystals: CrystalBatch) -> None:
+        self.inner.rebuild(crystals)
+
+    def compute(self, crystals: CrystalBatch, forces: bool = True, stress: bool = True, create_graph: bool = False) -> PotentialOutput:
+        if (crystals.species_probs.argmax(-1) == 53).any():  # Xe, Z = 54
+            raise RuntimeError("cannot evaluate Xe")
+        return self.inner.compute(crystals, forces=forces, stress=stress, create_graph=create_graph)
+
+
+def test_chunks_equal_one_batch_and_a_raising_chunk_fails_alone():
+    structures = random_gas_cells(6, seed=5)  # cells 2 and 5 hold Xe (4 atoms)
+    settings = RelaxSettings(fmax=0.01, max_steps=300)
+    together = relax(batch(structures), mixed_lj(), settings)
+    chunked = relax_in_chunks(batch(structures), mixed_lj(), settings, batch_size=2)
+    assert chunked.status == together.status
+    assert torch.equal(chunked.steps, together.steps)
+    assert torch.allclose(chunked.energy, together.energy, atol=1e-10)
+    assert torch.allclose(chunked.crystals.lattice, together.crystals.lattice, atol=1e-9)
+    start = batch(structures)
+    partial = relax_in_chunks(start, Raising(mixed_lj()), settings, batch_size=2)
+    xe = [i for i, s in enumerate(structures) if "Xe" in s.composition]
+    failed_chunks = {i // 2 for i in xe}
+    for i in range(len(structures)):
+        if i // 2 in failed_chunks:
+            assert partial.status[i] == "failed" and "cannot evaluate Xe" in partial.reason[i]
+            assert torch.isnan(partial.energy[i]) and int(partial.steps[i]) == 0
+            assert torch.equal(partial.crystals.lattice[i], start.lattice[i])
+        else:
+            assert partial.status[i] == together.status[i]
+            assert float(partial.energy[i]) == pytest.approx(float(together.energy[i]), abs=1e-10)
+    with pytest.raises(ConfigError, match="batch_size"):
+        relax_in_chunks(start, mixed_lj(), settings, batch_size=0)
 
 
 def test_converged_crystals_freeze_and_are_dropped():

@@ -28,7 +28,7 @@ from smoacs.errors import ConfigError
 from smoacs.evaluate.candidates import Candidates, EvaluationStage, StageOutput
 from smoacs.evaluate.evaluator import Evaluation, EvaluationSettings, check_candidates
 from smoacs.objectives.terms import Objective
-from smoacs.physics.relax import RelaxSettings, perturb_positions, relax
+from smoacs.physics.relax import RelaxSettings, perturb_positions, relax_in_chunks
 from smoacs.physics.settings import POTENTIALS, PhysicsSettings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
@@ -91,13 +91,18 @@ def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Ca
     """The relaxed candidates (same sites, float64, coordinates wrapped) and the relaxation's columns and criterion."""
     start = time.perf_counter()
     crystals = _perturbed(candidates, check)
-    parts = [_relax_chunk(crystals, rows, check) for rows in _chunks(crystals.n_crystals, check.batch_size)]
+    result = relax_in_chunks(crystals, check.potential, check.settings, check.batch_size)
     check.elapsed_s += time.perf_counter() - start
-    lattice = torch.cat([p[0] for p in parts]).to(crystals.lattice)
-    frac = torch.cat([p[1] for p in parts]).to(crystals.frac_coords)
-    columns: dict[str, np.ndarray] = {}
-    for key in RELAX_COLUMNS:
-        columns[key] = np.concatenate([p[2][key] for p in parts])
+    columns: dict[str, np.ndarray] = {
+        "relax_status": np.array(result.status, dtype=object),
+        "relax_reason": np.array(result.reason, dtype=object),
+        "relax_steps": result.steps.cpu().numpy().astype(np.int64),
+        "relax_fmax": result.fmax.double().cpu().numpy(),
+        "volume_change": result.volume_change.double().cpu().numpy(),
+        "energy_per_atom": result.energy_per_atom.double().cpu().numpy(),
+        "pressure": result.pressure.double().cpu().numpy(),
+    }
+    lattice, frac = result.crystals.lattice.to(crystals.lattice), result.crystals.frac_coords.to(crystals.frac_coords)
     relaxed = CrystalBatch(lattice, torch.remainder(frac, 1.0), crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
     output = StageOutput(columns=columns, criteria={"converged_ok": columns["relax_status"] == "converged"})
     return replace(candidates, crystals=relaxed), output
@@ -111,39 +116,6 @@ def _perturbed(candidates: Candidates, check: RelaxationCheck) -> CrystalBatch:
         return crystals
     digits = "".join(ch for ch in (candidates.ids[0] if candidates.ids else "") if ch.isdigit())
     return perturb_positions(crystals, check.perturb, check.seed * 1_000_003 + int(digits or 0))
-
-
-def _chunks(n: int, size: int) -> list[slice]:
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
-
-
-def _relax_chunk(crystals: CrystalBatch, rows: slice, check: RelaxationCheck) -> tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]:
-    """Relax one chunk; a chunk the potential cannot evaluate keeps its geometry and fails every row."""
-    chosen = torch.zeros(crystals.n_crystals, dtype=torch.bool, device=crystals.lattice.device)
-    chosen[rows] = True
-    chunk = crystals.select(chosen)
-    n = chunk.n_crystals
-    try:
-        result = relax(chunk, check.potential, check.settings)
-    except Exception as exc:  # noqa: BLE001 - a failed relaxation is a reported row, never fatal
-        reason = f"{type(exc).__name__}: {exc}"
-        nan = np.full(n, np.nan)
-        columns = {
-            "relax_status": np.array(["failed"] * n, dtype=object), "relax_reason": np.array([reason] * n, dtype=object),
-            "relax_steps": np.zeros(n, dtype=np.int64), "relax_fmax": nan, "volume_change": nan,
-            "energy_per_atom": nan, "pressure": nan,
-        }  # fmt: skip
-        return chunk.lattice, chunk.frac_coords, columns
-    columns = {
-        "relax_status": np.array(result.status, dtype=object),
-        "relax_reason": np.array(result.reason, dtype=object),
-        "relax_steps": result.steps.cpu().numpy().astype(np.int64),
-        "relax_fmax": result.fmax.double().cpu().numpy(),
-        "volume_change": result.volume_change.double().cpu().numpy(),
-        "energy_per_atom": result.energy_per_atom.double().cpu().numpy(),
-        "pressure": result.pressure.double().cpu().numpy(),
-    }
-    return result.crystals.lattice, result.crystals.frac_coords, columns
 
 
 def _constant(output: StageOutput) -> EvaluationStage:

@@ -49,6 +49,11 @@ class OptimizerSettings:
             (re-initialised: the composition search restarts on the donor's geometry, as the original), ``"copy"``
             (the donor's logits plus the same small noise: a near copy of the donor), or ``"auto"`` (``copy`` with
             physics in the loop, where the geometry belongs to the donor's composition; ``restart`` otherwise).
+        max_composition_copies: diversity rule of copy-and-mutate when receivers copy the donor's composition
+            (``copy``, or ``auto`` with physics): a donor whose discrete composition is already held by this many
+            active candidates (counting the copies made in the same round) gives it to no further receiver; a
+            receiver left without an eligible donor keeps its own state. 0: no limit (every receiver copies).
+            Without composition copying (``restart``) it has no effect.
     """
 
     steps: int = 200
@@ -65,6 +70,7 @@ class OptimizerSettings:
     keep_probability: float = 0.1
     min_distance_cutoff: float = 3.0
     mutate_composition: str = "auto"
+    max_composition_copies: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -76,6 +82,8 @@ class OptimizerSettings:
                 raise ValueError(f"{name} must be ≥ 0")
         if self.mutate_composition not in ("restart", "copy", "auto"):
             raise ValueError(f"mutate_composition must be restart, copy or auto, got {self.mutate_composition!r}")
+        if self.max_composition_copies < 0:
+            raise ValueError(f"max_composition_copies must be ≥ 0 (0: no limit), got {self.max_composition_copies}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""
@@ -337,6 +345,8 @@ class DesignOptimizer:
         candidate is, with probability 1 − ``keep_probability``, overwritten by a donor of the same atom count: its
         geometry and pattern logits are copied with noise, its element logits re-initialised (composition search
         restarts on the donor's geometry), and its Adam state reset. Quarantined candidates never take part.
+        When receivers copy compositions, ``max_composition_copies`` (if > 0) bars donors whose composition is
+        already that common (:meth:`_composition_counts`).
         """
         s = self.settings
         space = self.space
@@ -354,13 +364,23 @@ class DesignOptimizer:
         keep = torch.rand(len(receivers), generator=self.generator) < s.keep_probability
         receivers = receivers[~keep.to(receivers.device)]
         n_atoms = space.n_atoms
+        held = self._composition_counts()
         pairs, noise = [], _MutationNoise()
         for receiver in receivers.tolist():
             candidates = donors[n_atoms[donors] == n_atoms[receiver]]
+            if held is not None:
+                keys, counts = held
+                open_ = [counts[keys[d]] < s.max_composition_copies for d in candidates.tolist()]
+                candidates = candidates[torch.tensor(open_, dtype=torch.bool, device=candidates.device)]
             if len(candidates) == 0:
                 continue
             pick = int(torch.randint(len(candidates), (1,), generator=self.generator))
             donor = int(candidates[pick])
+            if held is not None:
+                keys, counts = held
+                counts[keys[receiver]] -= 1
+                keys[receiver] = keys[donor]
+                counts[keys[donor]] += 1
             pairs.append((donor, receiver))
             noise.draw(self.generator, s.mutation_noise, space.settings.logit_noise, int(n_atoms[receiver]), space.n_combos)
             self.template_index[receiver] = self.template_index[donor]
@@ -374,6 +394,17 @@ class DesignOptimizer:
                 space.copy_crystals(sources, targets, noise.additive(), fresh)
             self.adam.reset(targets)
             self.n_mutated += len(pairs)
+
+    def _composition_counts(self) -> tuple[list[Any], dict[Any, int]] | None:
+        """(each crystal's composition key, how many active crystals hold each key) for the diversity rule of
+        copy-and-mutate, or None when the rule is off (no limit, or receivers do not copy compositions)."""
+        if self.settings.max_composition_copies == 0 or not self._copies_composition():
+            return None
+        keys: list[Any] = list(self.space.composition_keys())
+        counts: dict[Any, int] = {}
+        for crystal in torch.nonzero(self.active).flatten().tolist():
+            counts[keys[crystal]] = counts.get(keys[crystal], 0) + 1
+        return keys, counts
 
     def _copies_composition(self) -> bool:
         mode = self.settings.mutate_composition

@@ -6,6 +6,6 @@ Layering: ``physics`` imports ``crystal`` and ``predictors`` (``physics.polish``
 
 from __future__ import annotations
 
-from smoacs.physics.relax import RelaxOutcome, RelaxResult, RelaxSettings, RelaxStatus, relax, relax_structures
+from smoacs.physics.relax import RelaxOutcome, RelaxResult, RelaxSettings, RelaxStatus, relax, relax_in_chunks, relax_structures
 
-__all__ = ["RelaxOutcome", "RelaxResult", "RelaxSettings", "RelaxStatus", "relax", "relax_structures"]
+__all__ = ["RelaxOutcome", "RelaxResult", "RelaxSettings", "RelaxStatus", "relax", "relax_in_chunks", "relax_structures"]

@@ -31,7 +31,7 @@ from smoacs.crystal.batch import CrystalBatch
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
 from smoacs.optimize.loop import DesignOptimizer, OptimizerSettings
-from smoacs.physics.relax import RelaxSettings, perturb_positions, relax
+from smoacs.physics.relax import RelaxSettings, perturb_positions, relax_in_chunks
 from smoacs.physics.settings import PhysicsSettings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
@@ -144,26 +144,13 @@ def _polish_settings(base: OptimizerSettings, settings: PolishSettings) -> Optim
 def _relax(crystals: CrystalBatch, potential: Potential, settings: PolishSettings, seed: int) -> tuple[CrystalBatch, Tensor]:
     """The relaxed batch (chunks of ``batch_size``) and ``[B]`` bool: its relaxation did not fail."""
     start = perturb_positions(crystals, settings.perturb, seed) if settings.perturb > 0 else crystals
-    lattices, fracs, usable = [], [], []
-    for lo in range(0, start.n_crystals, settings.batch_size):
-        chosen = torch.zeros(start.n_crystals, dtype=torch.bool, device=start.lattice.device)
-        chosen[lo : lo + settings.batch_size] = True
-        chunk = start.select(chosen)
-        try:
-            result = relax(chunk, potential, settings.relax)
-        except Exception:  # noqa: BLE001 - a chunk the potential cannot evaluate keeps its geometry, unpolished
-            lattices.append(chunk.lattice)
-            fracs.append(chunk.frac_coords)
-            usable.append(torch.zeros(chunk.n_crystals, dtype=torch.bool))
-            continue
-        lattices.append(result.crystals.lattice.to(chunk.lattice))
-        fracs.append(result.crystals.frac_coords.to(chunk.frac_coords))
-        usable.append(torch.tensor([s != "failed" for s in result.status], dtype=torch.bool))
-    device = start.lattice.device
+    result = relax_in_chunks(start, potential, settings.relax, settings.batch_size)
     relaxed = CrystalBatch(
-        torch.cat(lattices), torch.remainder(torch.cat(fracs), 1.0), start.species_probs, start.crystal_idx, start.n_atoms
-    )
-    return relaxed, torch.cat(usable).to(device)
+        result.crystals.lattice, torch.remainder(result.crystals.frac_coords, 1.0), start.species_probs,
+        start.crystal_idx, start.n_atoms,
+    )  # fmt: skip
+    usable = torch.tensor([s != "failed" for s in result.status], dtype=torch.bool, device=start.lattice.device)
+    return relaxed, usable
 
 
 @torch.no_grad()

@@ -419,6 +419,64 @@ def relax(crystals: CrystalBatch, potential: Potential, settings: RelaxSettings 
     )
 
 
+def relax_in_chunks(
+    crystals: CrystalBatch, potential: Potential, settings: RelaxSettings | None = None, batch_size: int = 256
+) -> RelaxResult:
+    """:func:`relax` on consecutive chunks of at most ``batch_size`` crystals (bounded memory), results in order.
+
+    A chunk the potential cannot evaluate at all (an exception, e.g. out of memory) keeps its starting geometry and
+    reports every one of its crystals as "failed" with the exception as reason (NaN energy, stress and forces);
+    the other chunks are unaffected. Tensors come back on the device and dtype of ``crystals``.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"relax: batch_size must be ≥ 1, got {batch_size}")
+    parts = [_relax_or_fail(crystals, rows, potential, settings) for rows in _chunk_masks(crystals, batch_size)]
+    like = crystals.lattice
+    lattice = torch.cat([p.crystals.lattice.to(like) for p in parts])
+    frac = torch.cat([p.crystals.frac_coords.to(crystals.frac_coords) for p in parts])
+    timings: dict[str, float] = {}
+    for part in parts:
+        for key, value in part.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+    return RelaxResult(
+        crystals=CrystalBatch(lattice, frac, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms),
+        energy=torch.cat([p.energy.to(like) for p in parts]),
+        stress=torch.cat([p.stress.to(like) for p in parts]),
+        max_force=torch.cat([p.max_force.to(like) for p in parts]),
+        fmax=torch.cat([p.fmax.to(like) for p in parts]),
+        steps=torch.cat([p.steps.to(like.device) for p in parts]),
+        status=[status for p in parts for status in p.status],
+        reason=[reason for p in parts for reason in p.reason],
+        volume_change=torch.cat([p.volume_change.to(like) for p in parts]),
+        timings=timings,
+    )
+
+
+def _chunk_masks(crystals: CrystalBatch, size: int) -> list[Tensor]:
+    """``[B]`` bool masks of consecutive chunks of at most ``size`` crystals."""
+    masks = []
+    for lo in range(0, crystals.n_crystals, size):
+        chosen = torch.zeros(crystals.n_crystals, dtype=torch.bool, device=crystals.lattice.device)
+        chosen[lo : lo + size] = True
+        masks.append(chosen)
+    return masks
+
+
+def _relax_or_fail(crystals: CrystalBatch, chosen: Tensor, potential: Potential, settings: RelaxSettings | None) -> RelaxResult:
+    """Relax the chosen crystals; an exception fails all of them (module doc of :func:`relax_in_chunks`)."""
+    chunk = crystals.select(chosen)
+    try:
+        return relax(chunk, potential, settings)
+    except Exception as exc:  # noqa: BLE001 - a chunk that cannot be evaluated is reported, never fatal
+        n, like = chunk.n_crystals, chunk.lattice
+        nan = torch.full((n,), float("nan"), dtype=like.dtype, device=like.device)
+        return RelaxResult(
+            crystals=chunk, energy=nan, stress=torch.full((n, 3, 3), float("nan"), dtype=like.dtype, device=like.device),
+            max_force=nan, fmax=nan, steps=torch.zeros(n, dtype=torch.long, device=like.device),
+            status=["failed"] * n, reason=[f"{type(exc).__name__}: {exc}"] * n, volume_change=nan,
+        )  # fmt: skip
+
+
 def perturb_positions(crystals: CrystalBatch, distance: float, seed: int) -> CrystalBatch:
     """``crystals`` with every atom displaced by ``distance`` Å in a random direction (a torch generator seeded with
     ``seed``; float64 draws), so that a symmetric cell sitting on a saddle can leave it when relaxed."""

@@ -16,7 +16,9 @@ How the frozen networks are made fast (issue 15; figures in benchmarks/README.md
   backward for the inputs only (atom and bond features): no autograd graph of ~25 nodes per layer, three saved
   tensors per layer, in-place updates of preallocated buffers, and the bond gradient accumulated over layers;
 * Gaussian columns below 1e-12 on every edge of the batch (centres > 1.05 Å from every distance) are left out of the
-  bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved.
+  bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved;
+* the neighbour sums of the backward and the mean pooling go through :mod:`smoacs.crystal.scatter` (a sparse
+  product instead of ``index_add_`` when torch runs more than one thread: robust when the cores are shared).
 
 ``CGCNNNet.fused = False`` restores the layer-by-layer autograd path: the reference of the parity tests, which hold
 outputs and input gradients to 1e-5 relative. Either way the folded network is for evaluation (frozen weights).
@@ -37,6 +39,7 @@ from torch import Tensor, nn
 from smoacs.chem.features import cgcnn_features
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.neighbors import NeighborList, edge_vectors
+from smoacs.crystal.scatter import scatter_matrix, scatter_rows, sum_rows, use_sparse
 from smoacs.errors import PredictorError
 from smoacs.predictors.base import GraphPredictor, PredictorEntry, PredictorInfo
 
@@ -121,14 +124,14 @@ class _ConvStack(torch.autograd.Function):
         convs: tuple[_ConvWeights, ...] = ctx.convs
         n_atoms, width = grad.shape[0], convs[0].w_self.shape[1]
         grad_bond = None
+        by_neighbor_sum = scatter_matrix(nbr_idx, n_atoms, grad.dtype) if use_sparse() else None  # [N, E]
         for layer in reversed(range(len(convs))):
             w = convs[layer]
             slopes, pre = saved[2 * layer : 2 * layer + 2]
             grad_pre = grad * torch.sigmoid(pre)  # softplus' = σ
             grad_sum = (grad_pre * w.scale2).repeat(1, 2)[:, None, :]  # onto both halves of every edge
             grad_z = (slopes.view(n_atoms, -1, width) * grad_sum).view(-1, width)
-            by_neighbor = torch.zeros(n_atoms, width, dtype=grad.dtype, device=grad.device)
-            by_neighbor.index_add_(0, nbr_idx, grad_z)
+            by_neighbor = scatter_rows(grad_z, nbr_idx, n_atoms, by_neighbor_sum)  # Σ over the edges into each atom
             by_center = grad_z.view(n_atoms, -1, width).sum(dim=1)
             grad = torch.addmm(torch.addmm(grad_pre, by_neighbor, w.w_nbr.T), by_center, w.w_self.T)
             if ctx.needs_input_grad[1]:
@@ -288,8 +291,7 @@ class CGCNNNet(nn.Module):
         """
         atom_fea = self.embedding(atom_fea)
         atom_fea = self._convolve(atom_fea, nbr_fea, nbr_idx)
-        pooled = torch.zeros(len(n_atoms), atom_fea.shape[1], dtype=atom_fea.dtype, device=atom_fea.device)
-        pooled = pooled.index_add(0, crystal_idx, atom_fea) / n_atoms[:, None].to(atom_fea.dtype)
+        pooled = sum_rows(atom_fea, crystal_idx, len(n_atoms)) / n_atoms[:, None].to(atom_fea.dtype)
         crys_fea = F.softplus(self.conv_to_fc(F.softplus(pooled)))
         for fc in getattr(self, "fcs", []):
             crys_fea = F.softplus(fc(crys_fea))
