@@ -592,18 +592,17 @@ class DesignSpace(nn.Module):
         return DiscreteDesign(crystals, combo, ox_states, self.tolerance_factor(radius), radius)
 
     @torch.no_grad()
-    def composition_keys(self) -> list[tuple[tuple[int, int, int], ...]]:
-        """Per crystal, its discrete composition as a hashable key: the pattern index and the sorted (site role,
-        element index) pairs of its sites. Two crystals with the same key hold the same elements on the same
-        sublattices under the same pattern (the order of the sites within a sublattice is ignored)."""
+    def composition_keys(self) -> list[tuple[int, ...]]:
+        """Per crystal, its discrete composition as a hashable key: one code per site for (pattern index, site role,
+        element index), sorted. Two crystals with the same key hold the same elements on the same sublattices under
+        the same pattern (the order of the sites within a sublattice is ignored)."""
         design = self.discretize()
-        species = design.crystals.species_probs.argmax(dim=-1).tolist()
-        roles = self.site_roles.tolist()
-        combo = design.combo[self.crystal_idx].tolist()
-        keys: list[list[tuple[int, int, int]]] = [[] for _ in range(self.n_crystals)]
-        for site, crystal in enumerate(self.crystal_idx.tolist()):
-            keys[crystal].append((combo[site], roles[site], species[site]))
-        return [tuple(sorted(key)) for key in keys]
+        species = design.crystals.species_probs.argmax(dim=-1)
+        roles = self.site_roles.to(species)
+        code = (design.combo[self.crystal_idx].to(species) * (int(roles.max()) + 1) + roles) * N_ELEMENTS + species
+        order = torch.argsort(code, stable=True)
+        order = order[torch.argsort(self.crystal_idx[order], stable=True)]  # by crystal, codes sorted within
+        return [tuple(part.tolist()) for part in torch.split(code[order], self.n_atoms.tolist())]
 
     @torch.no_grad()
     def _shared_species(self, combo: Tensor, species: Tensor) -> Tensor:

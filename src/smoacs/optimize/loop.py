@@ -365,11 +365,11 @@ class DesignOptimizer:
         receivers = receivers[~keep.to(receivers.device)]
         n_atoms = space.n_atoms
         held = self._composition_counts()
+        keys, counts = held if held is not None else ([], {})
         pairs, noise = [], _MutationNoise()
         for receiver in receivers.tolist():
             candidates = donors[n_atoms[donors] == n_atoms[receiver]]
             if held is not None:
-                keys, counts = held
                 open_ = [counts[keys[d]] < s.max_composition_copies for d in candidates.tolist()]
                 candidates = candidates[torch.tensor(open_, dtype=torch.bool, device=candidates.device)]
             if len(candidates) == 0:
@@ -377,7 +377,6 @@ class DesignOptimizer:
             pick = int(torch.randint(len(candidates), (1,), generator=self.generator))
             donor = int(candidates[pick])
             if held is not None:
-                keys, counts = held
                 counts[keys[receiver]] -= 1
                 keys[receiver] = keys[donor]
                 counts[keys[donor]] += 1
