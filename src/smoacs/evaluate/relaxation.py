@@ -102,8 +102,8 @@ def relax_candidates(candidates: Candidates, check: RelaxationCheck) -> tuple[Ca
         "energy_per_atom": result.energy_per_atom.double().cpu().numpy(),
         "pressure": result.pressure.double().cpu().numpy(),
     }
-    lattice, frac = result.crystals.lattice.to(crystals.lattice), result.crystals.frac_coords.to(crystals.frac_coords)
-    relaxed = CrystalBatch(lattice, torch.remainder(frac, 1.0), crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
+    wrapped = torch.remainder(result.crystals.frac_coords, 1.0)  # relax_in_chunks keeps crystals' device and dtype
+    relaxed = CrystalBatch(result.crystals.lattice, wrapped, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
     output = StageOutput(columns=columns, criteria={"converged_ok": columns["relax_status"] == "converged"})
     return replace(candidates, crystals=relaxed), output
 
