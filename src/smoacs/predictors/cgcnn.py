@@ -80,8 +80,9 @@ def _conv_stack_forward(
     n_atoms, width = atom_fea.shape[0], convs[0].w_self.shape[1]
     half = width // 2
     x, saved = atom_fea, []
+    z = torch.empty(len(nbr_idx), width, dtype=atom_fea.dtype, device=atom_fea.device)  # reused by every layer
     for w in convs:
-        z = torch.index_select(x @ w.w_nbr, 0, nbr_idx).addmm_(bond_fea, w.w_bond)
+        torch.index_select(x @ w.w_nbr, 0, nbr_idx, out=z).addmm_(bond_fea, w.w_bond)
         z.view(n_atoms, -1, width).add_(torch.addmm(w.bias, x, w.w_self)[:, None, :])
         slopes = torch.sigmoid(z)  # [σ(filter) | σ(core)], σ(core) = softplus'(core)
         gate, core_slope = slopes[:, :half], slopes[:, half:]
@@ -125,12 +126,13 @@ class _ConvStack(torch.autograd.Function):
         n_atoms, width = grad.shape[0], convs[0].w_self.shape[1]
         grad_bond = None
         by_neighbor_sum = scatter_matrix(nbr_idx, n_atoms, grad.dtype) if use_sparse() else None  # [N, E]
+        grad_z = torch.empty_like(saved[0])  # [E, 2F], reused by every layer
         for layer in reversed(range(len(convs))):
             w = convs[layer]
             slopes, pre = saved[2 * layer : 2 * layer + 2]
             grad_pre = grad * torch.sigmoid(pre)  # softplus' = σ
             grad_sum = (grad_pre * w.scale2).repeat(1, 2)[:, None, :]  # onto both halves of every edge
-            grad_z = (slopes.view(n_atoms, -1, width) * grad_sum).view(-1, width)
+            torch.mul(slopes.view(n_atoms, -1, width), grad_sum, out=grad_z.view(n_atoms, -1, width))
             by_neighbor = scatter_rows(grad_z, nbr_idx, n_atoms, by_neighbor_sum)  # Σ over the edges into each atom
             by_center = grad_z.view(n_atoms, -1, width).sum(dim=1)
             grad = torch.addmm(torch.addmm(grad_pre, by_neighbor, w.w_nbr.T), by_center, w.w_self.T)
