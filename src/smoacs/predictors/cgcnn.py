@@ -13,10 +13,13 @@ How the frozen networks are made fast (issue 15; figures in benchmarks/README.md
 * ``fc_full(x_i ‖ x_j ‖ e_ij)`` is split into ``x @ W_self`` and ``x @ W_nbr`` (once per atom, then gathered) and
   ``e @ W_bond`` (per edge), the filter and core halves side by side in one ``[E, 128]`` buffer;
 * the four convolutions run as one :class:`torch.autograd.Function` (:class:`_ConvStack`) with a hand-written
-  backward for the inputs only (atom and bond features): no autograd graph of ~25 nodes per layer, three saved
-  tensors per layer, in-place updates of preallocated buffers, and the bond gradient accumulated over layers;
+  backward for the inputs only (atom and bond features): no autograd graph of ~25 nodes per layer, two saved
+  tensors per layer, in-place updates of one ``[E, 2F]`` work buffer shared by the layers of each pass, and the bond
+  gradient accumulated over layers;
 * Gaussian columns below 1e-12 on every edge of the batch (centres > 1.05 Å from every distance) are left out of the
   bond projection (:meth:`CGCNNNet._bond_columns`): below float32 rounding, ~20–40 % of that product saved;
+* ``smoacs run`` calls :func:`smoacs.runtime.retain_freed_memory`, so these MB-sized edge buffers are reused from
+  step to step instead of being page-faulted in again (~25 % of a step's CPU time here);
 * the neighbour sums of the backward and the mean pooling go through :mod:`smoacs.crystal.scatter` (a sparse
   product instead of ``index_add_`` when torch runs more than one thread: robust when the cores are shared).
 
