@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--stages", choices=("relax", "polish", "loop"), default="relax")
     parser.add_argument("--copies", type=int, default=2, help="candidates per composition")
     parser.add_argument("--max-copies", type=int, default=0, help="optimizer.max_composition_copies (loop)")
+    parser.add_argument("--fmax", type=float, help="physics.fmax of the final relaxation (default: the preset's)")
+    parser.add_argument("--perturb", type=float, help="physics.perturb, Å (default: the preset's)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -71,6 +73,9 @@ def main() -> None:
     config = build_config("perovskite-bandgap", 2.5, "unused").with_overrides(
         candidates=n, batch_size=n, threads=1, max_composition_copies=args.max_copies
     )
+    physics = {k: v for k, v in (("fmax", args.fmax), ("perturb", args.perturb)) if v is not None}
+    if physics:
+        config = config.with_overrides(physics=physics)
     problem = runner.build_problem(config)
     space = DesignSpace(problem.batches[0], config.space, seed=config.seed, device=problem.device)
     chosen = [_site_species(space, c, names[c % len(names)]) for c in range(n)]
@@ -98,7 +103,7 @@ def main() -> None:
         })  # fmt: skip
     kept = sorted({o["start"] for o in out if o["success"] and o["returned"] == o["start"]})
     report = {
-        "stages": args.stages, "copies": args.copies, "max_composition_copies": args.max_copies, "wall_s": round(time.perf_counter() - start, 1),
+        "stages": args.stages, "fmax": config.physics.fmax, "perturb": config.physics.perturb, "copies": args.copies, "max_composition_copies": args.max_copies, "wall_s": round(time.perf_counter() - start, 1),
         "kept_composition": sum(o["returned"] == o["start"] for o in out), "successes": sum(o["success"] for o in out),
         "truth_returned": kept, "n_truth_returned": len(kept), "candidates": out,
     }  # fmt: skip

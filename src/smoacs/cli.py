@@ -285,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy-and-mutate diversity rule when receivers copy the donor's composition (physics on): a "
         "composition already held by K candidates is copied no further (optimizer.max_composition_copies; 0: no limit)",
     )  # fmt: skip
+    run.add_argument(
+        "--screen", type=int, metavar="N",
+        help="start up to N candidates from a screen of the template's single-anion compositions at their "
+        "equilibrium lattice constant (those meeting every objective there), kept out of the gradient search "
+        "(search.screen; 0: none)",
+    )  # fmt: skip
     run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
     run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -35,6 +35,7 @@ class RunOptions:
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check);
             polish_rounds: ``physics.polish_rounds`` (composition-polish rounds; 0: off).
         max_copies: ``optimizer.max_composition_copies`` (copy-and-mutate diversity rule; 0: no limit).
+        screen: ``search.screen`` (candidates started from the single-anion screen; 0: none).
         method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
             candidate (gradient: its steps); anions: ``single`` or ``mixed`` (baselines).
         reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
@@ -72,6 +73,7 @@ class RunOptions:
     allowed_elements: tuple[str, ...] = ()
     polish_rounds: int | None = None
     max_copies: int | None = None
+    screen: int | None = None
 
     @classmethod
     def from_namespace(cls, args: Any) -> RunOptions:  # noqa: ANN401 - an argparse.Namespace
@@ -134,7 +136,7 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["sublattices"] = parse_limits(
             config.space.sublattices, options.max_species, options.dopant_fraction, options.allowed_elements
         )
-    search = {key: getattr(options, key) for key in ("method", "budget", "anions") if getattr(options, key) is not None}
+    search = {key: getattr(options, key) for key in ("method", "budget", "anions", "screen") if getattr(options, key) is not None}
     if search:
         changes["search"] = search
         if search.get("method", config.search.method) == "gradient" and options.budget is not None:
@@ -194,7 +196,7 @@ def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> R
     return RunOptions(**kwargs)
 
 
-_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds", "max_copies")
+_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds", "max_copies", "screen")
 _STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "anions", "known_values",
             "max_species", "dopant_fraction")  # fmt: skip
 

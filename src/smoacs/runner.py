@@ -52,6 +52,7 @@ from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
 from smoacs.runtime import resolve_device, retain_freed_memory, seed_everything, set_threads
 from smoacs.search import SearchResult, budget, describe, method_settings, plan_candidates, search_method
+from smoacs.search.screen import ScreenSettings, apply_screened, place, screen
 from smoacs.templates.base import Template
 from smoacs.templates.datasets import dataset_templates
 from smoacs.templates.files import load_template_set
@@ -160,6 +161,8 @@ class Problem:
         geometry: the potential as the optimiser's geometry driver (physics on), else None.
         relaxation: the final relaxation stage (physics on, or a relaxation check), else None.
         polish: the composition polish after a ``gradient`` search (physics on, ``polish_rounds`` > 0), else None.
+        screened: per mini-batch, ``[len(batch)]`` bool: the candidate starts from the screen (``search.screen``).
+        screen_timings: the screen's figures (run.json ``timings``), empty without a screen.
         known: the reference-value columns (:mod:`smoacs.evaluate.known`).
     """
 
@@ -176,6 +179,8 @@ class Problem:
     relaxation: RelaxationCheck | None = None
     known: KnownValues | None = None
     polish: PolishSettings | None = None
+    screened: list[np.ndarray] = field(default_factory=list)
+    screen_timings: dict[str, Any] = field(default_factory=dict)
 
 
 def build_problem(config: RunConfig) -> Problem:
@@ -190,18 +195,39 @@ def build_problem(config: RunConfig) -> Problem:
     judges = [load_predictor(name, device, prop) for prop, name in config.judge.items()]
     references = run_references(config.templates.path, config.evaluation.references)
     known = run_known_values(config, references)
-    size = config.batch_size
-    batches = [templates[i : i + size] for i in range(0, len(templates), size)]
-    ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
     physics = config.physics
     name = physics.potential if physics.enabled else config.evaluation.relax
     potential: Any = load_potential(name, device) if name else None
     geometry = PotentialGeometry(potential, physics.every) if physics.enabled else None
     relaxation = relaxation_check(physics, potential, physics.enabled, config.seed) if potential is not None else None
-    return Problem(
+    templates, screened, screen_timings = _screened_templates(config, templates, predictors, potential if physics.enabled else None, device)
+    size = config.batch_size
+    batches = [templates[i : i + size] for i in range(0, len(templates), size)]
+    ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
+    problem = Problem(
         config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation, known,
         polish_settings(physics) if config.search.method == "gradient" else None,
     )  # fmt: skip
+    problem.screened = [screened[i : i + size] for i in range(0, len(templates), size)]
+    problem.screen_timings = screen_timings
+    return problem
+
+
+def _screened_templates(
+    config: RunConfig, templates: list[Template], predictors: list[Predictor], potential: Potential | None, device: torch.device
+) -> tuple[list[Template], np.ndarray, dict[str, Any]]:
+    """The run's templates with the screened starts in its last slots (``search.screen``), which slots they are,
+    and the screen's figures for run.json (nothing changes without a screen)."""
+    count = config.search.screen
+    if count == 0:
+        return templates, np.zeros(len(templates), dtype=bool), {}
+    settings = ScreenSettings(candidates=min(count, len(templates)))
+    cutoff = config.optimizer.min_distance_cutoff
+    chosen, report = screen(templates[0], config.space, predictors, config.objectives, settings, cutoff, potential, device)
+    placed, screened = place(templates, chosen)
+    log.info("screen: %d of %d single-anion compositions meet every objective at equilibrium; %d candidates start there",
+             len(chosen), report.pool, int(screened.sum()))  # fmt: skip
+    return placed, screened, report.to_dict()
 
 
 def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
@@ -211,9 +237,15 @@ def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[De
     method = search_method(config.search.method)
     seed = config.seed + index
     settings = method_settings(config.search, config.optimizer)  # gradient: config.optimizer itself
-    result = method(space, problem.predictors, config.objectives, settings, seed, callbacks, geometry=problem.geometry)
+    extra: dict[str, Any] = {}
+    if problem.screened and bool(problem.screened[index].any()):
+        extra["frozen"] = apply_screened(space, problem.screened[index])
+    result = method(space, problem.predictors, config.objectives, settings, seed, callbacks, geometry=problem.geometry, **extra)
+    if index == 0 and problem.screen_timings:
+        result.timings.update(problem.screen_timings)
     if problem.polish is not None and problem.potential is not None:  # relax, composition steps there (gradient only)
-        report = polish(space, problem.predictors, config.objectives, problem.potential, problem.polish, seed, config.optimizer)
+        frozen = extra.get("frozen")
+        report = polish(space, problem.predictors, config.objectives, problem.potential, problem.polish, seed, config.optimizer, frozen)
         result.timings.update(report.timings())
     return space, result
 

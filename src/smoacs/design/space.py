@@ -682,18 +682,43 @@ class DesignSpace(nn.Module):
         species = torch.as_tensor(species, device=device).long()
         if patterns.shape != (self.n_crystals,) or species.shape != (len(self.crystal_idx),):
             raise ValueError(f"expected patterns [{self.n_crystals}] and species [{len(self.crystal_idx)}]")
-        if not self.combo_valid[torch.arange(self.n_crystals, device=device), patterns].all():
-            raise ValueError("a chosen oxidation pattern is not admissible for its crystal")
-        site_pattern = patterns[self.crystal_idx]
+        crystals = torch.arange(self.n_crystals, device=device)
         sites = torch.arange(len(species), device=device)
-        if not self.element_mask[sites, site_pattern, species].all():
-            raise ValueError("a chosen element is not allowed at its site under the chosen pattern")
+        self._check_composition(crystals, sites, patterns, species)
         if self.n_groups:
             self._set_shared(species, margin)
         self.combo_logits.zero_()
-        self.combo_logits[torch.arange(self.n_crystals, device=device), patterns] = margin
+        self.combo_logits[crystals, patterns] = margin
         self.element_logits.zero_()
         self.element_logits[sites, species] = margin
+
+    @torch.no_grad()
+    def set_composition_rows(self, crystals: Tensor, patterns: Tensor, species: Tensor, margin: float = 1.0) -> None:
+        """:meth:`set_composition` for the crystals ``crystals`` only (``patterns [M]``, ``species`` of their sites
+        crystal after crystal); every other crystal keeps its logits. ValueError in a space with sublattice limits
+        (their slot logits are shared per crystal group; use :meth:`set_composition`)."""
+        device = self.n_atoms.device
+        crystals = torch.as_tensor(crystals, device=device).long()
+        patterns = torch.as_tensor(patterns, device=device).long()
+        species = torch.as_tensor(species, device=device).long()
+        sites = self.site_rows(crystals)
+        if patterns.shape != crystals.shape or species.shape != sites.shape:
+            raise ValueError(f"expected patterns [{len(crystals)}] and species [{len(sites)}]")
+        if self.n_groups:
+            raise ValueError("set_composition_rows does not support sublattice limits")
+        self._check_composition(crystals, sites, patterns, species)
+        self.combo_logits[crystals] = 0.0
+        self.combo_logits[crystals, patterns] = margin
+        self.element_logits[sites] = 0.0
+        self.element_logits[sites, species] = margin
+
+    def _check_composition(self, crystals: Tensor, sites: Tensor, patterns: Tensor, species: Tensor) -> None:
+        """ValueError unless every pattern is admissible for its crystal and every element allowed at its site."""
+        if not self.combo_valid[crystals, patterns].all():
+            raise ValueError("a chosen oxidation pattern is not admissible for its crystal")
+        site_pattern = torch.repeat_interleave(patterns, self.n_atoms[crystals])
+        if not self.element_mask[sites, site_pattern, species].all():
+            raise ValueError("a chosen element is not allowed at its site under the chosen pattern")
 
     @torch.no_grad()
     def _set_shared(self, species: Tensor, margin: float) -> None:

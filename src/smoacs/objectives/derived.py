@@ -48,16 +48,20 @@ class DerivedTerm(Protocol):
     def __call__(self, inputs: DerivedInputs) -> Tensor: ...
 
 
-def tolerance_factor(site_radius: Tensor, site_roles: Tensor, crystal_idx: Tensor, n_crystals: int) -> Tensor:
-    """``[B]`` t = (r_A + r_X) / (√2 (r_B + r_X)) from per-site radii (Å) averaged per role; NaN without roles."""
+def role_radii(site_radius: Tensor, site_roles: Tensor, crystal_idx: Tensor, n_crystals: int) -> Tensor:
+    """``[B, 3]`` mean radius (Å) of each crystal's A, B and X sites; NaN for a role a crystal does not have."""
     site_roles = site_roles.to(site_radius.device)
     has_role = site_roles >= 0
     index = crystal_idx.to(site_radius.device) * 3 + site_roles.clamp_min(0)
     zeros = torch.zeros(n_crystals * 3, dtype=site_radius.dtype, device=site_radius.device)
     total = zeros.index_add(0, index[has_role], site_radius[has_role])
     count = zeros.index_add(0, index[has_role], torch.ones_like(site_radius[has_role]))
-    mean = (total / count).view(-1, 3)  # 0/0 → NaN for crystals without roles
-    r_a, r_b, r_x = mean.unbind(-1)
+    return (total / count).view(-1, 3)  # 0/0 → NaN for crystals without roles
+
+
+def tolerance_factor(site_radius: Tensor, site_roles: Tensor, crystal_idx: Tensor, n_crystals: int) -> Tensor:
+    """``[B]`` t = (r_A + r_X) / (√2 (r_B + r_X)) from per-site radii (Å) averaged per role; NaN without roles."""
+    r_a, r_b, r_x = role_radii(site_radius, site_roles, crystal_idx, n_crystals).unbind(-1)
     return (r_a + r_x) / (math.sqrt(2.0) * (r_b + r_x))
 
 

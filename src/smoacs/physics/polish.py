@@ -101,19 +101,24 @@ def polish(
     settings: PolishSettings,
     seed: int,
     optimizer: OptimizerSettings | None = None,
+    frozen: Tensor | None = None,
 ) -> PolishReport:
     """Run ``settings.rounds`` polish rounds on ``space`` in place (module doc); the report of what changed.
 
     ``optimizer``: the run's optimiser settings (minimum-distance cutoff, rebuild schedule); ``seed`` seeds the
-    perturbations and the optimiser of each round.
+    perturbations and the optimiser of each round. ``frozen`` (``[B]`` bool, optional): crystals the polish
+    leaves as they are (neither relaxed into the space nor polished; screened starts).
     """
     report = PolishReport()
     base = optimizer or OptimizerSettings()
+    frozen = None if frozen is None or not bool(frozen.any()) else frozen.to(space.n_atoms.device)
+    if frozen is not None and bool(frozen.all()):
+        return report
     for round_ in range(settings.rounds):
         design = space.discretize()
         species = design.crystals.species_probs.argmax(dim=-1)
         start = time.perf_counter()
-        relaxed, usable = _relax(design.crystals, potential, settings, seed * 1_000_003 + 7_777 * (round_ + 1))
+        relaxed, usable = _relax_moving(design.crystals, frozen, potential, settings, seed * 1_000_003 + 7_777 * (round_ + 1))
         report.relax_s += time.perf_counter() - start
         space.set_from(relaxed)
         start = time.perf_counter()
@@ -139,6 +144,22 @@ def _polish_settings(base: OptimizerSettings, settings: PolishSettings) -> Optim
         lr_floor=base.lr_floor, temperature_start=TEMPERATURE_START, temperature_end=TEMPERATURE_END,
         rebuild_every=base.rebuild_every, copy_mutate_steps=(), min_distance_cutoff=base.min_distance_cutoff,
     )  # fmt: skip
+
+
+def _relax_moving(
+    crystals: CrystalBatch, frozen: Tensor | None, potential: Potential, settings: PolishSettings, seed: int
+) -> tuple[CrystalBatch, Tensor]:
+    """:func:`_relax` of the crystals not ``frozen``; the frozen ones come back as they are, never usable."""
+    if frozen is None:
+        return _relax(crystals, potential, settings, seed)
+    moving = ~frozen
+    atoms = moving[crystals.crystal_idx]
+    relaxed, usable_part = _relax(crystals.select(moving), potential, settings, seed)
+    lattice, frac = crystals.lattice.clone(), crystals.frac_coords.clone()
+    lattice[moving], frac[atoms] = relaxed.lattice.to(lattice), relaxed.frac_coords.to(frac)
+    usable = torch.zeros_like(moving)
+    usable[moving] = usable_part
+    return CrystalBatch(lattice, frac, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms), usable
 
 
 def _relax(crystals: CrystalBatch, potential: Potential, settings: PolishSettings, seed: int) -> tuple[CrystalBatch, Tensor]:

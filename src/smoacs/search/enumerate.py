@@ -99,6 +99,16 @@ def candidate_templates(templates: Sequence[Template], space: SpaceSettings, ani
     return out
 
 
+def set_template_compositions(space: DesignSpace) -> None:
+    """Set every crystal of ``space`` to its template's composition (``species``, first pattern), as the templates
+    of :func:`candidate_templates` carry them; ConfigError if a template has no species."""
+    species = [element_index(symbol) for template in space.templates for symbol in template.species]
+    if len(species) != len(space.crystal_idx):
+        raise ConfigError("enumerate searches the templates of its own candidate list (every template's species set)")
+    device = space.n_atoms.device
+    space.set_composition(torch.zeros(space.n_crystals, dtype=torch.long, device=device), torch.tensor(species))
+
+
 def scan_scales(space: DesignSpace, points: int) -> Tensor:
     """``[points, B]`` uniform scalings of each crystal's current lengths that span its length bounds."""
     lengths = space.lengths().detach().double()
@@ -118,11 +128,7 @@ def search(
     geometry: GeometryDriver | None = None,
 ) -> SearchResult:
     """Set the templates' compositions, scan the lattice scale, relax the lattice (see the module docstring)."""
-    species = [element_index(symbol) for template in space.templates for symbol in template.species]
-    if len(species) != len(space.crystal_idx):
-        raise ConfigError("enumerate searches the templates of its own candidate list (every template's species set)")
-    device = space.n_atoms.device
-    space.set_composition(torch.zeros(space.n_crystals, dtype=torch.long, device=device), torch.tensor(species))
+    set_template_compositions(space)
     n_scan = max(1, math.ceil(settings.budget / 2))
     steps = settings.budget - n_scan
     scorer = Scorer(predictors, objectives, settings.optimizer.min_distance_cutoff)
