@@ -74,8 +74,8 @@ def retain_freed_memory() -> int:
     32 MiB) by a fresh ``mmap`` and unmaps it on ``free``, and trims free memory at the heap top beyond twice that.
     An optimisation step allocates and frees the same dozens of MB-sized edge buffers every step, so each step
     page-faults them in again: ~25,000 minor faults and ~20 % of a 256-cell CGCNN step's CPU time here
-    (benchmarks/README.md, issue 15, "Fewer page faults"). Raising both thresholds makes later steps reuse the
-    memory; no number changes. The price: the process keeps its peak heap until it exits.
+    (benchmarks/README.md, "Where a step's time goes, and fewer page faults"). Raising both thresholds makes later
+    steps reuse the memory; no number changes. The price: the process keeps its peak heap until it exits.
 
     Returns the mmap threshold now in effect (:data:`MMAP_THRESHOLD`, or :data:`FALLBACK_MMAP_THRESHOLD` where
     glibc refuses the larger value), or 0 where nothing was changed (not Linux, or no glibc ``mallopt``).
