@@ -286,10 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
         "composition already held by K candidates is copied no further (optimizer.max_composition_copies; 0: no limit)",
     )  # fmt: skip
     run.add_argument(
-        "--screen", type=int, metavar="N",
-        help="start up to N candidates from a screen of the template's single-anion compositions at their "
-        "equilibrium lattice constant (those meeting every objective there), kept out of the gradient search "
-        "(search.screen; 0: none)",
+        "--screen", type=float, metavar="FRACTION",
+        help="with physics: start up to this fraction of the candidates from a screen of the template's "
+        "single-anion compositions at their equilibrium lattice constant (those meeting every objective there), "
+        "kept out of the gradient search and the polish (physics.screen; perovskite-bandgap: 0.125, 0: off)",
     )  # fmt: skip
     run.add_argument("--reference", action="append", metavar="SET", help=REFERENCE_HELP)
     run.add_argument("--known-values", choices=("successes", "all"), help=KNOWN_HELP)

@@ -35,7 +35,7 @@ class RunOptions:
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check);
             polish_rounds: ``physics.polish_rounds`` (composition-polish rounds; 0: off).
         max_copies: ``optimizer.max_composition_copies`` (copy-and-mutate diversity rule; 0: no limit).
-        screen: ``search.screen`` (candidates started from the single-anion screen; 0: none).
+        screen: ``physics.screen`` (fraction of the candidates started from the single-anion screen; 0: none).
         method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
             candidate (gradient: its steps); anions: ``single`` or ``mixed`` (baselines).
         reference: novelty / known-value reference sets (``--reference``); known_values: ``successes`` or ``all``.
@@ -73,7 +73,7 @@ class RunOptions:
     allowed_elements: tuple[str, ...] = ()
     polish_rounds: int | None = None
     max_copies: int | None = None
-    screen: int | None = None
+    screen: float | None = None
 
     @classmethod
     def from_namespace(cls, args: Any) -> RunOptions:  # noqa: ANN401 - an argparse.Namespace
@@ -128,6 +128,8 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["physics"] = replace(config.physics, potential=options.physics)
     if options.polish_rounds is not None:
         changes["physics"] = replace(changes.get("physics", config.physics), polish_rounds=options.polish_rounds)
+    if options.screen is not None:
+        changes["physics"] = replace(changes.get("physics", config.physics), screen=options.screen)
     if options.max_copies is not None:
         changes["max_composition_copies"] = options.max_copies
     if options.max_species or options.dopant_fraction or options.allowed_elements:
@@ -136,7 +138,7 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["sublattices"] = parse_limits(
             config.space.sublattices, options.max_species, options.dopant_fraction, options.allowed_elements
         )
-    search = {key: getattr(options, key) for key in ("method", "budget", "anions", "screen") if getattr(options, key) is not None}
+    search = {key: getattr(options, key) for key in ("method", "budget", "anions") if getattr(options, key) is not None}
     if search:
         changes["search"] = search
         if search.get("method", config.search.method) == "gradient" and options.budget is not None:
@@ -196,7 +198,7 @@ def options_from_mapping(values: Mapping[str, Any], where: str = "options") -> R
     return RunOptions(**kwargs)
 
 
-_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds", "max_copies", "screen")
+_INTS = ("candidates", "batch_size", "steps", "seed", "threads", "budget", "polish_rounds", "max_copies")
 _STRINGS = ("config", "preset", "device", "out", "templates", "physics", "relax", "method", "anions", "known_values",
             "max_species", "dopant_fraction")  # fmt: skip
 
@@ -207,7 +209,7 @@ def _option_value(key: str, value: Any, path: str) -> Any:  # noqa: ANN401 - one
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
-    if key == "target":
+    if key in ("target", "screen"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)

@@ -161,7 +161,7 @@ class Problem:
         geometry: the potential as the optimiser's geometry driver (physics on), else None.
         relaxation: the final relaxation stage (physics on, or a relaxation check), else None.
         polish: the composition polish after a ``gradient`` search (physics on, ``polish_rounds`` > 0), else None.
-        screened: per mini-batch, ``[len(batch)]`` bool: the candidate starts from the screen (``search.screen``).
+        screened: per mini-batch, ``[len(batch)]`` bool: the candidate starts from the screen (``physics.screen``).
         screen_timings: the screen's figures (run.json ``timings``), empty without a screen.
         known: the reference-value columns (:mod:`smoacs.evaluate.known`).
     """
@@ -216,12 +216,15 @@ def build_problem(config: RunConfig) -> Problem:
 def _screened_templates(
     config: RunConfig, templates: list[Template], predictors: list[Predictor], potential: Potential | None, device: torch.device
 ) -> tuple[list[Template], np.ndarray, dict[str, Any]]:
-    """The run's templates with the screened starts in its last slots (``search.screen``), which slots they are,
-    and the screen's figures for run.json (nothing changes without a screen)."""
-    count = config.search.screen
+    """The run's templates with the screened starts in its last slots (``physics.screen`` of the candidates; physics
+    on and a gradient search only), which slots they are, and the screen's figures for run.json (nothing changes
+    without a screen)."""
+    count = int(config.physics.screen * len(templates)) if potential is not None and config.search.method == "gradient" else 0
     if count == 0:
         return templates, np.zeros(len(templates), dtype=bool), {}
-    settings = ScreenSettings(candidates=min(count, len(templates)))
+    if config.space.sublattices:
+        raise ConfigError("physics.screen does not support sublattice limits (space.sublattices) yet; use --screen 0")
+    settings = ScreenSettings(candidates=count)
     cutoff = config.optimizer.min_distance_cutoff
     chosen, report = screen(templates[0], config.space, predictors, config.objectives, settings, cutoff, potential, device)
     placed, screened = place(templates, chosen)

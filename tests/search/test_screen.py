@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -70,7 +68,7 @@ def test_screen_returns_only_compositions_meeting_the_objectives_at_equilibrium(
     potential = LennardJonesPotential(sigma=2.2, epsilon=0.1, cutoff=7.0)
     # toy value at the LJ minimum (a ≈ 4.595 Å for every composition): 2.69 + mean Z / 100
     chosen, report = screen(template, SPACE, [predictor], _objectives(3.0), ScreenSettings(candidates=6), 0.5, potential)
-    assert report.pool == 1792 and report.shortlisted == 24
+    assert report.pool == 1792 and report.shortlisted == 48
     assert 0 < len(chosen) <= 6 and report.chosen == [t.name for t in chosen]
     assert all(t.name.startswith(PREFIX) and t.n_combos == 1 and len(t.species) == 5 for t in chosen)
     space = DesignSpace(chosen, SPACE)
@@ -135,22 +133,21 @@ def test_set_composition_rows_checks_admissibility() -> None:
         space.set_composition_rows(torch.tensor([1]), torch.tensor([0]), torch.zeros(4, dtype=torch.long))
 
 
-def test_screen_is_a_gradient_only_setting() -> None:
-    from dataclasses import replace
-
+def test_screen_is_a_fraction_of_the_candidates_in_the_physics_section() -> None:
     from smoacs.presets import build_config
 
     config = build_config("perovskite-bandgap", 2.5, "unused")
-    with pytest.raises(ConfigError, match="gradient"):
-        config.with_overrides(search={"method": "random", "screen": 4}).validate()
-    with pytest.raises(ConfigError, match="≥ 0"):
-        config.with_overrides(search={"screen": -1}).validate()
-    assert isinstance(replace(config.search, screen=4), type(config.search))
-    assert math.isfinite(float(config.with_overrides(search={"screen": 4}).validate().search.screen))
+    assert config.physics.screen == 0.125
+    with pytest.raises(ConfigError, match="fraction"):
+        config.with_overrides(physics={"screen": 1.5}).validate()
+    with pytest.raises(ConfigError, match="fraction"):
+        config.with_overrides(physics={"screen": -0.1}).validate()
+    assert build_config("wide-bandgap", 4.0, "unused").physics.screen == 0.0
 
 
 def test_run_config_records_the_screen() -> None:
     from smoacs.options import RunOptions, run_config
 
-    config: RunConfig = run_config(RunOptions(preset="perovskite-bandgap", target=2.5, screen=8))
-    assert config.search.screen == 8
+    config: RunConfig = run_config(RunOptions(preset="perovskite-bandgap", target=2.5, screen=0.25))
+    assert config.physics.screen == 0.25
+    assert run_config(RunOptions(preset="perovskite-bandgap", target=2.5, screen=0)).physics.screen == 0.0

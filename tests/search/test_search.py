@@ -44,9 +44,9 @@ BASE = {"predictors": {"band_gap": "cgcnn-band-gap"}, "objectives": [{"kind": "w
 def test_config_search_section_defaults_round_trips_and_dumps() -> None:
     config = config_from_dict(BASE)
     assert config.search == SearchSettings("gradient")
-    assert config.to_dict()["search"] == {"method": "gradient", "budget": None, "anions": "auto", "screen": 0}
+    assert config.to_dict()["search"] == {"method": "gradient", "budget": None, "anions": "auto"}
     assert config_from_dict(config.to_dict()) == config
-    assert "search:\n  method: gradient\n  budget: null\n  anions: auto\n  screen: 0" in dump_config(config)
+    assert "search:\n  method: gradient\n  budget: null\n  anions: auto" in dump_config(config)
     with pytest.raises(ConfigError, match="unknown search method"):
         config_from_dict({**BASE, "search": {"method": "bayes"}})
     with pytest.raises(ConfigError, match="search.steps: unknown key"):

@@ -35,6 +35,9 @@ class PhysicsSettings:
             at the relaxed geometry for those that miss an objective there; the final relaxation and verdict follow.
             0: off.
         polish_steps: composition-only Adam steps per polish round.
+        screen: fraction of the run's candidates (rounded down) that start from the single-anion screen at the
+            potential's equilibrium lattice constant, and are left out of the search and the polish (``gradient``
+            search on a perovskite unit-cell template; :mod:`smoacs.search.screen`); 0: off.
     """
 
     potential: str = "chgnet"
@@ -45,6 +48,7 @@ class PhysicsSettings:
     perturb: float = 0.02
     polish_rounds: int = 2
     polish_steps: int = 30
+    screen: float = 0.0
 
     def __post_init__(self) -> None:
         if self.potential not in (*POTENTIALS, NO_PHYSICS):
@@ -63,6 +67,8 @@ class PhysicsSettings:
             raise ConfigError(f"physics.polish_rounds must be ≥ 0, got {self.polish_rounds}")
         if self.polish_steps < 1:
             raise ConfigError(f"physics.polish_steps must be ≥ 1, got {self.polish_steps}")
+        if not 0 <= self.screen <= 1:
+            raise ConfigError(f"physics.screen must be a fraction of the candidates in [0, 1], got {self.screen}")
         if self.batch_size < 1:
             raise ConfigError(f"physics.batch_size must be ≥ 1, got {self.batch_size}")
 

@@ -63,12 +63,6 @@ def check_settings(search: SearchSettings, optimizer: OptimizerSettings, space: 
         raise ConfigError(
             f"search method {search.method} does not support sublattice limits (space.sublattices) yet; use gradient"
         )
-    if search.screen < 0:
-        raise ConfigError(f"search.screen must be ≥ 0 candidates, got {search.screen}")
-    if search.screen and search.method != "gradient":
-        raise ConfigError(f"search.screen applies to the gradient method (got method {search.method}); enumerate lists every composition itself")
-    if search.screen and space is not None and getattr(space, "sublattices", None):
-        raise ConfigError("search.screen does not support sublattice limits (space.sublattices) yet")
     if search.budget is not None and search.budget < 1:
         raise ConfigError(f"search.budget must be ≥ 1 ({BUDGET_UNIT}), got {search.budget}")
     if search.anions not in ANIONS:
@@ -126,8 +120,6 @@ def describe(search: SearchSettings, optimizer: OptimizerSettings) -> dict[str, 
     record: dict[str, Any] = {"method": search.method, "budget": budget(search, optimizer), "budget_unit": BUDGET_UNIT}
     if search.method != "gradient":
         record["anions"] = anions(search)
-    if search.screen:
-        record["screen"] = search.screen
     return record
 
 

@@ -33,15 +33,11 @@ class SearchSettings:
         anions: how the baselines choose anion sites: ``single`` (all anion sites of one oxidation state in a
             crystal share one element), ``mixed`` (each site on its own, as the gradient engine) or ``auto``
             (``enumerate``: single; the others: mixed). ``gradient`` takes only ``auto``.
-        screen: candidate slots (at most) that start from a screen of the first template's single-anion
-            compositions at equilibrium and are left out of the search (``gradient`` only;
-            :mod:`smoacs.search.screen`); 0: none.
     """
 
     method: str = "gradient"
     budget: int | None = None
     anions: str = "auto"
-    screen: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""

@@ -65,7 +65,7 @@ class ScreenSettings:
 
     candidates: int = 0
     points: int = 5
-    shortlist: int = 4
+    shortlist: int = 8
 
     def __post_init__(self) -> None:
         if self.candidates < 0 or self.points < 1 or self.shortlist < 1:
