@@ -59,6 +59,6 @@ def test_retain_freed_memory_stops_refaulting_large_buffers() -> None:
     threshold = retain_freed_memory()
     if threshold < size:
         pytest.skip(f"this C library keeps a lower mmap threshold ({threshold})")
-    _faults_of_touching(size, 3)  # the heap grows (once or twice)
-    # without it: 10 x pages (measured 10.0x); with it at most a late heap growth or two (0 or 1 x pages measured)
-    assert _faults_of_touching(size, 10) < 3 * pages
+    # Without it every round of 10 faults 10 x pages (measured 10.0x). With it the heap may still grow in a round
+    # or two (fragmentation left by earlier tests), after which the buffer is reused: 0 faults measured.
+    assert min(_faults_of_touching(size, 10) for _ in range(6)) < pages
