@@ -1,13 +1,16 @@
-"""Process-level helpers: thread count, device choice."""
+"""Process-level helpers: thread count, allocator, device choice."""
 
 from __future__ import annotations
+
+import resource
+import sys
 
 import pytest
 import torch
 
 from smoacs.errors import ConfigError
 from smoacs.presets import build_config
-from smoacs.runtime import available_cores, resolve_device, set_threads
+from smoacs.runtime import available_cores, resolve_device, retain_freed_memory, set_threads
 
 
 def test_set_threads_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,3 +43,22 @@ def test_cuda_absent_is_a_config_error() -> None:
         pytest.skip("a CUDA device is present")
     with pytest.raises(ConfigError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def _faults_of_touching(n_bytes: int, times: int) -> int:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(times):
+        torch.ones(n_bytes // 4).sum()  # allocated, written, freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+def test_retain_freed_memory_stops_refaulting_large_buffers() -> None:
+    size = 40 << 20  # above glibc's largest adaptive mmap threshold (32 MiB): a fresh mmap on every allocation
+    pages = size // resource.getpagesize()
+    threshold = retain_freed_memory()
+    if threshold < size:
+        pytest.skip(f"this C library keeps a lower mmap threshold ({threshold})")
+    # Without it every round of 10 faults 10 x pages (measured 10.0x). With it the heap may still grow in a round
+    # or two (fragmentation left by earlier tests), after which the buffer is reused: 0 faults measured.
+    assert min(_faults_of_touching(size, 10) for _ in range(6)) < pages

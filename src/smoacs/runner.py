@@ -50,7 +50,7 @@ from smoacs.physics.polish import PolishSettings, polish, polish_settings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
-from smoacs.runtime import resolve_device, seed_everything, set_threads
+from smoacs.runtime import resolve_device, retain_freed_memory, seed_everything, set_threads
 from smoacs.search import SearchResult, budget, describe, method_settings, plan_candidates, search_method
 from smoacs.search.screen import ScreenSettings, apply_screened, place, screen
 from smoacs.templates.base import Template
@@ -311,8 +311,11 @@ class RunProgress:
         return out
 
 
-def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: FinishedBatches) -> dict[str, Any]:
-    """run.json's content at the start of a run (``status: running``)."""
+def run_metadata(
+    problem: Problem, previous: dict[str, Any] | None, state: FinishedBatches, mmap_threshold: int = 0
+) -> dict[str, Any]:
+    """run.json's content at the start of a run (``status: running``); ``mmap_threshold``: what
+    :func:`~smoacs.runtime.retain_freed_memory` set (recorded in ``host``, 0: unchanged)."""
     config = problem.config
     names = [*config.predictors.items(), *config.judge.items()]
     meta: dict[str, Any] = {
@@ -320,7 +323,12 @@ def run_metadata(problem: Problem, previous: dict[str, Any] | None, state: Finis
         "versions": _versions(),
         "predictors": {name: vars(predictor_info(name, prop)) for prop, name in names},
         "search": describe(config.search, config.optimizer),
-        "host": {"platform": platform.platform(), "device": str(problem.device), "torch_threads": torch.get_num_threads()},
+        "host": {
+            "platform": platform.platform(),
+            "device": str(problem.device),
+            "torch_threads": torch.get_num_threads(),
+            "malloc_mmap_threshold": mmap_threshold,
+        },
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
         "novelty_references": describe_references(problem.references),
@@ -354,6 +362,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
     set_threads(config.threads)
+    mmap_threshold = retain_freed_memory()  # the step's edge buffers are reused instead of page-faulted in every step
     started = time.perf_counter()
     with _stage("build_problem"):
         problem = build_problem(config)
@@ -364,7 +373,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
         log.info("resume: %s is finished (%d mini-batches); nothing to do", config.out, state.n_batches)
         return RunResult(directory.path, state.rows, previous.get("summary") or {}, state.structures, {})
     directory = RunDirectory(config.out, columns=state.columns or None).create()
-    meta = run_metadata(problem, previous, state)
+    meta = run_metadata(problem, previous, state, mmap_threshold)
     directory.write_meta(meta)
     done = RunProgress(directory, state, problem.references, problem.known)
     timings: list[dict[str, float]] = []

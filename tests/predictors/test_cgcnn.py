@@ -275,6 +275,30 @@ def test_optimisation_loop_expands_bonds_once_per_step(monkeypatch: pytest.Monke
     assert len(calls) == 4  # two CGCNN predictors (three networks), one expansion per step
 
 
+def _frozen_net(file: str):  # noqa: ANN202
+    """A shipped network as the predictors hold it: folded, eval mode, weights frozen (so the fused stack runs)."""
+    from smoacs.predictors.cgcnn import load_cgcnn
+
+    net, _, _ = load_cgcnn(checkpoint_path(file))
+    return net.requires_grad_(False)
+
+
+class _CountFused:
+    """Counts forward passes through the fused convolution stack (``_ConvStack``) while installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from smoacs.predictors import cgcnn
+
+        self.calls = 0
+        original = cgcnn._ConvStack.forward
+
+        def forward(ctx, *args):  # noqa: ANN001, ANN002, ANN202
+            self.calls += 1
+            return original(ctx, *args)
+
+        monkeypatch.setattr(cgcnn._ConvStack, "forward", staticmethod(forward))
+
+
 def _net_inputs(structures: list[Structure], seed: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
     """Fixed network inputs from real graphs: soft embedded atoms and distances, both requiring gradients."""
     from smoacs.crystal.neighbors import edge_vectors
@@ -298,14 +322,17 @@ def _net_output_and_grads(net, atom, distance, nbr, crystal_idx, n_atoms, fused:
 
 
 @pytest.mark.parametrize("file", ["band-gap", "semi-metal-classification", "formation-energy-per-atom"])
-def test_fused_convolutions_match_autograd_reference(file: str, random_structures, srtio3: Structure) -> None:  # noqa: ANN001
+def test_fused_convolutions_match_autograd_reference(
+    file: str, random_structures, srtio3: Structure, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
     """The hand-written backward of the convolution stack against plain autograd: outputs and input gradients."""
-    from smoacs.predictors.cgcnn import load_cgcnn
-
-    net, _, _ = load_cgcnn(checkpoint_path(file))
+    net = _frozen_net(file)
     inputs = _net_inputs([*random_structures, srtio3], seed=3, dtype=torch.float32)
+    counter = _CountFused(monkeypatch)
     fused = _net_output_and_grads(net, *inputs, fused=True)
+    assert counter.calls == 1  # the fused stack, with its hand-written backward, did run
     reference = _net_output_and_grads(net, *inputs, fused=False)
+    assert counter.calls == 1
     for name, mine, ref in zip(("output", "d/d atom", "d/d distance"), fused, reference, strict=True):
         scale = ref.abs().max()
         assert scale > 0, name
@@ -313,20 +340,21 @@ def test_fused_convolutions_match_autograd_reference(file: str, random_structure
     net.fused = True  # the class default, restored for other tests on this object
 
 
-def test_fused_convolutions_gradcheck(srtio3: Structure, rock_salt: Structure) -> None:
+def test_fused_convolutions_gradcheck(srtio3: Structure, rock_salt: Structure, monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.autograd.gradcheck (float64, finite differences) of the fused stack itself."""
-    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet, load_cgcnn
+    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet
 
-    net, _, _ = load_cgcnn(checkpoint_path("band-gap"))
-    net = net.double()
+    net = _frozen_net("band-gap").double()
     atom, distance, nbr, crystal_idx, n_atoms = _net_inputs([srtio3, rock_salt], seed=1, dtype=torch.float64)
     assert isinstance(net, CGCNNNet) and net.fused
+    counter = _CountFused(monkeypatch)
 
     def f(atom: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
         bond = torch.exp(-((distance[:, None] - GAUSSIAN_CENTERS.double()) ** 2) / GAUSSIAN_WIDTH**2)
         return net(atom, bond, nbr, crystal_idx, n_atoms)
 
     assert torch.autograd.gradcheck(f, (atom.detach().requires_grad_(), distance.detach().requires_grad_()))
+    assert counter.calls > 0
 
 
 def test_fused_convolutions_without_gradients_match(srtio3: Structure, random_structures) -> None:  # noqa: ANN001
@@ -341,9 +369,9 @@ def test_fused_convolutions_without_gradients_match(srtio3: Structure, random_st
 
 def test_bond_columns_left_out_only_below_the_floor(srtio3: Structure) -> None:
     """Perovskite distances (1.95–3.9 Å for 12 neighbours) leave outer Gaussians out; the result does not change."""
-    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet, load_cgcnn
+    from smoacs.predictors.cgcnn import GAUSSIAN_CENTERS, GAUSSIAN_WIDTH, CGCNNNet
 
-    net, _, _ = load_cgcnn(checkpoint_path("formation-energy-per-atom"))
+    net = _frozen_net("formation-energy-per-atom")
     inputs = _net_inputs([srtio3, srtio3.copy().make_supercell([2, 1, 1])], seed=2, dtype=torch.float32)
     bond = torch.exp(-((inputs[1].detach()[:, None] - GAUSSIAN_CENTERS) ** 2) / GAUSSIAN_WIDTH**2)
     columns = net._bond_columns(bond)
