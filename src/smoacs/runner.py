@@ -204,13 +204,11 @@ def build_problem(config: RunConfig) -> Problem:
     size = config.batch_size
     batches = [templates[i : i + size] for i in range(0, len(templates), size)]
     ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
-    problem = Problem(
+    return Problem(
         config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation, known,
         polish_settings(physics) if config.search.method == "gradient" else None,
+        screened=[screened[i : i + size] for i in range(0, len(templates), size)], screen_timings=screen_timings,
     )  # fmt: skip
-    problem.screened = [screened[i : i + size] for i in range(0, len(templates), size)]
-    problem.screen_timings = screen_timings
-    return problem
 
 
 def _screened_templates(

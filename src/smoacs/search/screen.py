@@ -7,11 +7,12 @@ them in some of its candidate slots; the other candidates are searched as usual.
 
 1. **Pool**: every composition of the first template with single anions (:mod:`smoacs.search.enumerate`'s
    candidate list: 1,792 for the perovskite unit cell), each as an ideal cubic cell.
-2. **Scan**: ``points`` uniform scalings of each cell across the space's length bounds, scored by the run's
-   predictors and objectives (one batched pass per point, :class:`~smoacs.search.proposals.Scorer`); the
-   ``shortlist`` × ``candidates`` compositions with the lowest training loss at their best point go on.
-3. **Equilibrium** (with a potential): each shortlisted cell is relaxed, isotropically (hydrostatic strain, ideal
-   positions), to the potential's zero pressure — the equilibrium lattice constant of that cubic composition.
+2. **Scan**: ``points`` cubic lattice constants within ±:data:`SCAN_WIDTH` of the ideal 2 (r_B + r_X) (Shannon
+   radii, :func:`ideal_lattice_constant`), scored by the run's predictors and objectives (one batched pass per
+   point, :class:`~smoacs.search.proposals.Scorer`); the ``shortlist`` × ``candidates`` compositions with the
+   lowest training loss at their best point go on.
+3. **Equilibrium** (with a potential): the potential's equilibrium cubic lattice constant of each shortlisted
+   composition at ideal positions, from parabola fits to its energy (:func:`equilibrium_lattice_constant`).
    Without a potential the best scan point stands in for it.
 4. **Choice**: the shortlisted compositions that meet every objective at that lattice constant (evaluation margins,
    as the verdict), lowest training loss first, at most ``candidates``.
@@ -19,15 +20,16 @@ them in some of its candidate slots; the other candidates are searched as usual.
 The chosen compositions become templates (one oxidation pattern, the composition in ``species``, the equilibrium
 cell, named ``screen-<formula>``) that replace the *last* templates of the run; :func:`apply_screened` then sets
 their compositions in the design space, and the gradient search leaves them out of its steps and of
-copy-and-mutate (their geometry is already at equilibrium). The polish, the final relaxation and the verdict treat
-them like every other candidate, so a screened start is a success only if its relaxed structure is one.
+copy-and-mutate, and the polish leaves them as they are (their geometry is already at equilibrium). The final
+relaxation and the verdict treat them like every other candidate, so a screened start is a success only if its
+relaxed structure is one.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -70,7 +72,7 @@ class ScreenSettings:
     def __post_init__(self) -> None:
         if self.candidates < 0 or self.points < 1 or self.shortlist < 1:
             raise ConfigError(
-                f"search.screen must be ≥ 0 (got {self.candidates}); points and shortlist ≥ 1 (got {self.points}, {self.shortlist})"
+                f"screen: candidates must be ≥ 0 (got {self.candidates}); points and shortlist ≥ 1 (got {self.points}, {self.shortlist})"
             )
 
 
@@ -80,14 +82,14 @@ class ScreenReport:
 
     pool: int = 0
     shortlisted: int = 0
-    chosen: list[str] | None = None
+    chosen: list[str] = field(default_factory=list)
     scan_s: float = 0.0
     equilibrium_s: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for run.json's timings."""
         return {
-            "screen_pool": self.pool, "screen_shortlisted": self.shortlisted, "screen_chosen": len(self.chosen or []),
+            "screen_pool": self.pool, "screen_shortlisted": self.shortlisted, "screen_chosen": len(self.chosen),
             "screen_scan_s": self.scan_s, "screen_equilibrium_s": self.equilibrium_s,
         }  # fmt: skip
 
@@ -104,11 +106,11 @@ def screen(
 ) -> tuple[list[Template], ScreenReport]:
     """The screened templates (module docstring), best first, and a report. ConfigError if ``template`` is not a
     perovskite or has too many single-anion compositions to list (e.g. a supercell)."""
-    report = ScreenReport(chosen=[])
+    report = ScreenReport()
     if screen_settings.candidates == 0:
         return [], report
     if not template.is_perovskite or template.n_atoms != 5:
-        raise ConfigError(f"search.screen needs a perovskite unit-cell template (ABX3, 5 sites); {template.name} is not")
+        raise ConfigError(f"physics.screen needs a perovskite unit-cell template (ABX3, 5 sites); {template.name} is not; use --screen 0")
     start = time.perf_counter()
     pool = candidate_templates([template], settings, "single")
     space = DesignSpace(pool, settings, device=device)
