@@ -9,6 +9,7 @@ from pymatgen.core import Lattice, Structure
 
 from conftest import random_structure
 from smoacs.crystal import CrystalBatch, build_neighbor_list, edge_vectors, min_distances
+from smoacs.crystal.neighbors import lexicographic_keys
 
 CUTOFF = 8.0
 
@@ -231,3 +232,37 @@ def test_unknown_search_is_a_clear_error() -> None:
     batch = _batch([Structure(Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]])])
     with pytest.raises(ValueError, match="search must be"):
         build_neighbor_list(batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, 3.0, search="fast")
+
+
+# ---- packed sort keys (one 1-D sort instead of row sorts) -------------------------------------------------------------
+
+
+def test_lexicographic_keys_sort_and_group_as_rows() -> None:
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.cat([torch.randint(0, 900, (4000, 2), generator=gen), torch.randint(-4, 5, (4000, 3), generator=gen)], 1)
+    rows = torch.cat([rows, rows[:500]])  # repeated rows must share a key
+    keys = lexicographic_keys(rows)
+    assert keys.dim() == 1
+    ref_unique, ref_inverse, ref_counts = torch.unique(rows, dim=0, return_inverse=True, return_counts=True)
+    unique, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+    assert torch.equal(inverse, ref_inverse) and torch.equal(counts, ref_counts) and len(unique) == len(ref_unique)
+    order = torch.argsort(keys, stable=True)
+    assert torch.equal(rows[order], ref_unique[ref_inverse[order]])  # rows in lexicographic order
+
+
+def test_lexicographic_keys_fall_back_to_rows_when_too_wide() -> None:
+    rows = torch.tensor([[0, 0, 0], [2**30, 2**30, 5]])
+    assert lexicographic_keys(rows) is rows
+    assert lexicographic_keys(rows[:0]).shape == (0, 3)
+
+
+def test_neighbor_order_without_packed_keys_is_the_same(varied: list[Structure], monkeypatch: pytest.MonkeyPatch) -> None:
+    import smoacs.crystal.neighbors as neighbors
+
+    batch = _batch(varied)
+    args = (batch.lattice, batch.frac_coords, batch.crystal_idx, batch.n_atoms, 6.0, None)
+    packed = build_neighbor_list(*args)
+    monkeypatch.setattr(neighbors, "lexicographic_keys", lambda rows: rows)  # the six stable sorts
+    sorted_by_columns = build_neighbor_list(*args)
+    for name in ("center", "neighbor", "image"):
+        assert torch.equal(getattr(packed, name), getattr(sorted_by_columns, name))

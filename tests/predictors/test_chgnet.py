@@ -196,6 +196,20 @@ def test_skin_graph_stays_exact_while_atoms_move(structures: list[Structure]) ->
     assert torch.allclose(stale.stress, fresh.stress, atol=1e-3)
 
 
+def test_graph_with_packed_keys_equals_row_sorted_graph(structures: list[Structure], monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import smoacs.predictors.chgnet as chgnet
+
+    batch = CrystalBatch.from_structures(structures)
+    packed = chgnet.build_chgnet_graph(batch, 6.0, 3.0)
+    monkeypatch.setattr(chgnet, "lexicographic_keys", lambda rows: rows)  # torch.unique over whole rows
+    by_rows = chgnet.build_chgnet_graph(batch, 6.0, 3.0)
+    for field in dataclasses.fields(packed):
+        assert torch.equal(getattr(packed, field.name), getattr(by_rows, field.name)), field.name
+    assert len(packed.angle_edges) > 100
+
+
 def test_protocols_registry_and_errors(potential: CHGNetPotential, structures: list[Structure]) -> None:
     assert isinstance(potential, Potential) and isinstance(potential, Predictor)
     batch = CrystalBatch.from_structures(structures[:2], dtype=torch.float64)

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.crystal.neighbors import NeighborList, build_neighbor_list
+from smoacs.crystal.neighbors import NeighborList, build_neighbor_list, lexicographic_keys
 from smoacs.errors import PredictorError
 from smoacs.predictors.base import PredictorEntry, PredictorInfo
 from smoacs.predictors.potential import EV_PER_A3_IN_GPA, PotentialOutput
@@ -121,8 +121,9 @@ def _pair_directions(center: Tensor, neighbor: Tensor, image: Tensor) -> tuple[T
     lo = torch.where(forward, center, neighbor)
     hi = torch.where(forward, neighbor, center)
     canonical = torch.where(forward[:, None], img, -img)
-    key = torch.cat([lo[:, None], hi[:, None], canonical], dim=1)
-    _, undirected, counts = torch.unique(key, dim=0, return_inverse=True, return_counts=True)
+    key = lexicographic_keys(torch.cat([lo[:, None], hi[:, None], canonical], dim=1))
+    rows = {"dim": 0} if key.dim() == 2 else {}  # the unpacked fallback
+    _, undirected, counts = torch.unique(key, return_inverse=True, return_counts=True, **rows)
     return undirected, counts[undirected] == 2
 
 
