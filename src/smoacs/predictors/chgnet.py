@@ -396,7 +396,8 @@ class CHGNetPotential(torch.nn.Module):
             layers.append(atom_feas)
             if has_angles:
                 bond_feas = self._bond_layer(k, atom_feas, bond_feas, bond_weights_bg, angle_feas, graph)
-                angle_feas = self._angle_layer(k, atom_feas, bond_feas, angle_feas, graph)
+                if k < n_convs - 2:  # the last angle update feeds no later layer (chgnet computes it anyway)
+                    angle_feas = self._angle_layer(k, atom_feas, bond_feas, angle_feas, graph)
         layers.append(self._atom_layer(n_convs - 1, atom_feas, bond_feas, bond_weights_ag, graph))
         return layers, positions
 
