@@ -70,6 +70,23 @@ def test_summarize_rates() -> None:
     }
 
 
+def test_summarize_counts_screened_starts() -> None:
+    rows = [
+        {"formula": "KCdCl3", "template": "screen-KCdCl3", "success": True, "quarantined": ""},
+        {"formula": "SrSnO3", "template": "screen-SrSnO3", "success": False, "quarantined": ""},
+        {"formula": "CsCdIF2", "template": "perovskite-0001", "success": True, "quarantined": ""},
+    ]
+    summary = summarize(rows, [])
+    assert (summary["n_screened"], summary["n_screened_success"], summary["n_success"]) == (2, 1, 2)
+    assert "n_screened" not in summarize(rows[2:], [])  # no screen, no count
+    from smoacs.io.report import report_markdown
+    from smoacs.objectives import Window
+
+    rows = [{**row, "id": f"c{i:05d}", "band_gap": 2.5, "band_gap_ok": row["success"]} for i, row in enumerate(rows)]
+    report = report_markdown(rows, summary, [Window("band_gap", 2.5)], {"predictors": {"band_gap": "m"}})
+    assert "2 candidates started from the screen" in report and "1 of them are successes" in report
+
+
 def test_summarize_structure_matching_columns() -> None:
     base = {"band_gap_ok": True, "quarantined": ""}
     rows = [

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from smoacs.evaluate.known import known_summary
+from smoacs.templates.base import SCREENED_PREFIX
 
 #: The value of a quantity over successes when there is none (written as an empty cell).
 NOT_MEASURED = ""
@@ -46,6 +47,8 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
     ``median_abs_volume_change`` (|V_relaxed / V − 1|, all candidates and successes only).
     With reference values (:func:`smoacs.evaluate.known.known_summary`): ``n_success_known`` and its split by
     structure / composition match, and per property how many known values confirm or contradict the criterion.
+    With screened starts (templates named :data:`~smoacs.templates.base.SCREENED_PREFIX`…): ``n_screened``
+    candidates started from the screen and ``n_screened_success`` of them are successes.
     Quantities over successes are empty (``""``, :data:`NOT_MEASURED`) when there is no success: nothing was measured.
     """
     n = len(rows)
@@ -68,6 +71,10 @@ def summarize(rows: Sequence[dict[str, Any]], criteria: Sequence[str]) -> dict[s
         summary["n_novel_success"] = n_novel if assessed else ""
         summary["novel_success_rate"] = (n_novel / len(successes) if successes else NOT_MEASURED) if assessed else ""
     summary["n_quarantined"] = sum(bool(row.get("quarantined")) for row in rows)
+    screened = [row for row in rows if str(row.get("template", "")).startswith(SCREENED_PREFIX)]
+    if screened:  # smoacs.search.screen: these did not come out of the search
+        summary["n_screened"] = len(screened)
+        summary["n_screened_success"] = sum(bool(row["success"]) for row in screened)
     for verdict in ("unrelaxed_success", "relaxed_success"):  # the other verdict of a relaxation stage
         if rows and verdict in rows[0]:
             count = sum(bool(row[verdict]) for row in rows)

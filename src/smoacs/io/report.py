@@ -138,6 +138,10 @@ def report_markdown(
         counts.append(f"{summary['distinct_success_hosts']} distinct host compositions")
     lines += ["", "Rates are over all candidates; unique, novel and judge agreement are over successes. "
               + ", ".join(counts) + ".", ""]  # fmt: skip
+    if summary.get("n_screened"):
+        lines += [f"{summary['n_screened']} candidates started from the screen (compositions checked at their "
+                  f"equilibrium cell before the search, templates `screen-…`, left out of the gradient search); "
+                  f"{summary['n_screened_success']} of them are successes.", ""]  # fmt: skip
     known = known_sentences(rows, summary)
     if known:
         lines += ["### What the reference sets already know", ""]

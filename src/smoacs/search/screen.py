@@ -44,10 +44,10 @@ from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.search.enumerate import candidate_templates, set_template_compositions
 from smoacs.search.proposals import Scorer
-from smoacs.templates.base import Template
+from smoacs.templates.base import SCREENED_PREFIX, Template
 
 #: Name prefix of the templates :func:`screen` returns (result.csv's ``template`` column shows it).
-PREFIX = "screen-"
+PREFIX = SCREENED_PREFIX
 #: Half-width of the scan around the ideal lattice constant 2 (r_B + r_X), as a fraction of it.
 SCAN_WIDTH = 0.1
 #: Relative half-spacings of the parabola fits to the potential's energy (coarse twice, so that a start up to ~15 %

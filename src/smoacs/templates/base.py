@@ -8,6 +8,9 @@ import numpy as np
 
 SITE_ROLES: tuple[str, ...] = ("A", "B", "X")
 NO_ROLE = -1
+#: Name prefix of the templates a screen places (:mod:`smoacs.search.screen`): candidates that start from a
+#: composition already checked at its equilibrium cell. The summary counts them (``n_screened``).
+SCREENED_PREFIX = "screen-"
 
 
 @dataclass(frozen=True)
