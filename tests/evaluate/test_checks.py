@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smoacs.evaluate.checks import neutrality, periodic_displacement, perovskite_geometry
+from smoacs.evaluate.checks import neutrality, perovskite_geometry, site_displacement
 from smoacs.evaluate.summary import summarize
 
 FRAC0 = np.array([[0.5, 0.5, 0.5], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.5]])
@@ -17,7 +17,7 @@ CRYSTAL = np.zeros(5, dtype=int)
 def test_periodic_displacement_across_boundary() -> None:
     frac = np.array([[0.98, 0.0, 0.03], [0.5, 0.5, 0.5]])
     frac0 = np.array([[0.0, 0.99, 0.0], [0.9, 0.5, 0.5]])
-    np.testing.assert_allclose(periodic_displacement(frac, frac0), [0.03, 0.4])
+    np.testing.assert_allclose(site_displacement(frac, frac0), [0.03, 0.4])
 
 
 def test_perovskite_geometry_small_wrapped_displacement_is_ok() -> None:

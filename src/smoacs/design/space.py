@@ -37,7 +37,7 @@ from smoacs.chem.elements import N_ELEMENTS, element_index
 from smoacs.chem.oxidation import allowed_elements
 from smoacs.chem.radii import ox_index, radius_table
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.crystal.lattice import lattice_from_parameters, lattice_to_parameters
+from smoacs.crystal.lattice import lattice_from_parameters, lattice_to_parameters, periodic_displacement
 from smoacs.design.sublattices import SublatticeLimits, count_window, minority_counts, rank_within, site_group_labels
 from smoacs.errors import ConfigError
 from smoacs.objectives.derived import tolerance_factor
@@ -763,7 +763,7 @@ class DesignSpace(nn.Module):
         free = self.free_angles[:, None].expand_as(angles)
         angle_raw = _raw_bounded(angles, self.angle_low, self.angle_high, eps)
         self.angle_raw.copy_(torch.where(free, angle_raw, self.angle_raw))
-        displacement = torch.remainder(frac - self.frac0 + 0.5, 1.0) - 0.5
+        displacement = periodic_displacement(frac, self.frac0)
         finite = torch.isfinite(self.coord_bound)[:, None]
         bound = torch.where(finite, self.coord_bound[:, None], torch.ones_like(self.coord_bound[:, None]))
         scaled = (displacement / bound).clamp(-1.0 + eps, 1.0 - eps)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from smoacs.chem.oxidation import neutral_assignment
+from smoacs.crystal.lattice import periodic_displacement
 
 
 def neutrality(symbols_per_crystal: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[str]]:
@@ -24,10 +25,9 @@ def neutrality(symbols_per_crystal: Sequence[Sequence[str]]) -> tuple[np.ndarray
     return ok, text
 
 
-def periodic_displacement(frac: np.ndarray, frac0: np.ndarray) -> np.ndarray:
+def site_displacement(frac: np.ndarray, frac0: np.ndarray) -> np.ndarray:
     """``[n_atoms]`` largest per-axis periodic distance between fractional coordinates (fractional units)."""
-    delta = np.abs(np.mod(frac - frac0 + 0.5, 1.0) - 0.5)
-    return delta.max(axis=-1)
+    return np.abs(periodic_displacement(frac, frac0)).max(axis=-1)
 
 
 def perovskite_geometry(
@@ -52,7 +52,7 @@ def perovskite_geometry(
         ``[B]`` bool, and ``[B]`` largest site displacement in fractional units.
     """
     n_crystals = angles.shape[0]
-    displacement = periodic_displacement(frac, frac0)
+    displacement = site_displacement(frac, frac0)
     worst = np.zeros(n_crystals)
     np.maximum.at(worst, crystal_idx, displacement)
     excess = np.zeros(n_crystals)
