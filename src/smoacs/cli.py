@@ -281,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
         "geometry for the candidates that miss an objective there (physics.polish_rounds; default 2, 0: off)",
     )  # fmt: skip
     run.add_argument(
+        "--polish-replace", action=argparse.BooleanOptionalAction, default=None,
+        help="with physics: in each polish round a candidate whose relaxed cell left its template's bounds restarts "
+        "from the composition of a stable candidate that meets every objective, one site mutated, on that "
+        "candidate's relaxed cell (physics.polish_replace; default on)",
+    )  # fmt: skip
+    run.add_argument(
         "--max-copies", type=int, metavar="K",
         help="copy-and-mutate diversity rule when receivers copy the donor's composition (physics on): a "
         "composition already held by K candidates is copied no further (optimizer.max_composition_copies; 0: no limit)",

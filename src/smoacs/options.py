@@ -33,7 +33,8 @@ class RunOptions:
         judge: ``PROP=NAME`` held-out judges; no_judge: drop every judge. oracle, no_oracle: their former names
             (deprecated; ``oracle`` prints a warning on stderr).
         physics: ``chgnet`` or ``none``; relax: ``chgnet`` (with physics none: a relaxation check);
-            polish_rounds: ``physics.polish_rounds`` (composition-polish rounds; 0: off).
+            polish_rounds: ``physics.polish_rounds`` (composition-polish rounds; 0: off); polish_replace:
+            ``physics.polish_replace`` (escaped candidates restart from a mutated stable one).
         max_copies: ``optimizer.max_composition_copies`` (copy-and-mutate diversity rule; 0: no limit).
         screen: ``physics.screen`` (fraction of the candidates started from the single-anion screen; 0: none).
         method: the search method (a key of :data:`smoacs.search.METHODS`); budget: predictor evaluations per
@@ -72,6 +73,7 @@ class RunOptions:
     dopant_fraction: str | None = None
     allowed_elements: tuple[str, ...] = ()
     polish_rounds: int | None = None
+    polish_replace: bool | None = None
     max_copies: int | None = None
     screen: float | None = None
 
@@ -128,6 +130,8 @@ def run_config(options: RunOptions) -> RunConfig:
         changes["physics"] = replace(config.physics, potential=options.physics)
     if options.polish_rounds is not None:
         changes["physics"] = replace(changes.get("physics", config.physics), polish_rounds=options.polish_rounds)
+    if options.polish_replace is not None:
+        changes["physics"] = replace(changes.get("physics", config.physics), polish_replace=options.polish_replace)
     if options.screen is not None:
         changes["physics"] = replace(changes.get("physics", config.physics), screen=options.screen)
     if options.max_copies is not None:
@@ -217,7 +221,7 @@ def _option_value(key: str, value: Any, path: str) -> Any:  # noqa: ANN401 - one
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
-    if key in ("no_oracle", "no_judge"):
+    if key in ("no_oracle", "no_judge", "polish_replace"):
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {value!r}")
         return value

@@ -6,11 +6,14 @@ import pytest
 import torch
 
 from conftest import ToyPredictor
+from smoacs.crystal import CrystalBatch
 from smoacs.design import DesignSpace
 from smoacs.errors import ConfigError
 from smoacs.objectives import Window
 from smoacs.optimize import OptimizerSettings
-from smoacs.physics.polish import PolishSettings, polish, polish_settings, satisfied_now
+from smoacs.physics.polish import (
+    PolishSettings, beyond_bounds, escape_donors, mutated_copies, polish, polish_settings, satisfied_now,
+)
 from smoacs.physics.relax import RelaxSettings, perturb_positions
 from smoacs.physics.settings import PhysicsSettings
 from smoacs.physics.toy import LennardJonesPotential
@@ -49,7 +52,7 @@ def test_polish_moves_the_geometry_to_the_relaxed_cell_and_the_composition_towar
     before, after = _hard_value(relaxed), _hard_value(space)  # the same geometry, old and polished compositions
     assert bool(((after - target).abs() < (before - target).abs()).all()), (before, after, target)
     assert report.polished == [space.n_crystals] and report.changed[0] > 0
-    assert report.relax_s > 0 and set(report.timings()) == {"polish_relax_s", "polish_optimize_s", "polished", "polish_changed"}
+    assert report.relax_s > 0 and set(report.timings()) == {"polish_relax_s", "polish_optimize_s", "polished", "polish_changed", "polish_replaced"}
 
 
 def test_candidates_meeting_the_objectives_at_the_relaxed_geometry_are_left_alone() -> None:
@@ -78,6 +81,7 @@ def test_polish_settings_follow_the_physics_section() -> None:
     assert settings is not None
     assert (settings.rounds, settings.steps, settings.perturb) == (2, 7, 0.01)
     assert (settings.relax.fmax, settings.relax.max_steps) == (0.1, 50)
+    assert polish_settings(PhysicsSettings(polish_replace=True)).replace_escaped
 
 
 def test_satisfied_now_scores_the_discrete_composition() -> None:
@@ -97,3 +101,53 @@ def test_perturb_positions_moves_every_atom_by_the_distance_reproducibly() -> No
     assert torch.allclose(delta.norm(dim=-1), torch.full((len(delta),), 0.02, dtype=delta.dtype), atol=1e-9)
     assert torch.equal(moved.frac_coords, again.frac_coords)
     assert not torch.equal(moved.frac_coords, perturb_positions(crystals, 0.02, seed=6).frac_coords)
+
+
+# ---- candidates whose relaxed structure leaves the template's bounds (physics.polish_replace) ----------------------
+
+
+def test_beyond_bounds_flags_only_crystals_with_a_site_past_its_bound() -> None:
+    space = _space(4)
+    crystals = space.discretize().crystals
+    assert not bool(beyond_bounds(space, crystals).any())
+    frac = crystals.frac_coords.clone()
+    site = int(space.site_rows(torch.tensor([2]))[1])
+    frac[site, 0] = space.frac0[site, 0] + float(space.coord_bound[site]) + 0.01
+    moved = CrystalBatch(crystals.lattice, frac, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
+    assert beyond_bounds(space, moved).tolist() == [False, False, True, False]
+
+
+def test_escaped_candidates_get_a_donor_composition_with_one_site_mutated() -> None:
+    space = _space(6)
+    design = space.discretize()
+    species = design.crystals.species_probs.argmax(dim=-1)
+    receivers = torch.tensor([True, True, False, False, False, False])
+    donors = torch.tensor([False, False, True, True, False, False])
+    generator = torch.Generator().manual_seed(0)
+    pairs = escape_donors(space, receivers, donors, generator)
+    assert pairs[:, 1].tolist() == [0, 1] and set(pairs[:, 0].tolist()) <= {2, 3}
+    combo, mutated = mutated_copies(space, pairs, design.combo, species, generator)
+    for donor, receiver in pairs.tolist():
+        assert combo[receiver] == combo[donor]
+        differs = mutated[space.site_rows(torch.tensor([receiver]))] != species[space.site_rows(torch.tensor([donor]))]
+        assert int(differs.sum()) == 1  # the donor's elements, one site changed
+    others = space.site_rows(torch.tensor([2, 3, 4, 5]))
+    assert torch.equal(mutated[others], species[others])
+    space.set_composition(combo, mutated)  # admissible: same pattern, an allowed element at the changed site
+    assert escape_donors(space, receivers, torch.zeros(6, dtype=torch.bool), generator).shape == (0, 2)
+
+
+def test_polish_replaces_escaped_candidates_on_their_donors_geometry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smoacs.physics.polish as module
+
+    escaped = torch.tensor([True, False, False, False, False, False])
+    monkeypatch.setattr(module, "beyond_bounds", lambda space, crystals: escaped.clone())
+    space = _space(6)
+    report = polish(space, [ToyPredictor()], [WIDE], POTENTIAL,
+                    PolishSettings(rounds=1, steps=2, relax=QUICK.relax, replace_escaped=True), seed=0)  # fmt: skip
+    assert report.replaced == [1] and report.polished == [1]
+    assert report.timings()["polish_replaced"] == 1
+    lengths = space.lengths()
+    assert any(torch.allclose(lengths[0], lengths[d]) for d in range(1, 6))  # a donor's relaxed cell
+    off = polish(_space(6), [ToyPredictor()], [WIDE], POTENTIAL, PolishSettings(rounds=1, steps=2, relax=QUICK.relax), seed=0)
+    assert off.replaced == [] and off.polished == [0]

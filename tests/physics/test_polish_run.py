@@ -92,6 +92,24 @@ def test_polish_rounds_from_the_cli_options_and_files(tmp_path: Path) -> None:
         RunConfig.from_dict(data)
 
 
+def test_polish_replace_from_the_cli_and_files(tmp_path: Path) -> None:
+    from smoacs.cli import build_parser
+
+    assert RunConfig.from_dict(_config(tmp_path / "x").to_dict()).physics.polish_replace  # the default
+    options = RunOptions(preset="perovskite-bandgap", target=2.5, polish_replace=False)
+    assert not run_config(options).physics.polish_replace
+    assert options_from_mapping({"polish-replace": False}).polish_replace is False
+    with pytest.raises(ConfigError, match="expected true or false"):
+        options_from_mapping({"polish_replace": "no"})
+    parser = build_parser()
+    for flags, expected in ((["--no-polish-replace"], False), (["--polish-replace"], True), ([], None)):
+        args = parser.parse_args(["run", "--preset", "perovskite-bandgap", *flags])
+        assert RunOptions.from_namespace(args).polish_replace is expected, flags
+    data = _config(tmp_path / "y").to_dict()
+    data["physics"]["polish_replace"] = False
+    assert not RunConfig.from_dict(data).physics.polish_replace
+
+
 TOML = """
 preset = "toml-task"
 out = "runs/x"
@@ -127,3 +145,17 @@ def test_a_physics_run_from_before_the_polish_resumes_only_without_it(tmp_path: 
     with pytest.raises(ConfigError, match=r"physics\.polish_rounds differs \(run.json: 0, requested: 2\)"):
         run(replace(config, physics=replace(config.physics, polish_rounds=2)), resume=True, progress=False)
     run(config, resume=True, progress=False)  # the same run with --polish-rounds 0 resumes
+
+
+def test_a_physics_run_from_before_the_replacement_resumes_only_without_it(tmp_path: Path, toy_potential: None) -> None:  # noqa: ARG001
+    """A run.json without ``physics.polish_replace`` polished without replacing: resuming it must not replace."""
+    config = _config(tmp_path / "old", rounds=1)
+    config = replace(config, physics=replace(config.physics, polish_replace=False))
+    run(config, progress=False)
+    path = tmp_path / "old" / "run.json"
+    meta = json.loads(path.read_text())
+    del meta["config"]["physics"]["polish_replace"]  # written before the setting existed
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"physics\.polish_replace differs \(run.json: False, requested: True\)"):
+        run(replace(config, physics=replace(config.physics, polish_replace=True)), resume=True, progress=False)
+    run(config, resume=True, progress=False)  # the same run with --no-polish-replace resumes

@@ -89,12 +89,16 @@ def _as_written(config: dict[str, Any]) -> dict[str, Any]:
     A physics run written before the composition polish existed (no ``physics.polish_rounds``) ran 0 rounds; reading
     the new default (2) instead would polish its remaining batches but not its finished ones. With the old value
     filled in, resuming it under today's default is refused naming ``physics.polish_rounds`` (resume it with
-    ``--polish-rounds 0``). Without physics the polish never runs, so such a run takes the default as any other.
+    ``--polish-rounds 0``). Likewise a physics run written before ``physics.polish_replace`` existed polished without
+    replacing escaped candidates (resume it with ``--no-polish-replace``). Without physics the polish never runs, so
+    such a run takes the defaults as any other.
     """
     physics = config.get("physics")
-    if isinstance(physics, dict) and physics.get("potential") not in (None, "none") and "polish_rounds" not in physics:
-        return {**config, "physics": {**physics, "polish_rounds": 0}}
-    return config
+    if not isinstance(physics, dict) or physics.get("potential") in (None, "none"):
+        return config
+    written = {"polish_rounds": 0, "polish_replace": False}
+    missing = {key: value for key, value in written.items() if key not in physics}
+    return {**config, "physics": {**physics, **missing}} if missing else config
 
 
 def _lookup(data: Any, path: str) -> Any:  # noqa: ANN401

@@ -13,6 +13,14 @@ verdict, for ``rounds`` rounds:
    (:data:`MARGIN` at temperature :data:`TEMPERATURE_START`), and take ``steps`` Adam steps on the property losses
    with the geometry held fixed (lattice and coordinate rates 0); the others are frozen (their argmax is kept).
 
+With ``replace_escaped`` (``physics.polish_replace``) step 2 first looks at where each relaxation ended: a candidate
+whose relaxed structure left its template's coordinate bounds (:func:`beyond_bounds`; the verdict's template-geometry
+check would fail it: an unstable cell that distorted once perturbed) is given a new start instead: the composition of
+a random candidate that stayed inside its bounds and meets every objective there (:func:`escape_donors`), with one
+site changed to another element admissible at that site (:func:`mutated_copies`; same oxidation state, still
+neutral), on that donor's relaxed geometry; it is then polished like the others, and the next round (or the final
+relaxation) judges it.
+
 The final relaxation and verdict (:mod:`smoacs.evaluate.relaxation`) then run on the polished designs, so success
 still means "the relaxed structure meets every criterion" — the polish changes which compositions are relaxed, not
 how they are judged. Nothing here writes files.
@@ -28,6 +36,7 @@ import torch
 from torch import Tensor
 
 from smoacs.crystal.batch import CrystalBatch
+from smoacs.crystal.lattice import periodic_displacement
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
 from smoacs.optimize.loop import DesignOptimizer, OptimizerSettings
@@ -58,6 +67,8 @@ class PolishSettings:
         perturb: random displacement (Å) of every atom before each round's relaxation (0: none).
         batch_size: structures relaxed together.
         lr_composition: Adam rate of the element / pattern / slot logits during the polish.
+        replace_escaped: give candidates whose relaxed structure left the template's bounds a mutated copy of a
+            stable, satisfied candidate's composition (module doc).
     """
 
     rounds: int = 1
@@ -66,6 +77,7 @@ class PolishSettings:
     perturb: float = 0.0
     batch_size: int = 256
     lr_composition: float = 0.003
+    replace_escaped: bool = False
 
 
 @dataclass
@@ -75,11 +87,13 @@ class PolishReport:
     Attributes:
         polished: candidates polished in each round.
         changed: candidates whose discrete composition changed in each round.
+        replaced: escaped candidates given a mutated donor composition, in each round that replaced any.
         relax_s: seconds in the rounds' relaxations; optimize_s: seconds in the composition steps.
     """
 
     polished: list[int] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)
     relax_s: float = 0.0
     optimize_s: float = 0.0
 
@@ -90,6 +104,7 @@ class PolishReport:
             "polish_optimize_s": self.optimize_s,
             "polished": sum(self.polished),
             "polish_changed": sum(self.changed),
+            "polish_replaced": sum(self.replaced),
         }
 
 
@@ -120,10 +135,20 @@ def polish(
         start = time.perf_counter()
         relaxed, usable = _relax_moving(design.crystals, frozen, potential, settings, seed * 1_000_003 + 7_777 * (round_ + 1))
         report.relax_s += time.perf_counter() - start
+        escaped = usable & beyond_bounds(space, relaxed)
         space.set_from(relaxed)
         start = time.perf_counter()
         todo = usable & ~satisfied_now(space, predictors, objectives, base)
-        space.set_composition(design.combo, species, margin=MARGIN)
+        combo = design.combo
+        if settings.replace_escaped and bool(escaped.any()):
+            generator = torch.Generator().manual_seed(seed * 7_919 + round_)
+            pairs = escape_donors(space, escaped, usable & ~escaped & ~todo, generator)
+            if len(pairs):
+                combo, species = mutated_copies(space, pairs, combo, species, generator)
+                space.set_from(_with_donor_geometry(space, relaxed, pairs))
+                todo[pairs[:, 1]] = True
+                report.replaced.append(len(pairs))
+        space.set_composition(combo, species, margin=MARGIN)
         if bool(todo.any()):
             run = DesignOptimizer(space, predictors, objectives, _polish_settings(base, settings), seed=seed + 31 * round_)
             run.freeze(~todo)
@@ -135,6 +160,73 @@ def polish(
         report.polished.append(int(todo.sum()))
         report.changed.append(int((per_crystal > 0).sum()))
     return report
+
+
+@torch.no_grad()
+def beyond_bounds(space: DesignSpace, crystals: CrystalBatch) -> Tensor:
+    """``[B]`` bool: some site of the crystal lies beyond its template's coordinate bound (periodic displacement,
+    fractional units; the design space's own bound, which the verdict's template-geometry check also uses)."""
+    displacement = periodic_displacement(crystals.frac_coords.to(space.frac0), space.frac0).abs()
+    excess = (displacement.amax(dim=1) - space.coord_bound).clamp(min=0.0)
+    hits = torch.zeros(space.n_crystals, dtype=excess.dtype, device=excess.device)
+    return hits.index_add_(0, space.crystal_idx, (excess > 1e-6).to(excess.dtype)) > 0
+
+
+@torch.no_grad()
+def escape_donors(space: DesignSpace, receivers: Tensor, donors: Tensor, generator: torch.Generator) -> Tensor:
+    """``[M, 2]`` (donor, receiver) pairs: each receiver paired with a random donor whose sites match its own (same
+    template coordinates, bounds and admissible elements), none where no such donor exists."""
+    keys = _site_keys(space)
+    by_key: dict[bytes, list[int]] = {}
+    for crystal in torch.nonzero(donors).flatten().tolist():
+        by_key.setdefault(keys[crystal], []).append(crystal)
+    pairs = []
+    for receiver in torch.nonzero(receivers).flatten().tolist():
+        pool = by_key.get(keys[receiver], [])
+        if pool:
+            pairs.append((pool[int(torch.randint(len(pool), (1,), generator=generator))], receiver))
+    return torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
+
+
+def _site_keys(space: DesignSpace) -> list[bytes]:
+    """One key per crystal: its sites' template coordinates, bounds and element masks (equal keys: interchangeable)."""
+    choices = space.choices()
+    rows = torch.cat([space.frac0.reshape(len(space.frac0), -1).double(), space.coord_bound[:, None].double(),
+                      choices.allowed_elements.reshape(len(space.frac0), -1).double()], dim=1).cpu().numpy()  # fmt: skip
+    offsets = (space.n_atoms.cumsum(0) - space.n_atoms).tolist()
+    return [rows[o : o + n].tobytes() for o, n in zip(offsets, space.n_atoms.tolist(), strict=True)]
+
+
+@torch.no_grad()
+def mutated_copies(
+    space: DesignSpace, pairs: Tensor, combo: Tensor, species: Tensor, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Patterns ``[B]`` and species ``[N]`` with every receiver given its donor's pattern and elements, one random
+    site changed to another element admissible there under that pattern (same oxidation state: still neutral)."""
+    combo, species = combo.clone(), species.clone()
+    allowed = space.choices().allowed_elements
+    donor_sites, receiver_sites = space.site_rows(pairs[:, 0]), space.site_rows(pairs[:, 1])
+    species[receiver_sites] = species[donor_sites]
+    combo[pairs[:, 1]] = combo[pairs[:, 0]]
+    offsets = space.n_atoms.cumsum(0) - space.n_atoms
+    for donor, receiver in pairs.tolist():
+        n = int(space.n_atoms[receiver])
+        for _ in range(4 * n):  # a site whose pattern admits another element
+            site = int(offsets[receiver]) + int(torch.randint(n, (1,), generator=generator))
+            options = torch.nonzero(allowed[site, combo[receiver]]).flatten()
+            options = options[options != species[site]]
+            if len(options):
+                species[site] = options[int(torch.randint(len(options), (1,), generator=generator))]
+                break
+    return combo, species
+
+
+def _with_donor_geometry(space: DesignSpace, relaxed: CrystalBatch, pairs: Tensor) -> CrystalBatch:
+    """``relaxed`` with each receiver's lattice and coordinates replaced by its donor's (same site count)."""
+    lattice, frac = relaxed.lattice.clone(), relaxed.frac_coords.clone()
+    lattice[pairs[:, 1]] = relaxed.lattice[pairs[:, 0]]
+    frac[space.site_rows(pairs[:, 1])] = relaxed.frac_coords[space.site_rows(pairs[:, 0])]
+    return CrystalBatch(lattice, frac, relaxed.species_probs, relaxed.crystal_idx, relaxed.n_atoms)
 
 
 def _polish_settings(base: OptimizerSettings, settings: PolishSettings) -> OptimizerSettings:
@@ -196,5 +288,5 @@ def polish_settings(physics: PhysicsSettings) -> PolishSettings | None:
     return PolishSettings(
         rounds=physics.polish_rounds, steps=physics.polish_steps,
         relax=RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps),
-        perturb=physics.perturb, batch_size=physics.batch_size,
+        perturb=physics.perturb, batch_size=physics.batch_size, replace_escaped=physics.polish_replace,
     )  # fmt: skip

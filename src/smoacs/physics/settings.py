@@ -35,6 +35,10 @@ class PhysicsSettings:
             at the relaxed geometry for those that miss an objective there; the final relaxation and verdict follow.
             0: off.
         polish_steps: composition-only Adam steps per polish round.
+        polish_replace: in each polish round, a candidate whose relaxed structure left its template's coordinate
+            bounds (it would fail the template-geometry check) takes the composition of a random candidate that
+            stayed inside them and meets every objective, with one site changed to another admissible element, on
+            that candidate's relaxed geometry, and is polished from there (:mod:`smoacs.physics.polish`).
         screen: fraction of the run's candidates (rounded down) that start from the single-anion screen at the
             potential's equilibrium lattice constant, and are left out of the search and the polish (``gradient``
             search on a perovskite unit-cell template; :mod:`smoacs.search.screen`); 0: off.
@@ -48,6 +52,7 @@ class PhysicsSettings:
     perturb: float = 0.02
     polish_rounds: int = 2
     polish_steps: int = 30
+    polish_replace: bool = True
     screen: float = 0.0
 
     def __post_init__(self) -> None:
