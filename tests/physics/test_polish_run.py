@@ -134,28 +134,22 @@ def test_the_cli_flag_sets_the_rounds(capsys: pytest.CaptureFixture[str]) -> Non
     assert len(err) == 1 and "polish_rounds must be ≥ 0" in err[0]
 
 
-def test_a_physics_run_from_before_the_polish_resumes_only_without_it(tmp_path: Path, toy_potential: None) -> None:  # noqa: ARG001
-    """A run.json without ``physics.polish_rounds`` ran no polish: resuming it must not polish its other batches."""
-    config = _config(tmp_path / "old", rounds=0)
-    run(config, progress=False)
-    path = tmp_path / "old" / "run.json"
-    meta = json.loads(path.read_text())
-    del meta["config"]["physics"]["polish_rounds"]  # written before the setting existed
-    path.write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match=r"physics\.polish_rounds differs \(run.json: 0, requested: 2\)"):
-        run(replace(config, physics=replace(config.physics, polish_rounds=2)), resume=True, progress=False)
-    run(config, resume=True, progress=False)  # the same run with --polish-rounds 0 resumes
-
-
-def test_a_physics_run_from_before_the_replacement_resumes_only_without_it(tmp_path: Path, toy_potential: None) -> None:  # noqa: ARG001
-    """A run.json without ``physics.polish_replace`` polished without replacing: resuming it must not replace."""
+@pytest.mark.parametrize(
+    ("key", "old", "new"),
+    [("polish_rounds", 0, 2), ("polish_replace", False, True)],
+    ids=["before-the-polish", "before-the-replacement"],
+)
+def test_a_physics_run_from_before_a_polish_setting_resumes_only_as_it_ran(
+    tmp_path: Path, toy_potential: None, key: str, old: object, new: object  # noqa: ARG001
+) -> None:
+    """A run.json without a later ``physics`` key ran as its absence meant: resuming it under the new default is refused."""
     config = _config(tmp_path / "old", rounds=1)
-    config = replace(config, physics=replace(config.physics, polish_replace=False))
+    config = replace(config, physics=replace(config.physics, **{key: old}))
     run(config, progress=False)
     path = tmp_path / "old" / "run.json"
     meta = json.loads(path.read_text())
-    del meta["config"]["physics"]["polish_replace"]  # written before the setting existed
+    del meta["config"]["physics"][key]  # written before the setting existed
     path.write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match=r"physics\.polish_replace differs \(run.json: False, requested: True\)"):
-        run(replace(config, physics=replace(config.physics, polish_replace=True)), resume=True, progress=False)
-    run(config, resume=True, progress=False)  # the same run with --no-polish-replace resumes
+    with pytest.raises(ConfigError, match=rf"physics\.{key} differs \(run.json: {old}, requested: {new}\)"):
+        run(replace(config, physics=replace(config.physics, **{key: new})), resume=True, progress=False)
+    run(config, resume=True, progress=False)  # the same run as it was written resumes
