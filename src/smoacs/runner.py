@@ -248,6 +248,7 @@ def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[De
         frozen = extra.get("frozen")
         report = polish(space, problem.predictors, config.objectives, problem.potential, problem.polish, seed, config.optimizer, frozen)
         result.timings.update(report.timings())
+        report.record_copies(result.provenance)
     return space, result
 
 

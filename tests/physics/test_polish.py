@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import ToyPredictor
 from smoacs.crystal import CrystalBatch
-from smoacs.design import DesignSpace
+from smoacs.design import DesignSpace, Provenance
 from smoacs.errors import ConfigError
 from smoacs.objectives import Window
 from smoacs.optimize import OptimizerSettings
@@ -147,7 +148,12 @@ def test_polish_replaces_escaped_candidates_on_their_donors_geometry(monkeypatch
                     PolishSettings(rounds=1, steps=2, relax=QUICK.relax, replace_escaped=True), seed=0)  # fmt: skip
     assert report.replaced == [1] and report.polished == [1]
     assert report.timings()["polish_replaced"] == 1
-    lengths = space.lengths()
-    assert any(torch.allclose(lengths[0], lengths[d]) for d in range(1, 6))  # a donor's relaxed cell
+    ((donor, receiver),) = report.donors
+    assert receiver == 0 and 1 <= donor < 6
+    assert torch.allclose(space.lengths()[0], space.lengths()[donor])  # the donor's relaxed cell
+    provenance = Provenance(history={}, quarantine={}, template_index=np.array([0, 1, 1, 1, 2, 2]), copied_from=np.full(6, -1))
+    report.record_copies(provenance)  # result.csv's copied_from and template name the donor
+    assert provenance.copied_from.tolist() == [donor, -1, -1, -1, -1, -1]
+    assert provenance.template_index[0] == provenance.template_index[donor]
     off = polish(_space(6), [ToyPredictor()], [WIDE], POTENTIAL, PolishSettings(rounds=1, steps=2, relax=QUICK.relax), seed=0)
     assert off.replaced == [] and off.polished == [0]

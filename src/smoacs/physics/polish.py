@@ -37,6 +37,7 @@ from torch import Tensor
 
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.crystal.lattice import periodic_displacement
+from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
 from smoacs.optimize.loop import DesignOptimizer, OptimizerSettings
@@ -88,14 +89,23 @@ class PolishReport:
         polished: candidates polished in each round.
         changed: candidates whose discrete composition changed in each round.
         replaced: escaped candidates given a mutated donor composition, in each round that replaced any.
+        donors: ``(donor, receiver)`` crystal indices of every replacement, in the order made (``copied_from``).
         relax_s: seconds in the rounds' relaxations; optimize_s: seconds in the composition steps.
     """
 
     polished: list[int] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)
     replaced: list[int] = field(default_factory=list)
+    donors: list[tuple[int, int]] = field(default_factory=list)
     relax_s: float = 0.0
     optimize_s: float = 0.0
+
+    def record_copies(self, provenance: Provenance) -> None:
+        """Write the replacements into a search's provenance: each is its receiver's last copy (``copied_from``), on
+        the donor's relaxed cell (``template_index``), as a copy-and-mutate of the search records them."""
+        for donor, receiver in self.donors:
+            provenance.copied_from[receiver] = donor
+            provenance.template_index[receiver] = provenance.template_index[donor]
 
     def timings(self) -> dict[str, float]:
         """Per-batch timing entries for run.json (``polish_relax_s``, ``polish_optimize_s``, counts)."""
@@ -148,6 +158,7 @@ def polish(
                 space.set_from(_with_donor_geometry(space, relaxed, pairs))
                 todo[pairs[:, 1]] = True
                 report.replaced.append(len(pairs))
+                report.donors.extend((int(donor), int(receiver)) for donor, receiver in pairs.tolist())
         space.set_composition(combo, species, margin=MARGIN)
         if bool(todo.any()):
             run = DesignOptimizer(space, predictors, objectives, _polish_settings(base, settings), seed=seed + 31 * round_)
