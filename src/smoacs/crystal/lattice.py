@@ -10,6 +10,9 @@ from torch import Tensor
 
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
+BOUND_SLACK = 1e-6
+"""Fractional-unit slack of every "site within its coordinate bound" test (the verdict's and the polish's alike)."""
+
 
 def lattice_from_parameters(lengths: Tensor, angles_deg: Tensor) -> Tensor:
     """Build lattice matrices from lengths and angles, differentiably.

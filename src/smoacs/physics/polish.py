@@ -32,11 +32,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.crystal.lattice import periodic_displacement
+from smoacs.crystal.lattice import BOUND_SLACK, periodic_displacement
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
@@ -180,7 +181,7 @@ def beyond_bounds(space: DesignSpace, crystals: CrystalBatch) -> Tensor:
     displacement = periodic_displacement(crystals.frac_coords.to(space.frac0), space.frac0).abs()
     excess = (displacement.amax(dim=1) - space.coord_bound).clamp(min=0.0)
     hits = torch.zeros(space.n_crystals, dtype=excess.dtype, device=excess.device)
-    return hits.index_add_(0, space.crystal_idx, (excess > 1e-6).to(excess.dtype)) > 0
+    return hits.index_add_(0, space.crystal_idx, (excess > BOUND_SLACK).to(excess.dtype)) > 0
 
 
 @torch.no_grad()
@@ -204,8 +205,7 @@ def _site_keys(space: DesignSpace) -> list[bytes]:
     choices = space.choices()
     rows = torch.cat([space.frac0.reshape(len(space.frac0), -1).double(), space.coord_bound[:, None].double(),
                       choices.allowed_elements.reshape(len(space.frac0), -1).double()], dim=1).cpu().numpy()  # fmt: skip
-    offsets = (space.n_atoms.cumsum(0) - space.n_atoms).tolist()
-    return [rows[o : o + n].tobytes() for o, n in zip(offsets, space.n_atoms.tolist(), strict=True)]
+    return [part.tobytes() for part in np.split(rows, space.n_atoms.cumsum(0)[:-1].tolist())]
 
 
 @torch.no_grad()
@@ -219,11 +219,10 @@ def mutated_copies(
     donor_sites, receiver_sites = space.site_rows(pairs[:, 0]), space.site_rows(pairs[:, 1])
     species[receiver_sites] = species[donor_sites]
     combo[pairs[:, 1]] = combo[pairs[:, 0]]
-    offsets = space.n_atoms.cumsum(0) - space.n_atoms
-    for donor, receiver in pairs.tolist():
-        n = int(space.n_atoms[receiver])
-        for _ in range(4 * n):  # a site whose pattern admits another element
-            site = int(offsets[receiver]) + int(torch.randint(n, (1,), generator=generator))
+    for receiver in pairs[:, 1].tolist():
+        sites = space.site_rows(torch.tensor([receiver]))
+        for _ in range(4 * len(sites)):  # a site whose pattern admits another element
+            site = int(sites[int(torch.randint(len(sites), (1,), generator=generator))])
             options = torch.nonzero(allowed[site, combo[receiver]]).flatten()
             options = options[options != species[site]]
             if len(options):
