@@ -17,8 +17,8 @@ import logging
 import platform
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import datetime, timezone
@@ -231,8 +231,11 @@ def _screened_templates(
     return placed, screened, report.to_dict()
 
 
-def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[DesignSpace, SearchResult]:
-    """Mini-batch ``index``'s design space, searched in place by the configured method (seeds as in every run)."""
+def search_batch(
+    problem: Problem, index: int, callbacks: list[Any], stage: Callable[[str], AbstractContextManager[None]] = nullcontext
+) -> tuple[DesignSpace, SearchResult]:
+    """Mini-batch ``index``'s design space, searched in place by the configured method (seeds as in every run), then
+    polished when the run polishes; ``stage(text)`` wraps the polish (a progress line)."""
     config = problem.config
     space = DesignSpace(problem.batches[index], config.space, seed=config.seed + 1000 * index, device=problem.device)
     method = search_method(config.search.method)
@@ -246,7 +249,9 @@ def search_batch(problem: Problem, index: int, callbacks: list[Any]) -> tuple[De
         result.timings.update(problem.screen_timings)
     if problem.polish is not None and problem.potential is not None:  # relax, composition steps there (gradient only)
         frozen = extra.get("frozen")
-        report = polish(space, problem.predictors, config.objectives, problem.potential, problem.polish, seed, config.optimizer, frozen)
+        rounds = problem.polish.rounds
+        with stage(f"polishing ({rounds} round{'' if rounds == 1 else 's'} of relaxation + composition steps)"):
+            report = polish(space, problem.predictors, config.objectives, problem.potential, problem.polish, seed, config.optimizer, frozen)
         result.timings.update(report.timings())
         report.record_copies(result.provenance)
     return space, result
@@ -433,7 +438,8 @@ def run_batches(
             label = f"batch {index + 1}/{n_batches}"
             try:
                 with _stage("search_batch", label):
-                    space, result = search_batch(problem, index, [display.callback(label, steps)])
+                    callbacks = [display.callback(label, steps)]
+                    space, result = search_batch(problem, index, callbacks, lambda text: display.stage(f"{label}: {text}"))
                 evaluate_start = time.perf_counter()
                 stage_label = f"{label}: evaluating ({'relaxation, ' if problem.relaxation else ''}re-prediction, checks, judges)"
                 with _stage("evaluate_batch", label), display.stage(stage_label):

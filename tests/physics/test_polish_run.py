@@ -43,6 +43,15 @@ def test_the_polish_is_recorded_and_timed(tmp_path: Path, toy_potential: None) -
         assert 0 <= batch["polish_changed"] <= 2 and 0 <= batch["polished"] <= 4  # 2 rounds × 2 candidates
 
 
+def test_the_polish_shows_in_the_progress(tmp_path: Path, toy_potential: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ARG001
+    run(_config(tmp_path / "run", rounds=2), progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    polishing = [line for line in lines if "polishing" in line]
+    assert [line.split(": done in ")[0] for line in polishing] == [
+        f"batch {i}/2: polishing (2 rounds of relaxation + composition steps)" for i in (1, 2)
+    ]
+
+
 def test_no_polish_without_physics_or_with_zero_rounds(tmp_path: Path, toy_potential: None) -> None:  # noqa: ARG001
     for name, config in (("none", _config(tmp_path / "a", potential="none")), ("zero", _config(tmp_path / "b", rounds=0))):
         run(config, progress=False)
