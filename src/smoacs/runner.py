@@ -206,9 +206,17 @@ def build_problem(config: RunConfig) -> Problem:
     ids = [[f"c{i * size + j:05d}" for j in range(len(b))] for i, b in enumerate(batches)]
     return Problem(
         config, device, batches, ids, skipped, predictors, judges, references, potential, geometry, relaxation, known,
-        polish_settings(physics) if config.search.method == "gradient" else None,
+        polish_settings(physics, config.evaluation.angle_range) if config.search.method == "gradient" else None,
         screened=[screened[i : i + size] for i in range(0, len(templates), size)], screen_timings=screen_timings,
     )  # fmt: skip
+
+
+def _setup_text(config: RunConfig) -> str:
+    """The progress line of :func:`build_problem`: what it loads, and the screen when the run has one."""
+    screens = config.physics.enabled and config.physics.screen > 0 and config.search.method == "gradient"
+    return "setting up: loading models and reference sets" + (
+        ", screening single-anion starts at equilibrium (physics.screen)" if screens else ""
+    )
 
 
 def _screened_templates(
@@ -368,8 +376,9 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     set_threads(config.threads)
     mmap_threshold = retain_freed_memory()  # the step's edge buffers are reused instead of page-faulted in every step
     started = time.perf_counter()
-    with _stage("build_problem"):
-        problem = build_problem(config)
+    with _stage("build_problem"), ProgressDisplay(config.objectives, enabled=progress) as display:
+        with display.stage(_setup_text(config)):
+            problem = build_problem(config)
     state = directory.read_finished(problem.ids, previous) if previous is not None else FinishedBatches(0, [])
     if previous is not None and state.n_batches == len(problem.batches) and not previous.get("failures") and str(
         previous.get("status", "")

@@ -44,3 +44,12 @@ def test_gradcheck() -> None:
     lengths, angles = _params(np.random.default_rng(2), 3)
     inputs = (torch.as_tensor(lengths).requires_grad_(), torch.as_tensor(angles).requires_grad_())
     assert torch.autograd.gradcheck(lattice_from_parameters, inputs)
+
+
+def test_angles_within_is_one_test_for_arrays_and_tensors() -> None:
+    from smoacs.crystal.lattice import ANGLE_SLACK, angles_within
+
+    angles = np.array([[90.0, 90.0, 90.0], [85.0, 95.0, 90.0], [84.99, 90.0, 90.0], [90.0, 90.0, 95.0 + ANGLE_SLACK / 2]])
+    expected = [True, True, False, True]
+    assert angles_within(angles, (85.0, 95.0)).tolist() == expected
+    assert angles_within(torch.as_tensor(angles), (85.0, 95.0)).tolist() == expected

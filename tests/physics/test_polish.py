@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import ToyPredictor
-from smoacs.crystal import CrystalBatch
+from smoacs.crystal import CrystalBatch, lattice_from_parameters, lattice_to_parameters
 from smoacs.design import DesignSpace, Provenance
 from smoacs.errors import ConfigError
 from smoacs.objectives import Window
@@ -157,3 +157,19 @@ def test_polish_replaces_escaped_candidates_on_their_donors_geometry(monkeypatch
     assert provenance.template_index[0] == provenance.template_index[donor]
     off = polish(_space(6), [ToyPredictor()], [WIDE], POTENTIAL, PolishSettings(rounds=1, steps=2, relax=QUICK.relax), seed=0)
     assert off.replaced == [] and off.polished == [0]
+
+
+def test_left_template_adds_the_verdicts_angle_test_for_perovskites() -> None:
+    from smoacs.physics.polish import left_template
+
+    space = _space(4)
+    crystals = space.discretize().crystals
+    lattice = crystals.lattice.clone()
+    lengths, angles = lattice_to_parameters(lattice.double())
+    angles[1, 2] = 80.0  # sheared: the sites stay where they were, in fractional units
+    lattice[1] = lattice_from_parameters(lengths[1:2], angles[1:2]).to(lattice)[0]
+    sheared = CrystalBatch(lattice, crystals.frac_coords, crystals.species_probs, crystals.crystal_idx, crystals.n_atoms)
+    assert not bool(beyond_bounds(space, sheared).any())  # coordinates alone do not see it
+    assert left_template(space, sheared, (85.0, 95.0)).tolist() == [False, True, False, False]
+    assert not bool(left_template(space, sheared, None).any())
+    assert polish_settings(PhysicsSettings(), (85.0, 95.0)).angle_range == (85.0, 95.0)  # the verdict's, from the runner

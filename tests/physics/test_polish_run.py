@@ -162,3 +162,14 @@ def test_a_physics_run_from_before_a_polish_setting_resumes_only_as_it_ran(
     with pytest.raises(ConfigError, match=rf"physics\.{key} differs \(run.json: {old}, requested: {new}\)"):
         run(replace(config, physics=replace(config.physics, **{key: new})), resume=True, progress=False)
     run(config, resume=True, progress=False)  # the same run as it was written resumes
+
+
+def test_the_set_up_shows_in_the_progress(tmp_path: Path, toy_potential: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ARG001
+    run(_config(tmp_path / "a", potential="none"), progress=True)
+    screened = replace(_config(tmp_path / "b"), physics=replace(_config(tmp_path / "b").physics, screen=0.5))
+    run(screened, progress=True)
+    setup = [line.split(": done in ")[0] for line in capsys.readouterr().out.splitlines() if line.startswith("setting up")]
+    assert setup == [
+        "setting up: loading models and reference sets",
+        "setting up: loading models and reference sets, screening single-anion starts at equilibrium (physics.screen)",
+    ]

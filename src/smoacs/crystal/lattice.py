@@ -13,6 +13,9 @@ ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 BOUND_SLACK = 1e-6
 """Fractional-unit slack of every "site within its coordinate bound" test (the verdict's and the polish's alike)."""
 
+ANGLE_SLACK = 1e-6
+"""Slack (degrees) of every "lattice angles within the allowed range" test (the verdict's and the polish's alike)."""
+
 
 def lattice_from_parameters(lengths: Tensor, angles_deg: Tensor) -> Tensor:
     """Build lattice matrices from lengths and angles, differentiably.
@@ -61,3 +64,13 @@ def periodic_displacement(frac: ArrayT, frac0: ArrayT) -> ArrayT:
     template-geometry check.
     """
     return (frac - frac0 + 0.5) % 1.0 - 0.5
+
+
+def angles_within(angles: ArrayT, angle_range: tuple[float, float]) -> ArrayT:
+    """``[n]`` bool: every one of a crystal's three lattice angles (``[n, 3]``, degrees) lies within ``angle_range``
+    (min, max), :data:`ANGLE_SLACK` included; numpy arrays or tensors alike.
+
+    The one definition used by the verdict's template-geometry check and the polish's escape test.
+    """
+    low, high = angle_range
+    return ((angles >= low - ANGLE_SLACK) & (angles <= high + ANGLE_SLACK)).all(1)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from smoacs.chem.oxidation import neutral_assignment
-from smoacs.crystal.lattice import BOUND_SLACK, periodic_displacement
+from smoacs.crystal.lattice import BOUND_SLACK, angles_within, periodic_displacement
 
 
 def neutrality(symbols_per_crystal: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[str]]:
@@ -58,6 +58,4 @@ def perovskite_geometry(
     excess = np.zeros(n_crystals)
     np.maximum.at(excess, crystal_idx, displacement - bound)
     coords_ok = excess <= BOUND_SLACK
-    lo, hi = angle_range
-    angles_ok = np.all((angles >= lo - 1e-6) & (angles <= hi + 1e-6), axis=1)
-    return coords_ok & angles_ok, worst
+    return coords_ok & angles_within(angles, angle_range), worst

@@ -14,8 +14,9 @@ verdict, for ``rounds`` rounds:
    with the geometry held fixed (lattice and coordinate rates 0); the others are frozen (their argmax is kept).
 
 With ``replace_escaped`` (``physics.polish_replace``) step 2 first looks at where each relaxation ended: a candidate
-whose relaxed structure left its template's coordinate bounds (:func:`beyond_bounds`; the verdict's template-geometry
-check would fail it: an unstable cell that distorted once perturbed) is given a new start instead: the composition of
+whose relaxed structure fails the verdict's template-geometry check (:func:`left_template`: a site beyond its
+template's coordinate bound, or, for a perovskite, a lattice angle outside the verdict's range; an unstable cell that
+distorted once perturbed) is given a new start instead: the composition of
 a random candidate that stayed inside its bounds and meets every objective there (:func:`escape_donors`), with one
 site changed to another element admissible at that site (:func:`mutated_copies`; same oxidation state, still
 neutral), on that donor's relaxed geometry; it is then polished like the others, and the next round (or the final
@@ -37,7 +38,7 @@ import torch
 from torch import Tensor
 
 from smoacs.crystal.batch import CrystalBatch
-from smoacs.crystal.lattice import BOUND_SLACK, periodic_displacement
+from smoacs.crystal.lattice import BOUND_SLACK, angles_within, lattice_to_parameters, periodic_displacement
 from smoacs.design.provenance import Provenance
 from smoacs.design.space import DesignSpace
 from smoacs.objectives.terms import Objective
@@ -69,8 +70,10 @@ class PolishSettings:
         perturb: random displacement (Å) of every atom before each round's relaxation (0: none).
         batch_size: structures relaxed together.
         lr_composition: Adam rate of the element / pattern / slot logits during the polish.
-        replace_escaped: give candidates whose relaxed structure left the template's bounds a mutated copy of a
+        replace_escaped: give candidates whose relaxed structure left the template's geometry a mutated copy of a
             stable, satisfied candidate's composition (module doc).
+        angle_range: the verdict's allowed lattice angles (min, max; degrees) for templates with site roles
+            (perovskites), part of the escape test; None: the escape test looks at the coordinates only.
     """
 
     rounds: int = 1
@@ -80,6 +83,7 @@ class PolishSettings:
     batch_size: int = 256
     lr_composition: float = 0.003
     replace_escaped: bool = False
+    angle_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -146,7 +150,7 @@ def polish(
         start = time.perf_counter()
         relaxed, usable = _relax_moving(design.crystals, frozen, potential, settings, seed * 1_000_003 + 7_777 * (round_ + 1))
         report.relax_s += time.perf_counter() - start
-        escaped = usable & beyond_bounds(space, relaxed)
+        escaped = usable & left_template(space, relaxed, settings.angle_range)
         space.set_from(relaxed)
         start = time.perf_counter()
         todo = usable & ~satisfied_now(space, predictors, objectives, base)
@@ -182,6 +186,20 @@ def beyond_bounds(space: DesignSpace, crystals: CrystalBatch) -> Tensor:
     excess = (displacement.amax(dim=1) - space.coord_bound).clamp(min=0.0)
     hits = torch.zeros(space.n_crystals, dtype=excess.dtype, device=excess.device)
     return hits.index_add_(0, space.crystal_idx, (excess > BOUND_SLACK).to(excess.dtype)) > 0
+
+
+@torch.no_grad()
+def left_template(space: DesignSpace, crystals: CrystalBatch, angle_range: tuple[float, float] | None) -> Tensor:
+    """``[B]`` bool: the crystal fails the verdict's template-geometry test: a site beyond its bound
+    (:func:`beyond_bounds`) or, for a template with site roles (perovskites) when ``angle_range`` (degrees) is given,
+    a lattice angle outside it (:func:`~smoacs.crystal.lattice.angles_within`, as the verdict)."""
+    escaped = beyond_bounds(space, crystals)
+    if angle_range is None:
+        return escaped
+    roles = torch.zeros(space.n_crystals, dtype=torch.long, device=escaped.device)
+    roles.index_add_(0, space.crystal_idx, (space.site_roles >= 0).to(torch.long))
+    _, angles = lattice_to_parameters(crystals.lattice.double())
+    return escaped | ((roles > 0) & ~angles_within(angles, angle_range).to(escaped.device))
 
 
 @torch.no_grad()
@@ -290,13 +308,14 @@ def satisfied_now(
     return ok
 
 
-def polish_settings(physics: PhysicsSettings) -> PolishSettings | None:
+def polish_settings(physics: PhysicsSettings, angle_range: tuple[float, float] | None = None) -> PolishSettings | None:
     """The polish of a run's ``physics`` section (its relaxation settings, perturbation and batch), or None when
-    the physics is off or ``polish_rounds`` is 0."""
+    the physics is off or ``polish_rounds`` is 0; ``angle_range``: the verdict's (``evaluation.angle_range``)."""
     if not physics.enabled or physics.polish_rounds == 0:
         return None
     return PolishSettings(
         rounds=physics.polish_rounds, steps=physics.polish_steps,
         relax=RelaxSettings(fmax=physics.fmax, max_steps=physics.max_steps),
         perturb=physics.perturb, batch_size=physics.batch_size, replace_escaped=physics.polish_replace,
+        angle_range=angle_range,
     )  # fmt: skip
