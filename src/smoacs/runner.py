@@ -211,12 +211,15 @@ def build_problem(config: RunConfig) -> Problem:
     )  # fmt: skip
 
 
+def _screens(config: RunConfig) -> bool:
+    """Whether the run starts candidates from the single-anion screen: physics on, a gradient search, a screen > 0."""
+    return config.physics.enabled and config.search.method == "gradient" and config.physics.screen > 0
+
+
 def _setup_text(config: RunConfig) -> str:
     """The progress line of :func:`build_problem`: what it loads, and the screen when the run has one."""
-    screens = config.physics.enabled and config.physics.screen > 0 and config.search.method == "gradient"
-    return "setting up: loading models and reference sets" + (
-        ", screening single-anion starts at equilibrium (physics.screen)" if screens else ""
-    )
+    screen = ", screening single-anion starts at equilibrium (physics.screen)" if _screens(config) else ""
+    return "setting up: loading models and reference sets" + screen
 
 
 def _screened_templates(
@@ -225,7 +228,7 @@ def _screened_templates(
     """The run's templates with the screened starts in its last slots (``physics.screen`` of the candidates; physics
     on and a gradient search only), which slots they are, and the screen's figures for run.json (nothing changes
     without a screen)."""
-    count = int(config.physics.screen * len(templates)) if potential is not None and config.search.method == "gradient" else 0
+    count = int(config.physics.screen * len(templates)) if potential is not None and _screens(config) else 0
     if count == 0:
         return templates, np.zeros(len(templates), dtype=bool), {}
     if config.space.sublattices:

@@ -76,13 +76,13 @@ def test_rounds_are_counted_and_zero_steps_is_refused_by_the_settings() -> None:
 
 
 def test_polish_settings_follow_the_physics_section() -> None:
-    assert polish_settings(PhysicsSettings(potential="none")) is None
-    assert polish_settings(PhysicsSettings(polish_rounds=0)) is None
-    settings = polish_settings(PhysicsSettings(polish_rounds=2, polish_steps=7, fmax=0.1, max_steps=50, perturb=0.01))
+    assert polish_settings(PhysicsSettings(potential="none"), None) is None
+    assert polish_settings(PhysicsSettings(polish_rounds=0), None) is None
+    settings = polish_settings(PhysicsSettings(polish_rounds=2, polish_steps=7, fmax=0.1, max_steps=50, perturb=0.01), None)
     assert settings is not None
     assert (settings.rounds, settings.steps, settings.perturb) == (2, 7, 0.01)
     assert (settings.relax.fmax, settings.relax.max_steps) == (0.1, 50)
-    assert polish_settings(PhysicsSettings(polish_replace=True)).replace_escaped
+    assert polish_settings(PhysicsSettings(polish_replace=True), None).replace_escaped
 
 
 def test_satisfied_now_scores_the_discrete_composition() -> None:

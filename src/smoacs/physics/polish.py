@@ -308,7 +308,7 @@ def satisfied_now(
     return ok
 
 
-def polish_settings(physics: PhysicsSettings, angle_range: tuple[float, float] | None = None) -> PolishSettings | None:
+def polish_settings(physics: PhysicsSettings, angle_range: tuple[float, float] | None) -> PolishSettings | None:
     """The polish of a run's ``physics`` section (its relaxation settings, perturbation and batch), or None when
     the physics is off or ``polish_rounds`` is 0; ``angle_range``: the verdict's (``evaluation.angle_range``)."""
     if not physics.enabled or physics.polish_rounds == 0:
