@@ -141,7 +141,8 @@ def _write(path: Path, spec) -> Path:  # noqa: ANN001
 
 @pytest.mark.slow
 def test_a_ray_instance_the_campaign_starts_is_stopped_after_the_tables_are_written(tmp_path: Path, alone: Path) -> None:
-    ray = pytest.importorskip("ray")
+    import ray  # a dev dependency: its absence is a failure, not a skip
+
     if ray.is_initialized():
         pytest.skip("a Ray instance of another test is running")
     result = run_campaign(_spec(tmp_path / "c"), backend="ray", workers=2, echo=lambda line: None)
@@ -151,10 +152,11 @@ def test_a_ray_instance_the_campaign_starts_is_stopped_after_the_tables_are_writ
     _same_files(alone, tmp_path / "c" / "target-2_seed-1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_ray():  # noqa: ANN201
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -167,3 +169,54 @@ def test_ray_backend_writes_the_same_files(tmp_path: Path, alone: Path, local_ra
     _same_files(alone, tmp_path / "c" / "target-2_seed-1")
     assert "local Ray: 2 run(s) at a time" in lines[0] and sum(line.startswith("[") for line in lines) == 2
 
+
+
+def test_a_cell_runs_in_the_campaign_directory_it_is_given(tmp_path: Path, alone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray cluster's workers start in the cluster's directory: a relative run directory must still land where the
+    campaign was started."""
+    from smoacs.campaign.cell import run_cell
+    from smoacs.campaign.spec import expand
+
+    campaign, elsewhere = tmp_path / "campaign", tmp_path / "worker"
+    campaign.mkdir(), elsewhere.mkdir()
+    cell = next(c for c in expand(_spec(Path("c"))) if c.name == "target-2_seed-1")
+    monkeypatch.chdir(elsewhere)
+    outcome = run_cell(cell.name, cell.config, 0, workdir=str(campaign))
+    assert outcome.status == "finished" and Path.cwd() == elsewhere and not (elsewhere / "c").exists()
+    _same_files(alone, campaign / "c" / "target-2_seed-1")
+    missing = run_cell(cell.name, cell.config, 0, workdir=str(tmp_path / "not-here"))
+    assert missing.status == "failed" and "does not exist on" in missing.error and "all nodes share" in missing.error
+
+
+@pytest.mark.slow
+def test_a_campaign_on_an_existing_ray_cluster_started_elsewhere(tmp_path: Path, alone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--address` against a cluster that `ray start` runs from another directory (both address forms)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray instance of another test is running")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_cli = Path(sys.executable).with_name("ray")
+    head = subprocess.Popen([str(ray_cli), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+                             "--include-dashboard", "false", "--disable-usage-stats", "--ray-client-server-port",
+                             str(port + 1)], cwd=tmp_path.anchor, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.chdir(tmp_path)
+    try:
+        time.sleep(15)  # the head's start-up
+        for address, out in ((f"127.0.0.1:{port}", "gcs"), (f"ray://127.0.0.1:{port + 1}", "client")):
+            result = run_campaign(_spec(Path(out)), backend="ray", address=address, echo=lambda line: None)
+            assert [o.status for o in result.outcomes] == ["finished", "finished"], result.outcomes
+            _same_files(alone, tmp_path / out / "target-2_seed-1")
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)

@@ -55,3 +55,32 @@ def test_ray_is_imported_only_by_the_executor() -> None:
     importers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                        if "import ray" in p.read_text() or "from ray" in p.read_text())  # fmt: skip
     assert importers == ["campaign/executor.py"]
+
+
+def test_connecting_to_a_cluster_passes_what_its_client_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    seen: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.append(kwargs))
+    assert executor._connect("ray://head:10001", None) and executor._connect("10.0.0.5:6379", None)
+    assert "logging_level" not in seen[0] and seen[0]["address"] == "ray://head:10001"  # a Ray Client refuses it
+    assert "logging_level" in seen[1] and "num_cpus" not in seen[1]
+
+
+def test_a_refused_cluster_connection_is_one_line_with_the_token_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    def refuse(**kwargs: object) -> None:
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379\nmore")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(ConfigError, match=r"at 10.0.0.5:6379: Failed to connect .*set RAY_AUTH_MODE=token") as caught:
+        executor._connect("10.0.0.5:6379", None)
+    assert "\n" not in str(caught.value)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    with pytest.raises(ConfigError) as caught:
+        executor._connect("10.0.0.5:6379", None)
+    assert "RAY_AUTH_MODE" not in str(caught.value)  # already set: no hint

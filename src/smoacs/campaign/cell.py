@@ -5,11 +5,19 @@ A run that raises, or finishes with failed mini-batches, is attempted again thro
 mini-batches kept, the rest recomputed with the same seeds; started afresh when it failed before writing its
 run.json), up to ``1 + retries`` attempts; a directory that already holds a run of this cell (an interrupted
 earlier campaign) is resumed from the first attempt.
+
+Relative paths in a cell's configuration (its run directory, a predictor's weights, a config file's template) mean
+what they mean where the campaign was started: a worker that runs elsewhere (a Ray cluster's worker processes start
+in the cluster's own directory) is given that ``workdir`` and runs the cell there. On a multi-node cluster the
+directory must be on a filesystem every node shares; a node without it records the cell as failed, with that reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,15 +64,23 @@ class CellOutcome:
     process_cpu_s: float = float("nan")
 
 
-def run_cell(name: str, config: RunConfig, retries: int = 1) -> CellOutcome:
-    """Run one cell (see the module docstring); never raises for a failed run (the outcome records it)."""
-    import os
-    import socket
+def run_cell(name: str, config: RunConfig, retries: int = 1, workdir: str | None = None) -> CellOutcome:
+    """Run one cell (see the module docstring) in ``workdir`` (None: this process's working directory); never raises
+    for a failed run (the outcome records it)."""
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    if workdir is None:
+        return _run_cell(name, config, retries, host)
+    if not os.path.isdir(workdir):
+        return CellOutcome(name, "failed", error=f"the campaign's directory {workdir} does not exist on {host.split(':')[0]}"
+                           " (a campaign on a multi-node Ray cluster needs a filesystem all nodes share)", host=host)  # fmt: skip
+    with contextlib.chdir(workdir):
+        return _run_cell(name, config, retries, host)
 
+
+def _run_cell(name: str, config: RunConfig, retries: int, host: str) -> CellOutcome:
     from smoacs.runner import run
 
     started, epoch, cpu = time.perf_counter(), time.time(), time.process_time()
-    host = f"{socket.gethostname()}:{os.getpid()}"
     error = ""
     for attempt in range(1, retries + 2):
         resume = RunDirectory(config.out).run_json.is_file()  # a run that started: resumed, else started afresh

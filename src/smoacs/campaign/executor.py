@@ -219,14 +219,26 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
 
     if ray.is_initialized():
         return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if not (address or "").startswith("ray://"):  # a Ray Client server refuses to start with logging_level
+        kwargs["logging_level"] = logging.WARNING
     if address is None and num_cpus is not None:
         kwargs["num_cpus"] = num_cpus
     try:
-        ray.init(address=address, **kwargs)
+        ray.init(address=address or "local", **kwargs)  # "local": a new instance even where a cluster runs already
     except Exception as exc:  # noqa: BLE001 - an unreachable cluster is a user error
-        raise ConfigError(f"cannot connect to Ray{f' at {address}' if address else ''}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"cannot connect to Ray{f' at {address}' if address else ''}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}{_auth_hint(address)}") from None  # fmt: skip
     return True
+
+
+def _auth_hint(address: str | None) -> str:
+    """A hint for the usual cause of a refused connection to a cluster: Ray's token authentication (on by default for
+    clusters that ``ray start`` creates since Ray 2.5x), which an explicit address does not switch on by itself."""
+    if address is None or address == "auto" or os.environ.get("RAY_AUTH_MODE"):
+        return ""
+    return ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token (the token is read from "
+            "~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)")  # fmt: skip
 
 
 def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone,
@@ -258,13 +270,14 @@ def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnD
     task = ray.remote(run_cell).options(
         num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
     )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
+    workdir = os.getcwd()  # the cluster's workers start elsewhere: relative paths mean what they mean here
     queue = list(cells)
     pending: dict[Any, Cell] = {}
     outcomes: dict[str, CellOutcome] = {}
     while queue or pending:
         while queue and len(pending) < schedule.limit:
             cell = queue.pop(0)
-            pending[task.remote(cell.name, cell.config, retries)] = cell
+            pending[task.remote(cell.name, cell.config, retries, workdir)] = cell
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
             cell = pending.pop(ref)
