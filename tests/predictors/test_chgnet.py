@@ -17,8 +17,6 @@ from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.templates.packaged import read_library
 
-pytest.importorskip("chgnet")
-
 from smoacs.predictors.chgnet import CHGNetPotential, load_chgnet  # noqa: E402
 
 ENERGY_TOL = 1e-4  # eV/atom

@@ -15,8 +15,6 @@ from smoacs.crystal import CrystalBatch
 from smoacs.errors import PredictorError
 from smoacs.predictors.base import Predictor, PredictorInfo
 
-pytest.importorskip("chgnet")
-
 from smoacs.predictors.chgnet_head import (  # noqa: E402
     CHGNetGatedKRR,
     CHGNetHead,
