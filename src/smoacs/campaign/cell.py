@@ -71,7 +71,7 @@ def run_cell(name: str, config: RunConfig, retries: int = 1, workdir: str | None
     if workdir is None:
         return _run_cell(name, config, retries, host)
     if not os.path.isdir(workdir):
-        return CellOutcome(name, "failed", error=f"the campaign's directory {workdir} does not exist on {host.split(':')[0]}"
+        return CellOutcome(name, "failed", error=f"the campaign's directory {workdir} does not exist on {socket.gethostname()}"
                            " (a campaign on a multi-node Ray cluster needs a filesystem all nodes share)", host=host)  # fmt: skip
     with contextlib.chdir(workdir):
         return _run_cell(name, config, retries, host)

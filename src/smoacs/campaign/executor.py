@@ -233,8 +233,8 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
 
 
 def _auth_hint(address: str | None) -> str:
-    """A hint for the usual cause of a refused connection to a cluster: Ray's token authentication (on by default for
-    clusters that ``ray start`` creates since Ray 2.5x), which an explicit address does not switch on by itself."""
+    """A hint for the usual cause of a refused connection to a cluster: Ray's token authentication (on for clusters
+    that ``ray start`` creates with Ray 2.60), which an explicit address does not switch on by itself."""
     if address is None or address == "auto" or os.environ.get("RAY_AUTH_MODE"):
         return ""
     return ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token (the token is read from "
