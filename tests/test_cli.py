@@ -72,9 +72,16 @@ def _huge_perovskite(tmp_path: Path) -> str:
         (["--preset", "perovskite-bandgap", "--target", "nan"], "target must be a finite number"),
         (["--preset", "perovskite-bandgap", "--templates", "HUGE"], "outside the length bounds"),
         (["--preset", "perovskite-bandgap", "--batch-size", "0"], "batch_size must be ≥ 1, got 0"),
+        (["--preset", "perovskite-bandgap", "--seed", "-1"], "seed must lie in [0, 2**32 - 1]"),
+        (["--preset", "perovskite-bandgap", "--seed", "4294967296"], "seed must lie in [0, 2**32 - 1]"),
+        (["--preset", "perovskite-bandgap", "--predictor", "band_gap=cgcnn-band-gap:foo=1"], "unexpected keyword argument 'foo'"),
+        (["--preset", "perovskite-bandgap", "--predictor", "band_gap=megnet-mf-band-gap:fidelity=zzz"],
+         "option fidelity must be one of pbe, gllb, hse, exp"),
+        (["--preset", "perovskite-bandgap", "--physics", "none", "--reference", "GARBAGE"], "cannot read reference file"),
     ],
     ids=["preset", "negative-target", "zero-modulus", "length-bounds", "range-outside", "candidates", "garbage",
-         "missing", "nan-target", "template-too-large", "batch-size-0"],  # fmt: skip
+         "missing", "nan-target", "template-too-large", "batch-size-0", "seed-negative", "seed-too-large",
+         "predictor-unknown-option", "predictor-bad-option-value", "reference-garbage"],  # fmt: skip
 )
 def test_user_errors_are_one_line(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
@@ -91,7 +98,7 @@ def test_user_errors_are_one_line(
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("smoacs: error:") and message in lines[0]
     assert "Traceback" not in captured.err + captured.out
-    assert not (out_dir / "result.csv").exists()
+    assert not out_dir.exists(), "a refused run writes nothing"
     assert not [str(w.message) for w in recwarn], "warnings would print extra stderr lines"
 
 

@@ -221,6 +221,16 @@ ERRORS = [
     ("optimizer.rebuild_every", 0, "optimizer.rebuild_every must be ≥ 1"),
     ("optimizer.copy_mutate_steps", [50, 250], "optimizer.copy_mutate_steps: step(s) [250] lie outside the run's steps"),
     ("target", 3.0, "target: 3 disagrees with the objectives (main window target: 2.0)"),
+    # checked when the file is read, not when a run is half set up
+    ("seed", -1, "seed must lie in [0, 2**32 - 1]"),
+    ("seed", 2**32, "seed must lie in [0, 2**32 - 1]"),
+    ("evaluation.min_distance_cutoff", 0, "evaluation.min_distance_cutoff must be > 0 Å, got 0"),
+    ("evaluation.min_distance_cutoff", -1.0, "evaluation.min_distance_cutoff must be > 0 Å"),
+    ("space.angle_bounds", [120, 60], "space: angle_bounds must satisfy 0 < min < max < 180 degrees"),
+    ("space.logit_noise", -1, "space: logit_noise must be ≥ 0, got -1"),
+    ("space.relative_length_bounds", [1.2, 1.5], "space: relative_length_bounds must satisfy 0 < min < 1 < max"),
+    ("space.relative_angle_bounds", -5, "space: relative_angle_bounds must be > 0 degrees, got -5"),
+    ("space.default_coord_bound", 0, "space: default_coord_bound must be > 0, got 0"),
 ]  # fmt: skip
 
 

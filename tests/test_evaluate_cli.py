@@ -93,6 +93,11 @@ def test_bad_run_dir_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "not a smoacs run directory" in err and err.count("\n") == 1
     assert main(["evaluate", str(tmp_path / "missing"), "--reference", "perov7"]) == 2
+    capsys.readouterr()
+    (tmp_path / "result.csv").write_text("id\n")
+    assert main(["evaluate", str(tmp_path / "result.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file; give a run directory" in err and err.count("\n") == 1
 
 
 def test_evaluate_with_relaxation(tiny_run: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

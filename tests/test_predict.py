@@ -104,8 +104,9 @@ def test_cli_predict_flags_overlapping_atoms(tmp_path: Path, capsys: pytest.Capt
 @pytest.mark.parametrize(
     ("flags", "message"),
     [(["--device", "gpu"], "invalid choice: 'gpu'"), (["--batch-size", "0"], "must be ≥ 1, got 0"),
-     (["--device", "cuda"], "device cuda requested but torch sees no CUDA device"), ([], "no structure files")],
-    ids=["gpu", "batch-size-0", "cuda-absent", "empty-directory"],
+     (["--device", "cuda"], "device cuda requested but torch sees no CUDA device"), ([], "no structure files"),
+     (["-p", ""], "--predictor '' names no predictor")],
+    ids=["gpu", "batch-size-0", "cuda-absent", "empty-directory", "empty-predictor"],
 )  # fmt: skip
 def test_cli_predict_argument_errors_are_one_line(
     flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -134,6 +134,8 @@ class RunConfig:
             raise ConfigError(f"candidates must be ≥ 1, got {self.candidates}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must lie in [0, 2**32 - 1] (numpy's seed range), got {self.seed}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.threads < 0:
@@ -169,12 +171,13 @@ class RunConfig:
         check_relaxer(self.evaluation.relax)
         if self.physics.enabled:
             check_relaxer(self.physics.potential)
-        from smoacs.predictors.registry import predictor_info
+        from smoacs.predictors.registry import check_options, predictor_info
 
         check_user_models(self)
         for prop, name in [*self.predictors.items(), *self.judge.items()]:
             if predictor_info(name, prop).property != prop:
                 raise ConfigError(f"predictor {name} predicts {predictor_info(name, prop).property}, not {prop}")
+            check_options(name)
         for prop, name in self.judge.items():
             if prop not in self.predictors:
                 raise ConfigError(f"judge {name} is for {prop!r}, which no predictor of this run provides")

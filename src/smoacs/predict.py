@@ -282,6 +282,9 @@ def run_predict(args: argparse.Namespace) -> int:
     Unusable arguments (unknown predictors, an unavailable device) raise :class:`SmoacsError`, which the CLI prints
     as ``smoacs: error: …`` (exit 2). Rows with errors do not change the exit status unless every row failed to read.
     """
+    for group in args.predictor:
+        if not split_specs(group):
+            raise ConfigError(f"--predictor {group!r} names no predictor (e.g. -p cgcnn-band-gap; `smoacs predictors` lists them)")
     specs = [spec for group in args.predictor for spec in split_specs(group)]
     device = str(resolve_device(args.device))
     predictors = load_predictors(specs, device)

@@ -50,6 +50,7 @@ from smoacs.physics.polish import PolishSettings, polish, polish_settings
 from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
+from smoacs.resources import check_memory
 from smoacs.runtime import resolve_device, retain_freed_memory, seed_everything, set_threads
 from smoacs.search import SearchResult, budget, describe, method_settings, plan_candidates, search_method
 from smoacs.search.screen import ScreenSettings, apply_screened, place, screen
@@ -371,17 +372,24 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     ``interrupted`` / ``failed`` with ``reason``) before it propagates.
     """
     config.validate()
+    check_memory(config)
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other")
     previous = check_config(Path(config.out), config.to_dict(), _current_form) if resume else None
+    fresh = not Path(config.out).exists()
     directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
     set_threads(config.threads)
     mmap_threshold = retain_freed_memory()  # the step's edge buffers are reused instead of page-faulted in every step
     started = time.perf_counter()
-    with _stage("build_problem"), ProgressDisplay(config.objectives, enabled=progress) as display:
-        with display.stage(_setup_text(config)):
-            problem = build_problem(config)
+    try:
+        with _stage("build_problem"), ProgressDisplay(config.objectives, enabled=progress) as display:
+            with display.stage(_setup_text(config)):
+                problem = build_problem(config)
+    except BaseException:
+        if fresh:
+            directory.discard_if_empty()
+        raise
     state = directory.read_finished(problem.ids, previous) if previous is not None else FinishedBatches(0, [])
     if previous is not None and state.n_batches == len(problem.batches) and not previous.get("failures") and str(
         previous.get("status", "")

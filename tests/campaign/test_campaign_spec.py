@@ -73,6 +73,8 @@ def test_method_is_a_run_option(tmp_path: Path) -> None:
         ("base: {preset: perovskite-bandgap}\nthreads: 0\n", "threads: expected an integer ≥ 1"),
         ("base: {preset: perovskite-bandgap}\ngrid: {predictor: [band_gap]}\n", "expects PROPERTY=PREDICTOR"),
         ("base: {preset: perovskite-bandgap\n", "invalid YAML"),
+        ("base: {preset: perovskite-bandgap}\nmemory_gb: .nan\n", "memory_gb: expected a number ≥ 0"),
+        ("base: {preset: perovskite-bandgap}\nmemory_gb: .inf\n", "memory_gb: expected a number ≥ 0"),
     ],
 )
 def test_bad_campaign_files_are_one_line_config_errors(tmp_path: Path, text: str, message: str) -> None:
@@ -90,6 +92,7 @@ def test_bad_campaign_files_are_one_line_config_errors(tmp_path: Path, text: str
         ({"candidates": [0]}, "cell candidates-0: candidates must be ≥ 1"),
         ({"target": [-1.0]}, "cell target--1: band-gap target must be ≥ 0"),
         ({"seed": [1, 1]}, "would share the directory"),
+        ({"seed": [0, 4294967296]}, r"cell seed-4.29497e\+09: seed must lie in \[0, 2\*\*32 - 1\]"),
     ],
 )
 def test_bad_cells_fail_before_anything_runs(tmp_path: Path, grid: dict, message: str) -> None:
@@ -105,3 +108,13 @@ def test_cli_reports_a_bad_campaign_in_one_line(tmp_path: Path, capsys: pytest.C
     assert main(["campaign", str(path), "--backend", "local"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("smoacs: error: ") and err.count("\n") == 1 and "grid.target: expected a number" in err
+
+
+def test_cli_refuses_a_file_as_the_campaign_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("base: {preset: perovskite-bandgap, candidates: 2, steps: 1}\ngrid: {seed: [0]}\n")
+    (tmp_path / "taken").write_text("keep\n")
+    assert main(["campaign", str(path), "--backend", "local", "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file; choose another --out" in err
+    assert (tmp_path / "taken").read_text() == "keep\n"

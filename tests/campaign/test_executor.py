@@ -9,20 +9,13 @@ import pytest
 import smoacs.campaign.executor as executor
 from smoacs.campaign.spec import campaign_from_dict, expand
 from smoacs.errors import ConfigError
+from smoacs.resources import estimate_memory_gb
 
 
 def _cells(tmp_path: Path, n: int = 4, **base: object):  # noqa: ANN202 - list[Cell]
     spec = campaign_from_dict({"base": {"preset": "perovskite-bandgap", "physics": "none", **base},
                                "grid": {"seed": list(range(n))}, "out": str(tmp_path)})  # fmt: skip
     return expand(spec)
-
-
-def test_memory_estimate_grows_with_atoms_and_candidates(tmp_path: Path) -> None:
-    small = executor.estimate_memory_gb(_cells(tmp_path, 1, candidates=32)[0].config)
-    many = executor.estimate_memory_gb(_cells(tmp_path, 1, candidates=256)[0].config)
-    supercell = executor.estimate_memory_gb(_cells(tmp_path, 1, preset="perovskite3x3x3-bandgap")[0].config)
-    physics = executor.estimate_memory_gb(_cells(tmp_path, 1, candidates=32, physics="chgnet")[0].config)
-    assert small < many < supercell and physics == pytest.approx(small + executor.POTENTIAL_MEMORY_GB)
 
 
 def test_limit_is_the_smallest_of_cpus_memory_workers_and_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +28,7 @@ def test_limit_is_the_smallest_of_cpus_memory_workers_and_cells(tmp_path: Path, 
     assert executor.plan(cells, threads=1, workers=3, memory_gb=1.0, backend="local").limit == 3  # --workers
     assert executor.plan(cells, threads=1, workers=0, memory_gb=50.0, backend="local").limit == 1  # at least one
     estimated = executor.plan(cells, threads=1, workers=0, memory_gb=0.0, backend="local")
-    assert estimated.memory_gb == pytest.approx(executor.estimate_memory_gb(cells[0].config))
+    assert estimated.memory_gb == pytest.approx(estimate_memory_gb(cells[0].config))
 
 
 def test_without_ray_auto_falls_back_to_local_and_ray_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,6 +77,16 @@ def test_not_a_run_directory_is_one_config_error(tmp_path: Path) -> None:
         load_run(tmp_path / "empty")
 
 
+def test_a_truncated_or_empty_result_csv_is_one_config_error(runs: list[Path]) -> None:
+    csv_path = runs[1] / "result.csv"
+    csv_path.write_text(csv_path.read_text()[:-12])  # cut inside the last row
+    with pytest.raises(ConfigError, match=r"line 5 has [0-6] cells, the header 7 \(truncated or edited\?\)"):
+        load_run(runs[1])
+    csv_path.write_text("")
+    with pytest.raises(ConfigError, match="result.csv is empty"):
+        load_run(runs[1])
+
+
 def test_the_judge_agreement_on_successes_is_in_the_table(tmp_path: Path) -> None:
     path = write_run(tmp_path / "judged", "random", 10, [("KZnF3", True, True, True), ("NaGeF3", True, True, True)], 2.0)
     with (path / "result.csv").open(newline="") as handle:

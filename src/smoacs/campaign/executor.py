@@ -23,20 +23,13 @@ from smoacs.campaign.cell import CellOutcome, run_cell
 from smoacs.campaign.spec import Cell
 from smoacs.config import RunConfig
 from smoacs.errors import ConfigError
+from smoacs.resources import BASE_MEMORY_GB, atoms_per_cell, available_memory_gb, estimate_memory_gb
 from smoacs.runtime import available_cores
 
 log = logging.getLogger(__name__)
 
 Backend = Literal["auto", "ray", "local"]
 BACKENDS = ("auto", "ray", "local")
-#: Memory of a run besides its design tensors (interpreter, torch, predictor weights), GB.
-BASE_MEMORY_GB = 0.6
-#: Memory per candidate atom (graphs, activations and their gradients of CGCNN-size models), GB.
-ATOM_MEMORY_GB = 0.35e-3
-#: Extra memory of a run with the universal potential in the loop or a relaxation check, GB.
-POTENTIAL_MEMORY_GB = 0.6
-
-
 @dataclass(frozen=True)
 class Plan:
     """How a campaign's runs are scheduled.
@@ -65,17 +58,6 @@ class Plan:
                 f"({self.cpus} CPUs, {self.available_gb:.1f} GB available)")  # fmt: skip
 
 
-def estimate_memory_gb(config: RunConfig) -> float:
-    """A run's peak memory, GB, from its mini-batch size and atoms per cell (measured: 256 five-atom cells ≈ 1 GB,
-    32 cells of 135 atoms ≈ 2.1 GB); a potential in the loop adds :data:`POTENTIAL_MEMORY_GB`."""
-    templates = config.templates
-    atoms = 5 * templates.supercell**3 if templates.kind == "perovskite" else templates.max_atoms
-    gb = BASE_MEMORY_GB + ATOM_MEMORY_GB * min(config.batch_size, config.candidates) * atoms
-    if config.physics.enabled or config.evaluation.relax:
-        gb += POTENTIAL_MEMORY_GB
-    return gb
-
-
 #: Relative cost of one predictor evaluation per candidate, by search method (TPE: Optuna's sampler, whose time
 #: grows with the trials, ×(1 + budget / TPE_TRIALS_SCALE); measured 15× random's at 200 trials, search_methods.py).
 TPE_TRIALS_SCALE = 15.0
@@ -90,8 +72,7 @@ def estimated_cost(config: RunConfig) -> float:
     method's and the potential's factors), to start the longest runs first."""
     from smoacs.search import budget
 
-    templates = config.templates
-    atoms = 5 * templates.supercell**3 if templates.kind == "perovskite" else templates.max_atoms
+    atoms = atoms_per_cell(config)
     method, evaluations = config.search.method, budget(config.search, config.optimizer)
     candidates = ENUMERATED_CANDIDATES if method == "enumerate" else config.candidates
     factor = 1.0 + evaluations / TPE_TRIALS_SCALE if method == "tpe" else 1.0
@@ -104,18 +85,6 @@ def longest_first(cells: Sequence[Cell]) -> list[Cell]:
     """``cells`` by :func:`estimated_cost`, largest first (ties in their order): the order runs are started in, so
     that no long run is left for the end while the other workers idle (results do not depend on the order)."""
     return sorted(cells, key=lambda cell: -estimated_cost(cell.config))
-
-
-def available_memory_gb() -> float:
-    """Memory available to new processes on this machine (``MemAvailable``), GB; 4 GB when it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return 4.0
 
 
 def ray_available() -> bool:

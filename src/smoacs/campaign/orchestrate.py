@@ -79,6 +79,8 @@ def run_cells(directory: Path, cells: list[Cell], grid_keys: list[str], settings
     """Run configured ``cells`` as one campaign in ``directory`` (``grid_keys``: the override keys of campaign.csv,
     ``seed`` among them averaged over); see the module docstring."""
     started = time.perf_counter()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"campaign directory {directory} is a file; choose another --out")
     if not resume and _holds_campaign(directory, cells):
         raise ConfigError(f"{directory} already holds a campaign; `--resume` continues it, or choose another --out")
     directory.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ def campaign_from_dict(data: Mapping[str, Any], name: str = "campaign", out: str
         if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (key == "threads" and value < 1):
             raise ConfigError(f"{key}: expected an integer ≥ {1 if key == 'threads' else 0}, got {value!r}")
     memory = data.get("memory_gb", 0.0)
-    if isinstance(memory, bool) or not isinstance(memory, int | float) or memory < 0:
+    if isinstance(memory, bool) or not isinstance(memory, int | float) or not 0 <= memory < math.inf:
         raise ConfigError(f"memory_gb: expected a number ≥ 0 (GB per run; 0: estimated), got {memory!r}")
     return CampaignSpec(dict(base), {str(k): list(v) for k, v in grid.items()}, target, memory_gb=float(memory),
                         name=name, **numbers)  # fmt: skip

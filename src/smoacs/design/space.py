@@ -84,6 +84,19 @@ class SpaceSettings:
     default_coord_bound: float | None = None
     sublattices: dict[str, SublatticeLimits] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        a_lo, a_hi = self.angle_bounds
+        if not 0 < a_lo < a_hi < 180:
+            raise ValueError(f"angle_bounds must satisfy 0 < min < max < 180 degrees, got {self.angle_bounds}")
+        if not self.logit_noise >= 0:
+            raise ValueError(f"logit_noise must be ≥ 0, got {self.logit_noise}")
+        if self.relative_length_bounds is not None and not 0 < self.relative_length_bounds[0] < 1 < self.relative_length_bounds[1]:
+            raise ValueError(f"relative_length_bounds must satisfy 0 < min < 1 < max, got {self.relative_length_bounds}")
+        if self.relative_angle_bounds is not None and not self.relative_angle_bounds > 0:
+            raise ValueError(f"relative_angle_bounds must be > 0 degrees, got {self.relative_angle_bounds}")
+        if self.default_coord_bound is not None and not self.default_coord_bound > 0:
+            raise ValueError(f"default_coord_bound must be > 0, got {self.default_coord_bound}")
+
 
 @dataclass(frozen=True)
 class DiscreteChoices:
@@ -222,8 +235,6 @@ class DesignSpace(nn.Module):
         general = np.array([not t.is_perovskite for t in templates])
         if self.settings.relative_length_bounds is not None:
             f_lo, f_hi = self.settings.relative_length_bounds
-            if not 0 < f_lo < 1 < f_hi:
-                raise ValueError(f"relative_length_bounds must satisfy 0 < min < 1 < max, got {(f_lo, f_hi)}")
             length_low = np.where(general[:, None], np.maximum(length_low, f_lo * lengths0), length_low)
             length_high = np.where(general[:, None], np.minimum(length_high, f_hi * lengths0), length_high)
         angles0 = np.array([t.angles for t in templates], dtype=np.float64)
@@ -234,8 +245,6 @@ class DesignSpace(nn.Module):
             raise ValueError(f"template angles must lie within angle_bounds {self.settings.angle_bounds}°")
         if self.settings.relative_angle_bounds is not None:
             width = self.settings.relative_angle_bounds
-            if not width > 0:
-                raise ValueError(f"relative_angle_bounds must be > 0°, got {width}")
             angle_low = np.maximum(angle_low, angles0 - width)
             angle_high = np.minimum(angle_high, angles0 + width)
         # Frozen angles never use their bounds; keep them non-degenerate so the raw parameter stays finite.

@@ -13,7 +13,6 @@ runs, the union of their successes).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +52,7 @@ def load_run(path: str | Path) -> RunRecord:
     meta = directory.read_meta()
     if not directory.result_csv.is_file():
         raise ConfigError(f"{directory.path} has no {directory.result_csv.name} (the run wrote no mini-batch)")
-    with directory.result_csv.open(newline="", encoding="utf-8") as handle:
-        rows = [{key: parse_value(key, value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    rows = [{key: parse_value(key, value) for key, value in row.items()} for row in directory.read_rows()]
     columns = list(rows[0]) if rows else []
     criteria = criterion_columns(columns)
     search = meta.get("search") or {}

@@ -51,6 +51,8 @@ class EvaluationSettings:
     def __post_init__(self) -> None:
         if self.known_values not in ("successes", "all"):
             raise ConfigError(f"evaluation.known_values must be 'successes' or 'all', got {self.known_values!r}")
+        if not self.min_distance_cutoff > 0:
+            raise ConfigError(f"evaluation.min_distance_cutoff must be > 0 Å, got {self.min_distance_cutoff}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for run.json."""

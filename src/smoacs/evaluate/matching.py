@@ -210,7 +210,7 @@ def _cif_file(csv_path: Path, number: int, cell: str) -> tuple[str, Any]:
             f"({cell!r}, looked for {file})"
         )
     try:
-        structure = read_structure(file)
+        structure = read_structure(file, role="reference")
     except TemplateError as exc:
         raise ConfigError(f"reference file {csv_path} row {number + 1}: {exc}") from None
     return formula_key(structure), structure
@@ -226,7 +226,7 @@ def _read_directory(path: Path, name: str, out: ReferenceSet) -> None:
         raise ConfigError(f"reference {path}: {exc}") from None
     for file in files:
         try:
-            structure = read_structure(file)
+            structure = read_structure(file, role="reference")
         except TemplateError as exc:
             raise ConfigError(str(exc)) from None
         out.add(f"{name}:{file.name}", formula_key(structure), structure)

@@ -25,12 +25,14 @@ mini-batches of an interrupted run, see :mod:`smoacs.io.resume`), :meth:`RunDire
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
 import shutil
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,6 +236,11 @@ class RunDirectory:
             raise ConfigError(f"cannot write to output directory {self.path}: {exc.strerror or exc}") from None
         return self
 
+    def discard_if_empty(self) -> None:
+        """Remove the directory when it holds nothing (a run refused while it was set up leaves no trace)."""
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
     def clear(self) -> None:
         """Delete the run files and folders (:data:`RUN_FILES`, :data:`RUN_FOLDERS`); other files stay."""
         for name in self.run_files():
@@ -329,10 +336,15 @@ class RunDirectory:
         (self.path / EVALUATION_SUMMARY_CSV).write_text(csv_text([summary], list(summary), header=True))
 
     # ---- reading ----------------------------------------------------------------------------------------------
-    def read_meta(self) -> dict[str, Any]:
-        """run.json; ConfigError (one line) when the directory or the file is missing or unreadable."""
+    def _check_is_directory(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path} is a file; give a run directory (the folder holding run.json)")
         if not self.path.is_dir():
             raise ConfigError(f"run directory {self.path} does not exist")
+
+    def read_meta(self) -> dict[str, Any]:
+        """run.json; ConfigError (one line) when the directory or the file is missing or unreadable."""
+        self._check_is_directory()
         try:
             meta = json.loads(self.run_json.read_text())
         except FileNotFoundError:
@@ -351,10 +363,27 @@ class RunDirectory:
         """The structure of a result row (its ``cif`` column, else ``structures/<id>.cif``), sites in run order."""
         return read_cif(self.path / (row.get("cif") or self.cif_name(row["id"])), n_atoms)
 
+    def read_rows(self) -> list[dict[str, str]]:
+        """result.csv as text rows; an empty file or a row with the wrong number of cells (a truncated or edited file)
+        is a one-line :class:`ConfigError` naming the line."""
+        with self.result_csv.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            columns = next(reader, None)
+            if not columns:
+                raise ConfigError(f"{self.result_csv} is empty (no header line)")
+            rows = []
+            for line in reader:
+                if len(line) != len(columns):
+                    raise ConfigError(
+                        f"{self.result_csv} line {reader.line_num} has {len(line)} cells, the header {len(columns)} "
+                        "(truncated or edited?)"
+                    )
+                rows.append(dict(zip(columns, line, strict=True)))
+        return rows
+
     def read_run(self) -> RunFiles:
         """run.json's config, result.csv (text) and result.npz of a finished run (for ``smoacs evaluate``)."""
-        if not self.path.is_dir():
-            raise ConfigError(f"run directory {self.path} does not exist")
+        self._check_is_directory()
         missing = [n for n in (RUN_JSON, RESULT_CSV, RESULT_NPZ) if not (self.path / n).is_file()]
         if missing:
             raise ConfigError(f"{self.path} is not a smoacs run directory (missing {', '.join(missing)})")
@@ -362,9 +391,8 @@ class RunDirectory:
             config = json.loads(self.run_json.read_text())["config"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"{self.path}/run.json is unreadable: {exc}") from None
-        with self.result_csv.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        arrays = np.load(self.result_npz)
+        rows = self.read_rows()
+        arrays = load_arrays(self.result_npz)
         needed = [k for k in EVALUATE_ARRAYS if k not in arrays]
         if needed:
             raise ConfigError(f"{self.path}/result.npz lacks {', '.join(needed)} (written by an older smoacs); re-run it")
@@ -382,8 +410,7 @@ class RunDirectory:
             reader = csv.reader(handle)
             columns = next(reader, [])
             raw = [line for line in reader if len(line) == len(columns)]
-        with np.load(self.result_npz) as data:
-            loaded = {key: data[key] for key in data.files}
+        loaded = load_arrays(self.result_npz)
         csv_ids = [line[columns.index("id")] for line in raw] if "id" in columns else []
         npz_ids = [str(i) for i in loaded.get("id", [])]
         done, n_rows = 0, 0
@@ -414,6 +441,15 @@ def unique_path(base: str | Path) -> Path:
         counter += 1
         candidate = base.with_name(f"{base.name}-{counter}")
     return candidate
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read in full; a truncated or corrupt file is a one-line :class:`ConfigError`."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{path} is unreadable (truncated or corrupt: {exc}); re-run the run to rewrite it") from None
 
 
 def _trim_arrays(

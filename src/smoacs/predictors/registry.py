@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import torch
 
@@ -341,6 +342,40 @@ def _load(parsed: PredictorSpec, property: str | None, options: dict[str, object
         return _entry(parsed.name).factory(**merged)
     except TypeError as exc:
         raise PredictorError(f"bad options for predictor {parsed.name!r}: {exc}") from exc
+
+
+def check_options(spec: str) -> None:
+    """PredictorError when a named predictor's options are not keywords of its factory, or a value is not one of the
+    choices its ``Literal`` annotation allows, without loading weights (so that a run refuses them before it writes
+    anything). Members of composites are checked likewise; path specs are checked by loading (:func:`predictor_info`).
+    """
+    parsed = read_spec(spec)
+    for member in parsed.members:
+        check_options(member)
+    if parsed.members or parsed.path is not None or not parsed.options:
+        return
+    factory = _entry(parsed.name).factory
+    try:
+        bound = inspect.signature(factory).bind(**parsed.options)
+    except TypeError as exc:
+        raise PredictorError(f"bad options for predictor {parsed.name!r}: {exc}") from None
+    for key, choices in _literal_choices(factory).items():
+        if key in bound.arguments and bound.arguments[key] not in choices:
+            raise PredictorError(
+                f"predictor {parsed.name}: option {key} must be one of {', '.join(map(str, choices))}, "
+                f"got {bound.arguments[key]!r}"
+            )
+
+
+def _literal_choices(factory: Callable[..., Predictor]) -> dict[str, tuple[object, ...]]:
+    """Keyword → allowed values, for the ``Literal``-annotated parameters of a factory (a function, class or partial)."""
+    target: Any = factory.func if isinstance(factory, partial) else factory
+    target = target.__init__ if isinstance(target, type) else target
+    try:
+        hints = get_type_hints(target)
+    except (NameError, TypeError):  # annotations that do not resolve at run time: no value check
+        return {}
+    return {key: get_args(hint) for key, hint in hints.items() if get_origin(hint) is Literal}
 
 
 def load_predictor(

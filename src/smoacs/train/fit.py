@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 
 from smoacs.errors import ConfigError
 from smoacs.predictors.card import ModelCard
+from smoacs.runtime import DEVICES, resolve_device
 from smoacs.train.arch import Architecture, Samples, architecture
 from smoacs.train.data import Table, Transform, read_table
 
@@ -54,6 +56,27 @@ class TrainSettings:
     threads: int = 0
     loss: Literal["l1", "mse"] = "l1"
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be ≥ 0, got {self.weight_decay}")
+        if not (math.isfinite(self.clip_norm) and self.clip_norm > 0):
+            raise ConfigError(f"clip_norm must be > 0, got {self.clip_norm}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val-fraction must lie in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must lie in [0, 2**32 - 1], got {self.seed}")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be ≥ 0 (0: torch's choice), got {self.threads}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.loss not in ("l1", "mse"):
+            raise ConfigError(f"loss must be l1 or mse, got {self.loss!r}")
+
 
 @dataclass
 class TrainResult:
@@ -62,14 +85,6 @@ class TrainResult:
     out: Path
     card: ModelCard
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is available")
-    return torch.device(name)
 
 
 def _batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
@@ -181,14 +196,11 @@ def train_model(
     The MAE figures in the card are in the target's unit (after ``transform``; for ``log10`` in log10 units).
     """
     settings = settings or TrainSettings()
-    if settings.loss not in ("l1", "mse"):
-        raise ConfigError(f"loss must be l1 or mse, got {settings.loss!r}")
+    out = _new_model_directory(out)
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    device = _device(settings.device)
+    device = resolve_device(settings.device)
     model_arch = architecture(arch, hyper, init)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     columns = {"structure_column": structure_column, "target_column": target_column, "transform": transform}
     table = read_table(data, **columns)
@@ -237,6 +249,7 @@ def train_model(
             metrics["test_mae_nonzero"] = float(np.abs(test_errors[nonzero]).mean())
             metrics["test_zero_baseline_mae_nonzero"] = float(np.abs(test_table.targets[nonzero]).mean())
             metrics["test_n_nonzero"] = int(nonzero.sum())
+    out.mkdir(parents=True, exist_ok=True)
     model_arch.save(out / model_arch.weights_file, model, mean, std)
     sign = {"none": "", "negate": "-", "log10": "log10 "}[transform]
     card = ModelCard(
@@ -252,6 +265,17 @@ def train_model(
     card.write(out)
     (out / "history.json").write_text(__import__("json").dumps(history) + "\n")
     return TrainResult(out, card, history)
+
+
+def _new_model_directory(out: str | Path) -> Path:
+    """``out`` as a path, when it can become a new model directory (absent, or an empty directory); ConfigError
+    otherwise, before any training: a model, a run or any other file there is never overwritten."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path} is a file; give a directory for the model")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError(f"--out {path} already exists and is not empty; choose a new directory (nothing is overwritten)")
+    return path
 
 
 def _describe(source: Table, used: Table) -> dict[str, Any]:

@@ -90,6 +90,11 @@ class CrystalformerConfig:
     }
 
     @classmethod
+    def official_keys(cls) -> tuple[str, ...]:
+        """The official configuration keys this implementation reads (its fields and the fixed settings)."""
+        return (*(f.name for f in fields(cls) if f.name not in ("extra", "n_targets")), *cls._FIXED)
+
+    @classmethod
     def from_official(cls, config: dict[str, Any]) -> CrystalformerConfig:
         """Read an official config dict (``params/latticeformer/*.json`` keys); unsupported settings raise."""
         for key, value in cls._FIXED.items():

@@ -44,6 +44,8 @@ N_ENSEMBLE = 6
 #: (``torch.func.vmap`` over their stacked weights), ``auto`` batched on CUDA and a loop on CPU, where the batched
 #: call measured 1.5× slower (benchmarks/README.md, "MEGNet multi-fidelity: batched networks").
 BatchMode = Literal["auto", "loop", "batched"]
+#: Fidelities of the multi-fidelity band-gap models (the keys of :data:`FIDELITIES`).
+Fidelity = Literal["pbe", "gllb", "hse", "exp"]
 
 
 class _StackedNets:
@@ -278,7 +280,7 @@ class MEGNetMultiFidelityBandGap(MEGNetEnsemble):
     """
 
     def __init__(
-        self, info: PredictorInfo, fidelity: str = "pbe", smooth_cutoff: float | None = None, batch: BatchMode = "auto"
+        self, info: PredictorInfo, fidelity: Fidelity = "pbe", smooth_cutoff: float | None = None, batch: BatchMode = "auto"
     ) -> None:
         if fidelity not in FIDELITIES:
             raise PredictorError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
