@@ -3,9 +3,11 @@ recorded without stopping the others; the Ray backend gives the same files."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,8 @@ def test_ray_backend_writes_the_same_files(tmp_path: Path, alone: Path, local_ra
     assert result.schedule is not None and result.schedule.backend == "ray" and result.schedule.limit == 2
     _same_files(alone, tmp_path / "c" / "target-2_seed-1")
     assert "local Ray: 2 run(s) at a time" in lines[0] and sum(line.startswith("[") for line in lines) == 2
+    assert len({o.node for o in result.outcomes}) == 1 and result.outcomes[0].node  # one node, named
+    assert _rows(tmp_path / "c")["target-2_seed-1"]["node"] == result.outcomes[0].node
 
 
 
@@ -192,6 +196,42 @@ def test_a_cell_runs_in_the_campaign_directory_it_is_given(tmp_path: Path, alone
 def test_a_campaign_on_an_existing_ray_cluster_started_elsewhere(tmp_path: Path, alone: Path) -> None:
     """`smoacs campaign --address` (both forms) against a cluster that `ray start` runs from another directory, each
     in its own process as a user runs them (Ray reads its authentication mode once per process)."""
+    (tmp_path / "c.json").write_text(json.dumps({"base": BASE, "grid": {"target": [2.0], "seed": [0, 1]}}))
+    with _ray_cluster(tmp_path, nodes=1, cpus=2) as (port, env):
+        for address, out in ((f"127.0.0.1:{port}", "gcs"), (f"ray://127.0.0.1:{port + 1}", "client")):
+            _campaign_process(tmp_path, address, out, env)
+            assert {row["status"] for row in _rows(tmp_path / out).values()} == {"finished"}
+            _same_files(alone, tmp_path / out / "target-2_seed-1")
+
+
+@pytest.mark.slow
+def test_a_campaign_spreads_over_the_nodes_of_a_two_node_cluster(tmp_path: Path, alone: Path) -> None:
+    """Two Ray nodes of one CPU each (`ray start --head` and `ray start --address`, here on one machine, so their
+    filesystem is shared): the runs go to both nodes and give the bytes `smoacs run` gives."""
+    grid = {"target": [2.0], "seed": [0, 1, 2, 3]}
+    (tmp_path / "c.json").write_text(json.dumps({"base": BASE, "grid": grid}))
+    with _ray_cluster(tmp_path, nodes=2, cpus=1) as (port, env):
+        _campaign_process(tmp_path, f"127.0.0.1:{port}", "two", env)
+    rows = _rows(tmp_path / "two")
+    assert {row["status"] for row in rows.values()} == {"finished"}
+    assert len({row["node"] for row in rows.values()}) == 2, rows  # one CPU per node, two runs at a time
+    _same_files(alone, tmp_path / "two" / "target-2_seed-1")
+
+
+def _campaign_process(tmp_path: Path, address: str, out: str, env: dict[str, str]) -> None:
+    """`smoacs campaign c.json --address ADDRESS --out OUT` in its own process, in ``tmp_path``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "smoacs.cli", "campaign", "c.json", "--address", address, "--out", out],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@contextlib.contextmanager
+def _ray_cluster(tmp_path: Path, nodes: int, cpus: int) -> Iterator[tuple[int, dict[str, str]]]:
+    """A Ray cluster of ``nodes`` nodes with ``cpus`` CPUs each, started by ``ray start`` from another directory;
+    yields the head's port (its Ray Client server listens on the next one) and the environment a client needs."""
     import os
     import signal
     import socket
@@ -203,29 +243,36 @@ def test_a_campaign_on_an_existing_ray_cluster_started_elsewhere(tmp_path: Path,
         port = probe.getsockname()[1]
     ray_cli = Path(sys.executable).with_name("ray")
     plain = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # `ray start`'s default: token auth on
-    env = {**plain, "RAY_AUTH_MODE": "token"}  # what a client must set with an explicit address
-    head = subprocess.Popen([str(ray_cli), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
-                             "--include-dashboard", "false", "--disable-usage-stats", "--ray-client-server-port",
-                             str(port + 1)], cwd=tmp_path.anchor, env=plain, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    (tmp_path / "c.json").write_text(json.dumps({"base": BASE, "grid": {"target": [2.0], "seed": [0, 1]}}))
+    env = {**plain, "RAY_AUTH_MODE": "token"}  # what a client (and a joining node) must set with an explicit address
+    common = ["--block", "--num-cpus", str(cpus), "--disable-usage-stats"]
+    head = ["--head", "--port", str(port), "--include-dashboard", "false", "--ray-client-server-port", str(port + 1)]
+    processes = []
     try:
-        _wait_for_cluster(ray_cli, port, env, seconds=90)
-        for address, out in ((f"127.0.0.1:{port}", "gcs"), (f"ray://127.0.0.1:{port + 1}", "client")):
-            done = subprocess.run([sys.executable, "-m", "smoacs.cli", "campaign", "c.json", "--address", address,
-                                   "--out", out], cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
-            assert done.returncode == 0, done.stderr[-2000:]
-            assert {row["status"] for row in _rows(tmp_path / out).values()} == {"finished"}
-            _same_files(alone, tmp_path / out / "target-2_seed-1")
+        for index in range(nodes):
+            args = head if index == 0 else ["--address", f"127.0.0.1:{port}"]
+            processes.append(subprocess.Popen([str(ray_cli), "start", *args, *common], cwd=tmp_path.anchor,
+                                              env=plain if index == 0 else env, start_new_session=True,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            _wait_for_cluster(ray_cli, port, env, seconds=90, nodes=index + 1)
+        yield port, env
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        head.wait(timeout=60)
+        for process in reversed(processes):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
 
-def _wait_for_cluster(ray_cli: Path, port: int, env: dict[str, str], seconds: float) -> None:
-    """Return once ``ray status`` reaches the head at ``port`` (its GCS listens before the head is ready)."""
+
+def _wait_for_cluster(ray_cli: Path, port: int, env: dict[str, str], seconds: float, nodes: int = 1) -> None:
+    """Return once ``ray status`` reaches the head at ``port`` (its GCS listens before the head is ready) and lists
+    ``nodes`` active nodes."""
+    import re
     import subprocess
 
     deadline = time.monotonic() + seconds
-    while subprocess.run([str(ray_cli), "status", "--address", f"127.0.0.1:{port}"], env=env, capture_output=True).returncode:
-        assert time.monotonic() < deadline, f"the Ray head on port {port} is not up after {seconds} s"
+    while True:
+        status = subprocess.run([str(ray_cli), "status", "--address", f"127.0.0.1:{port}"], env=env, capture_output=True,
+                                text=True)  # fmt: skip
+        active = status.stdout.split("Pending:")[0]
+        if status.returncode == 0 and len(re.findall(r"^ 1 node_", active, flags=re.MULTILINE)) >= nodes:
+            return
+        assert time.monotonic() < deadline, f"the Ray cluster on port {port} has not {nodes} node(s) after {seconds} s"
         time.sleep(1)

@@ -44,6 +44,7 @@ class CellOutcome:
         summary: the run's summary row (result_summary.csv), empty when it failed before writing any.
         error: the last attempt's one-line error.
         host: where it ran (``hostname:pid``).
+        node: the Ray node that ran it (its node id; empty when it did not run as a Ray task).
         started: when its first attempt started (seconds since the epoch, the worker's clock; 0 when skipped).
         cpu_s: CPU seconds its worker process spent on it (all attempts; what the run costs whatever the machine's
             load, unlike ``wall_s``; NaN when skipped).
@@ -59,6 +60,7 @@ class CellOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     host: str = ""
+    node: str = ""
     started: float = 0.0
     cpu_s: float = float("nan")
     process_cpu_s: float = float("nan")

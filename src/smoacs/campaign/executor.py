@@ -232,11 +232,20 @@ def _execute_ray(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: O
         stopping.join()
 
 
+def _run_cell_on_node(name: str, config: RunConfig, retries: int, workdir: str) -> CellOutcome:
+    """:func:`run_cell` as a Ray task; the outcome names the node that ran it."""
+    import ray
+
+    outcome = run_cell(name, config, retries, workdir)
+    outcome.node = ray.get_runtime_context().get_node_id()
+    return outcome
+
+
 def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnDone) -> list[CellOutcome]:
     """Submit the cells in order, at most ``schedule.limit`` in flight; outcomes as they finish."""
     import ray
 
-    task = ray.remote(run_cell).options(
+    task = ray.remote(_run_cell_on_node).options(
         num_cpus=schedule.threads, memory=int(schedule.memory_gb * 2**30), max_retries=retries
     )  # Ray sets OMP_NUM_THREADS to num_cpus in the task; the run sets torch's threads from its config
     workdir = os.getcwd()  # the cluster's workers start elsewhere: relative paths mean what they mean here

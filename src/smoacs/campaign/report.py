@@ -22,7 +22,7 @@ CAMPAIGN_MD = "campaign.md"
 SUCCESS_PNG = "campaign_success.png"
 TIME_PNG = "campaign_time.png"
 #: Columns of every row before the overrides and the summary.
-STATUS_COLUMNS = ("name", "status", "attempts", "wall_s", "run_s", "cpu_s", "host", "error")
+STATUS_COLUMNS = ("name", "status", "attempts", "wall_s", "run_s", "cpu_s", "host", "node", "error")
 #: Timings averaged in the tables, after the run's quantities.
 TIMINGS = ("run_s", "cpu_s")
 #: Columns that identify runs, not measure them.
