@@ -31,6 +31,32 @@ def test_limit_is_the_smallest_of_cpus_memory_workers_and_cells(tmp_path: Path, 
     assert estimated.memory_gb == pytest.approx(estimate_memory_gb(cells[0].config))
 
 
+def test_cluster_memory_is_counted_once_per_host_and_cpus_per_raylet() -> None:
+    gib = 2**30
+    nodes = [{"Alive": True, "NodeManagerAddress": "10.0.0.1", "Resources": {"CPU": 2.0, "memory": 16.0 * gib}},
+             {"Alive": True, "NodeManagerAddress": "10.0.0.1", "Resources": {"CPU": 2.0, "memory": 15.0 * gib}},
+             {"Alive": True, "NodeManagerAddress": "10.0.0.2", "Resources": {"CPU": 8.0, "memory": 30.0 * gib}},
+             {"Alive": False, "NodeManagerAddress": "10.0.0.3", "Resources": {"CPU": 64.0, "memory": 500.0 * gib}}]
+    cpus, memory = executor.cluster_capacity(nodes)
+    assert cpus == 12  # dead nodes do not count
+    assert memory == pytest.approx(16.0 + 30.0)  # two raylets on 10.0.0.1 share its memory: 16 GB, not 31 GB
+    assert executor.cluster_capacity([]) == (1, executor.UNREPORTED_MEMORY_GB)
+
+
+def test_a_cluster_plan_uses_the_per_host_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gib = 2**30
+    two_raylets_one_host = [{"Alive": True, "NodeManagerAddress": "127.0.0.1",
+                             "Resources": {"CPU": 4.0, "memory": 16.0 * gib}} for _ in range(2)]  # fmt: skip
+    monkeypatch.setattr(executor, "ray_available", lambda: True)
+    monkeypatch.setattr(executor, "_connect", lambda address, cpus: True)
+    import ray
+
+    monkeypatch.setattr(ray, "nodes", lambda: two_raylets_one_host)
+    schedule = executor.plan(_cells(tmp_path, 8), threads=1, workers=0, memory_gb=4.0, backend="ray",
+                             address="127.0.0.1:6379")  # fmt: skip
+    assert (schedule.cpus, schedule.available_gb, schedule.limit) == (8, pytest.approx(16.0), 4)  # 16 GB ÷ 4 GB
+
+
 def test_without_ray_auto_falls_back_to_local_and_ray_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(executor, "ray_available", lambda: False)
     cells = _cells(tmp_path, 2)

@@ -14,7 +14,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -113,13 +113,31 @@ def plan(cells: Sequence[Cell], threads: int, workers: int, memory_gb: float, ba
 
 
 def _cluster_resources(address: str) -> tuple[int, float]:
-    """CPUs and memory (GB) of the Ray cluster at ``address`` (connects to it)."""
+    """CPUs and memory (GB) of the Ray cluster at ``address`` (connects to it): :func:`cluster_capacity` of its
+    nodes."""
     _connect(address, None)
     import ray
 
-    resources = ray.cluster_resources()
-    return int(resources.get("CPU", 1)), float(resources.get("memory", 4 * 2**30)) / 2**30
+    return cluster_capacity(ray.nodes())
 
+
+def cluster_capacity(nodes: Sequence[Mapping[str, Any]]) -> tuple[int, float]:
+    """CPUs and memory (GB) of the alive nodes of a Ray cluster, as ``ray.nodes()`` lists them. CPUs are summed
+    (each raylet's ``--num-cpus`` is honoured); memory is counted once per host (the largest of its raylets), since
+    every raylet started without ``--memory`` advertises most of its host's memory, and two raylets on one host
+    would otherwise be planned with twice the memory there is."""
+    alive = [node for node in nodes if node.get("Alive", True)]
+    cpus = sum(float(node.get("Resources", {}).get("CPU", 0.0)) for node in alive)
+    per_host: dict[str, float] = {}
+    for node in alive:
+        host = str(node.get("NodeManagerAddress") or node.get("NodeID", ""))
+        memory = float(node.get("Resources", {}).get("memory", 0.0)) / 2**30
+        per_host[host] = max(per_host.get(host, 0.0), memory)
+    return max(1, int(cpus)), (sum(per_host.values()) or UNREPORTED_MEMORY_GB)
+
+
+#: Memory assumed for a cluster whose nodes report none, GB.
+UNREPORTED_MEMORY_GB = 4.0
 
 OnDone = Callable[[CellOutcome], None]
 
@@ -264,5 +282,5 @@ def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnD
     return [outcomes[c.name] for c in cells]
 
 
-__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "estimate_memory_gb", "estimated_cost", "execute",
+__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "cluster_capacity", "estimate_memory_gb", "estimated_cost", "execute",
            "longest_first", "plan", "ray_available"]
