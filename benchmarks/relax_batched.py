@@ -30,6 +30,7 @@ from pymatgen.core import Lattice, Structure
 
 from smoacs.crystal.batch import CrystalBatch
 from smoacs.physics.relax import RelaxSettings, relax
+from smoacs.runtime import retain_freed_memory
 from smoacs.templates.perovskite import perovskite_templates
 
 A_SITE = ["Na", "K", "Rb", "Cs", "Ca", "Sr", "Ba", "La"]
@@ -125,12 +126,15 @@ def main() -> None:
     parser.add_argument("--rebuild-every", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-retain", action="store_true",
+                        help="leave glibc's allocator as it is (default: retain freed memory, as smoacs run/relax do)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/relax_batched.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    retained = 0 if args.no_retain else retain_freed_memory()
     potential = load_potential(args.potential, args.skin)
     settings = RelaxSettings(fmax=args.fmax, max_steps=args.max_steps, rebuild_every=args.rebuild_every)
-    report: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    report: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "mmap_threshold": retained}
     for label, n, supercell in (("unit", args.n_unit, 1), ("supercell", args.n_super, 3)):
         if n <= 0:
             continue

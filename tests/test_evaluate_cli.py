@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -147,3 +148,15 @@ def test_api_successes_have_absolute_paths(tiny_run: RunResult) -> None:
         assert isinstance(row["cif"], Path) and row["cif"].is_absolute() and row["cif"].is_file()
         assert row["poscar"].is_absolute() and row["poscar"].is_file()
     assert all(isinstance(row["cif"], str) and not Path(row["cif"]).is_absolute() for row in tiny_run.rows)
+
+
+def test_evaluate_sets_the_runs_threads_and_allocator_as_run_does(tiny_run: RunResult,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import smoacs.evaluate.rerun as rerun
+
+    calls: list[object] = []
+    monkeypatch.setattr(rerun, "set_threads", lambda threads: calls.append(("threads", threads)) or 1)
+    monkeypatch.setattr(rerun, "retain_freed_memory", lambda: calls.append("retain") or 0)
+    rerun.evaluate_run(tiny_run.out_dir, device="cpu", write=False)
+    threads = json.loads((tiny_run.out_dir / "run.json").read_text())["config"]["threads"]
+    assert calls == [("threads", threads), "retain"]
