@@ -153,10 +153,11 @@ def test_api_successes_have_absolute_paths(tiny_run: RunResult) -> None:
 def test_evaluate_sets_the_runs_threads_and_allocator_as_run_does(tiny_run: RunResult,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     import smoacs.evaluate.rerun as rerun
+    import smoacs.runtime as runtime
 
     calls: list[object] = []
-    monkeypatch.setattr(rerun, "set_threads", lambda threads: calls.append(("threads", threads)) or 1)
-    monkeypatch.setattr(rerun, "retain_freed_memory", lambda: calls.append("retain") or 0)
+    monkeypatch.setattr(runtime, "set_threads", lambda threads: calls.append(("threads", threads)) or 1)
+    monkeypatch.setattr(runtime, "retain_freed_memory", lambda: calls.append("retain") or 0)
     rerun.evaluate_run(tiny_run.out_dir, device="cpu", write=False)
     threads = json.loads((tiny_run.out_dir / "run.json").read_text())["config"]["threads"]
     assert calls == [("threads", threads), "retain"]

@@ -51,7 +51,7 @@ from smoacs.predictors.base import Predictor
 from smoacs.predictors.potential import Potential
 from smoacs.predictors.registry import load_predictor, predictor_info
 from smoacs.resources import check_memory
-from smoacs.runtime import resolve_device, retain_freed_memory, seed_everything, set_threads
+from smoacs.runtime import prepare_cpu, resolve_device, seed_everything
 from smoacs.search import SearchResult, budget, describe, method_settings, plan_candidates, search_method
 from smoacs.search.screen import ScreenSettings, apply_screened, place, screen
 from smoacs.templates.base import Template
@@ -379,8 +379,7 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False, overwrit
     fresh = not Path(config.out).exists()
     directory = RunDirectory(config.out).prepare("resume" if resume else "overwrite" if overwrite else "new")
     seed_everything(config.seed)
-    set_threads(config.threads)
-    mmap_threshold = retain_freed_memory()  # the step's edge buffers are reused instead of page-faulted in every step
+    mmap_threshold = prepare_cpu(config.threads)  # the step's edge buffers are reused instead of page-faulted in every step
     started = time.perf_counter()
     try:
         with _stage("build_problem"), ProgressDisplay(config.objectives, enabled=progress) as display:

@@ -121,6 +121,10 @@ def _cluster_resources(address: str) -> tuple[int, float]:
     return cluster_capacity(ray.nodes())
 
 
+#: Memory assumed for a cluster whose nodes report none, GB.
+UNREPORTED_MEMORY_GB = 4.0
+
+
 def cluster_capacity(nodes: Sequence[Mapping[str, Any]]) -> tuple[int, float]:
     """CPUs and memory (GB) of the alive nodes of a Ray cluster, as ``ray.nodes()`` lists them. CPUs are summed
     (each raylet's ``--num-cpus`` is honoured); memory is counted once per host (the largest of its raylets), since
@@ -135,9 +139,6 @@ def cluster_capacity(nodes: Sequence[Mapping[str, Any]]) -> tuple[int, float]:
         per_host[host] = max(per_host.get(host, 0.0), memory)
     return max(1, int(cpus)), (sum(per_host.values()) or UNREPORTED_MEMORY_GB)
 
-
-#: Memory assumed for a cluster whose nodes report none, GB.
-UNREPORTED_MEMORY_GB = 4.0
 
 OnDone = Callable[[CellOutcome], None]
 
@@ -282,5 +283,5 @@ def _ray_tasks(cells: Sequence[Cell], schedule: Plan, retries: int, on_done: OnD
     return [outcomes[c.name] for c in cells]
 
 
-__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "cluster_capacity", "estimate_memory_gb", "estimated_cost", "execute",
-           "longest_first", "plan", "ray_available"]
+__all__ = ["BACKENDS", "Backend", "Plan", "available_memory_gb", "cluster_capacity", "estimate_memory_gb",
+           "estimated_cost", "execute", "longest_first", "plan", "ray_available"]

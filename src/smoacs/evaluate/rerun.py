@@ -46,7 +46,7 @@ from smoacs.evaluate.known import KnownValues, known_values
 from smoacs.evaluate.stages import configured_stages
 from smoacs.evaluate.summary import summarize
 from smoacs.io.rundir import EVALUATION_CSV, RunDirectory
-from smoacs.runtime import resolve_device, retain_freed_memory, set_threads
+from smoacs.runtime import prepare_cpu, resolve_device
 
 _ION = re.compile(r"^([A-Z][a-z]?)([+-]\d+)$")
 
@@ -185,8 +185,7 @@ def evaluate_run(
         run_config = run_config.with_overrides(known_values=known_values)
     objectives = list(run_config.objectives)
     settings = run_config.evaluation
-    set_threads(run_config.threads)  # as `smoacs run` does: the run's thread count, and freed tensor memory reused
-    retain_freed_memory()  # (a batched CHGNet relaxation step of 32 × 135 atoms: ~3.3 s → ~1.5 s here)
+    prepare_cpu(run_config.threads)  # the run's thread count and allocator setting, as `smoacs run` has them
     torch_device = resolve_device(device)
     predictors = [load_predictor(name, torch_device, prop) for prop, name in run_config.predictors.items()]
     judges = [load_predictor(name, torch_device, prop) for prop, name in run_config.judge.items()]
