@@ -86,6 +86,40 @@ def test_pure_text_functions(srtio3: Structure) -> None:
     assert text == "a,b\n0.30000000000000004,True\n1,\n"
 
 
+def _varied_structures() -> list[Structure]:
+    """Ordered structures the POSCAR writer must format as pymatgen does: skewed, supercell, unsorted species,
+    oxidation states, negative and tiny coordinates, a left-handed lattice (pymatgen's own path)."""
+    from pymatgen.core import Lattice
+
+    rng = np.random.default_rng(3)
+    skewed = Lattice.from_parameters(3.1, 4.7, 9.25, 71.0, 102.5, 118.0)
+    out = [
+        Structure(skewed, ["Cs", "Pb", "I", "I", "Br"], rng.random((5, 3))),
+        Structure(Lattice.cubic(4.0), ["O", "Sr", "O", "Ti", "O"], rng.random((5, 3)) - 0.5),  # species not grouped
+        Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [1e-12, 0.5, 0.5]]),
+        Structure(Lattice(np.diag([3.0, 3.0, -3.0])), ["K", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]]),  # left-handed
+    ]
+    charged = out[2].copy()
+    charged.add_oxidation_state_by_element({"Na": 1, "Cl": -1})
+    big = out[0].copy()
+    big.make_supercell([2, 2, 3])
+    return [*out, charged, big]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_poscar_text_is_pymatgens(index: int) -> None:
+    structure = _varied_structures()[index]
+    expected = Poscar(structure, comment="c00001 CsPbI2Br").get_str(significant_figures=8)
+    assert to_poscar(structure, "c00001 CsPbI2Br") == expected
+
+
+def test_poscar_refuses_disorder_as_pymatgen_does(srtio3: Structure) -> None:
+    disordered = srtio3.copy()
+    disordered.replace_species({"Sr": {"Sr": 0.5, "Ba": 0.5}})
+    with pytest.raises(ValueError, match="Disordered"):
+        to_poscar(disordered, "x")
+
+
 def test_summary_npz_json(tmp_path: Path) -> None:
     writer = RunDirectory(tmp_path)
     evaluation = _evaluation(2, 0)
